@@ -1,0 +1,82 @@
+//! The errors a caller can see. Each has a stable `code`, an HTTP status and a message that
+//! says what was wrong and, where it helps, what to do. Bad input is always a 4xx.
+
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request body is {size} bytes; the limit is {limit} bytes")]
+    PayloadTooLarge { size: usize, limit: usize },
+    #[error("{method} is not allowed here; use {allowed}")]
+    MethodNotAllowed { method: String, allowed: &'static str },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the install store is unavailable; try again shortly")]
+    Unavailable(#[source] StoreError),
+}
+
+impl Error {
+    /// A stable, machine-readable code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_request",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Unavailable(_) => "unavailable",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::Conflict(_) => 409,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::UnsupportedMediaType(_) => 415,
+            Error::Unavailable(_) => 503,
+        }
+    }
+
+    /// The JSON body: an Apps error response (`{"type":"error","text":...}`) with the code, so
+    /// Mattermost shows the text and scripts can match the code.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { kind: "error", code: self.code(), text: self.to_string() }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Error::Conflict("the record was changed by someone else; reload and retry".into()),
+            other => Error::Unavailable(other),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub text: String,
+}

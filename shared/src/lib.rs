@@ -1,0 +1,17 @@
+//! cloudapps: a serverless host for Mattermost Cloud Apps.
+//!
+//! - [`protocol`]: the wire types (Apps v1.2, classic integrations, the Lambda invoke envelope);
+//! - [`command`]: one command model that every kind of request is decoded into, and rendering
+//!   of the answer back into the wire format it came in;
+//! - [`auth`]: JWTs, command tokens and signed call tokens;
+//! - [`store`]: the install-state port with its DynamoDB and SQLite adapters;
+//! - [`apps`]: the built-in apps;
+//! - [`host`]: routing and the request pipeline shared by every Lambda and the local host;
+//! - [`lambda`]: the Lambda entry point.
+
+pub mod auth;
+pub mod error;
+pub mod protocol;
+pub mod store;
+
+pub use error::Error;

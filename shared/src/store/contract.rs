@@ -1,0 +1,144 @@
+//! The contract every [`ItemStore`] adapter must meet. [`contract_tests!`](crate::contract_tests)
+//! turns each check into a test for one adapter; the SQLite suite runs in this crate, the
+//! DynamoDB suite in `tests/` against moto server.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{ItemStore, StoreError};
+
+/// A partition key no other run uses, so suites can share a table.
+fn fresh_pk(name: &str) -> String {
+    format!("contract#{name}#{}", crate::auth::generate_secret())
+}
+
+pub async fn get_of_a_missing_item_is_none(store: Arc<dyn ItemStore>) {
+    assert!(store.get(&fresh_pk("missing"), "x").await.unwrap().is_none());
+}
+
+pub async fn create_starts_at_revision_one_and_only_once(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("create");
+    let item = store.create(&pk, "a", &json!({"v": 1})).await.unwrap();
+    assert_eq!(item.revision, 1);
+    assert!(matches!(store.create(&pk, "a", &json!({"v": 2})).await, Err(StoreError::Conflict)));
+    assert_eq!(store.get(&pk, "a").await.unwrap().unwrap().body, json!({"v": 1}), "the loser changed nothing");
+}
+
+pub async fn replace_is_conditional_on_the_revision(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("replace");
+    store.create(&pk, "a", &json!({"v": 1})).await.unwrap();
+    let second = store.replace(&pk, "a", 1, &json!({"v": 2})).await.unwrap();
+    assert_eq!(second.revision, 2);
+    assert!(matches!(store.replace(&pk, "a", 1, &json!({"v": 3})).await, Err(StoreError::Conflict)));
+    let read = store.get(&pk, "a").await.unwrap().unwrap();
+    assert_eq!((read.revision, read.body), (2, json!({"v": 2})));
+    assert!(matches!(store.replace(&pk, "gone", 1, &json!({})).await, Err(StoreError::NotFound)));
+}
+
+pub async fn bodies_round_trip(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("body");
+    let body = json!({
+        "text": "héllo ☃ \"quoted\"", "empty": "", "int": 42, "neg": -7, "big": 9_007_199_254_740_993u64,
+        "float": 1.5, "yes": true, "no": false, "nothing": null,
+        "list": ["a", 1, {"k": "v"}], "nested": {"deep": {"deeper": [true]}}, "empty_map": {}, "empty_list": []
+    });
+    store.create(&pk, "a", &body).await.unwrap();
+    assert_eq!(store.get(&pk, "a").await.unwrap().unwrap().body, body);
+}
+
+pub async fn query_returns_a_prefix_of_one_partition_in_order(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("query");
+    let other = fresh_pk("query-other");
+    for sk in ["INSTALL#b", "INSTALL#a", "TENANT", "INSTALL#c_%"] {
+        store.create(&pk, sk, &json!({"sk": sk})).await.unwrap();
+    }
+    store.create(&other, "INSTALL#z", &json!({})).await.unwrap();
+    let found: Vec<String> = store.query(&pk, "INSTALL#").await.unwrap().into_iter().map(|i| i.sk).collect();
+    assert_eq!(found, ["INSTALL#a", "INSTALL#b", "INSTALL#c_%"]);
+    assert_eq!(store.query(&pk, "INSTALL#c_").await.unwrap().len(), 1, "_ and % are literal");
+    assert!(store.query(&fresh_pk("empty"), "").await.unwrap().is_empty());
+}
+
+pub async fn delete_reports_whether_it_removed_something(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("delete");
+    store.create(&pk, "a", &json!({})).await.unwrap();
+    assert!(store.delete(&pk, "a").await.unwrap());
+    assert!(!store.delete(&pk, "a").await.unwrap());
+    assert!(store.get(&pk, "a").await.unwrap().is_none());
+    store.create(&pk, "a", &json!({"again": true})).await.unwrap();
+}
+
+pub async fn concurrent_creates_have_exactly_one_winner(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("race-create");
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let (store, pk) = (store.clone(), pk.clone());
+            tokio::spawn(async move { store.create(&pk, "a", &json!({"writer": n})).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn concurrent_read_modify_writes_lose_no_update(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("race-update");
+    store.create(&pk, "counter", &json!({"n": 0})).await.unwrap();
+    let writers = 8;
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let (store, pk) = (store.clone(), pk.clone());
+            tokio::spawn(async move {
+                loop {
+                    let item = store.get(&pk, "counter").await.unwrap().unwrap();
+                    let n = item.body["n"].as_u64().unwrap();
+                    match store.replace(&pk, "counter", item.revision, &json!({"n": n + 1})).await {
+                        Ok(_) => return,
+                        Err(StoreError::Conflict) => continue,
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let item = store.get(&pk, "counter").await.unwrap().unwrap();
+    assert_eq!(item.body, json!({"n": writers}));
+    assert_eq!(item.revision, writers + 1);
+}
+
+/// One `#[tokio::test]` per contract check for the adapter built by `$make` (an expression,
+/// which may `.await`, evaluated in each test).
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:expr) => {
+        $crate::contract_tests!(@each $make;
+            get_of_a_missing_item_is_none,
+            create_starts_at_revision_one_and_only_once,
+            replace_is_conditional_on_the_revision,
+            bodies_round_trip,
+            query_returns_a_prefix_of_one_partition_in_order,
+            delete_reports_whether_it_removed_something,
+            concurrent_creates_have_exactly_one_winner,
+            concurrent_read_modify_writes_lose_no_update,
+        );
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store: ::std::sync::Arc<dyn $crate::store::ItemStore> = ::std::sync::Arc::new($make);
+                $crate::store::contract::$check(store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,283 @@
+//! The typed records kept in the item store, and the facade the rest of the crate uses.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Item, ItemStore, StoreError};
+use crate::protocol::apps::Permission;
+
+/// A secret value: serialised as the plain string for storage, never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(<redacted>)" })
+    }
+}
+
+/// A tenant: one Mattermost installation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    /// The Mattermost site URL, as `context.mattermost_site_url` carries it.
+    pub site_url: String,
+    #[serde(default)]
+    pub created_at: u64,
+    #[serde(skip)]
+    pub revision: u64,
+}
+
+/// One app installed for one tenant, with the secrets Mattermost authenticates with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Install {
+    pub tenant_id: String,
+    pub app_id: String,
+    pub version: String,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// HS256 key of the app JWTs Mattermost sends.
+    pub jwt_secret: Secret,
+    /// The token Mattermost sends with classic slash commands.
+    pub command_token: Secret,
+    #[serde(default)]
+    pub webhook_secret: Secret,
+    #[serde(default)]
+    pub bot_user_id: String,
+    #[serde(default)]
+    pub bot_access_token: Secret,
+    #[serde(default)]
+    pub granted_permissions: Vec<Permission>,
+    #[serde(default)]
+    pub granted_locations: Vec<String>,
+    #[serde(default)]
+    pub config: Map<String, Value>,
+    #[serde(default)]
+    pub installed_at: u64,
+    #[serde(default)]
+    pub updated_at: u64,
+    #[serde(skip)]
+    pub revision: u64,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl Install {
+    /// Whether a binding at `location` (e.g. `/command/hello/send`) falls under a granted one.
+    pub fn location_granted(&self, location: &str) -> bool {
+        self.granted_locations.iter().any(|granted| {
+            location == granted
+                || (location.starts_with(granted.as_str()) && location.as_bytes().get(granted.len()) == Some(&b'/'))
+        })
+    }
+}
+
+fn tenant_pk(tenant: &str) -> String {
+    format!("TENANT#{tenant}")
+}
+
+const TENANT_SK: &str = "TENANT";
+const INSTALL_SK_PREFIX: &str = "INSTALL#";
+
+fn install_sk(app: &str) -> String {
+    format!("{INSTALL_SK_PREFIX}{app}")
+}
+
+/// How many times a read-modify-write retries after losing a race before giving up.
+const MODIFY_ATTEMPTS: usize = 16;
+
+/// Typed access to tenants and installs over any [`ItemStore`].
+#[derive(Clone)]
+pub struct InstallState {
+    items: Arc<dyn ItemStore>,
+}
+
+impl InstallState {
+    pub fn new(items: Arc<dyn ItemStore>) -> Self {
+        InstallState { items }
+    }
+
+    pub async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let item = self.items.get(&tenant_pk(id), TENANT_SK).await?;
+        item.map(|i| decode(i, |t: &mut Tenant, rev| t.revision = rev)).transpose()
+    }
+
+    pub async fn create_tenant(&self, tenant: &Tenant) -> Result<Tenant, StoreError> {
+        let item = self.items.create(&tenant_pk(&tenant.id), TENANT_SK, &encode(tenant)).await?;
+        Ok(Tenant { revision: item.revision, ..tenant.clone() })
+    }
+
+    pub async fn install(&self, tenant: &str, app: &str) -> Result<Option<Install>, StoreError> {
+        let item = self.items.get(&tenant_pk(tenant), &install_sk(app)).await?;
+        item.map(|i| decode(i, |r: &mut Install, rev| r.revision = rev)).transpose()
+    }
+
+    pub async fn installs(&self, tenant: &str) -> Result<Vec<Install>, StoreError> {
+        let items = self.items.query(&tenant_pk(tenant), INSTALL_SK_PREFIX).await?;
+        items.into_iter().map(|i| decode(i, |r: &mut Install, rev| r.revision = rev)).collect()
+    }
+
+    /// Creates the install; [`StoreError::Conflict`] if the app is already installed.
+    pub async fn create_install(&self, install: &Install) -> Result<Install, StoreError> {
+        let item = self.items.create(&tenant_pk(&install.tenant_id), &install_sk(&install.app_id), &encode(install)).await?;
+        Ok(Install { revision: item.revision, ..install.clone() })
+    }
+
+    /// Writes `install` if nobody changed it since it was read (its `revision`).
+    pub async fn update_install(&self, install: &Install) -> Result<Install, StoreError> {
+        let pk = tenant_pk(&install.tenant_id);
+        let item = self.items.replace(&pk, &install_sk(&install.app_id), install.revision, &encode(install)).await?;
+        Ok(Install { revision: item.revision, ..install.clone() })
+    }
+
+    /// Reads, changes and writes an install, retrying from a fresh read when a concurrent
+    /// writer got there first. `change` may refuse by returning `Err`, which is passed on.
+    pub async fn modify_install<E: From<StoreError>>(
+        &self,
+        tenant: &str,
+        app: &str,
+        mut change: impl FnMut(&mut Install) -> Result<(), E>,
+    ) -> Result<Install, E> {
+        for _ in 0..MODIFY_ATTEMPTS {
+            let mut install = self.install(tenant, app).await?.ok_or(StoreError::NotFound)?;
+            change(&mut install)?;
+            match self.update_install(&install).await {
+                Err(StoreError::Conflict) => continue,
+                other => return Ok(other?),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    pub async fn delete_install(&self, tenant: &str, app: &str) -> Result<bool, StoreError> {
+        self.items.delete(&tenant_pk(tenant), &install_sk(app)).await
+    }
+}
+
+fn encode<T: Serialize>(record: &T) -> Value {
+    // Records are plain structs of strings, numbers and maps: serialising cannot fail.
+    serde_json::to_value(record).expect("records serialise to JSON")
+}
+
+fn decode<T: DeserializeOwned>(item: Item, set_revision: impl FnOnce(&mut T, u64)) -> Result<T, StoreError> {
+    let mut record: T = serde_json::from_value(item.body).map_err(|e| StoreError::Corrupt {
+        pk: item.pk.clone(),
+        sk: item.sk.clone(),
+        reason: e.to_string(),
+    })?;
+    set_revision(&mut record, item.revision);
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn state() -> InstallState {
+        InstallState::new(Arc::new(SqliteStore::open_in_memory().unwrap()))
+    }
+
+    fn install() -> Install {
+        Install {
+            tenant_id: "acme".into(),
+            app_id: "hello".into(),
+            version: "v1.0.0".into(),
+            enabled: true,
+            jwt_secret: Secret::new("jwt-secret-value"),
+            command_token: Secret::new("command-token-value"),
+            granted_locations: vec!["/command".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let shown = format!("{:?}", install());
+        assert!(!shown.contains("jwt-secret-value") && !shown.contains("command-token-value"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn location_grants_match_whole_segments() {
+        let i = install();
+        assert!(i.location_granted("/command"));
+        assert!(i.location_granted("/command/hello/send"));
+        assert!(!i.location_granted("/commander"));
+        assert!(!i.location_granted("/channel_header/x"));
+    }
+
+    #[tokio::test]
+    async fn installs_are_created_once_and_updated_by_revision() {
+        let s = state();
+        s.create_tenant(&Tenant { id: "acme".into(), site_url: "https://mm.acme.test".into(), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(s.tenant("acme").await.unwrap().unwrap().site_url, "https://mm.acme.test");
+        let created = s.create_install(&install()).await.unwrap();
+        assert_eq!(created.revision, 1);
+        assert!(matches!(s.create_install(&install()).await, Err(StoreError::Conflict)));
+        let read = s.install("acme", "hello").await.unwrap().unwrap();
+        assert_eq!(read, created);
+        let updated = s.update_install(&Install { version: "v1.1.0".into(), ..read.clone() }).await.unwrap();
+        assert_eq!(updated.revision, 2);
+        assert!(matches!(s.update_install(&read).await, Err(StoreError::Conflict)), "stale revision");
+        assert_eq!(s.installs("acme").await.unwrap(), vec![updated]);
+        assert!(s.installs("other").await.unwrap().is_empty());
+        assert!(s.delete_install("acme", "hello").await.unwrap());
+        assert!(s.install("acme", "hello").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn modify_retries_until_every_change_lands() {
+        let s = state();
+        s.create_install(&install()).await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|n| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.modify_install::<StoreError>("acme", "hello", |i| {
+                        i.config.insert(format!("k{n}"), Value::from(n));
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let i = s.install("acme", "hello").await.unwrap().unwrap();
+        assert_eq!(i.config.len(), 16, "no lost update");
+        assert_eq!(i.revision, 17);
+    }
+
+    #[tokio::test]
+    async fn corrupt_records_are_reported_not_panicked_on() {
+        let items = Arc::new(SqliteStore::open_in_memory().unwrap());
+        items.create("TENANT#acme", "INSTALL#hello", &serde_json::json!({"app_id": 5})).await.unwrap();
+        let s = InstallState::new(items);
+        assert!(matches!(s.install("acme", "hello").await, Err(StoreError::Corrupt { .. })));
+    }
+}

@@ -1,0 +1,193 @@
+//! The embedded adapter: one SQLite file (WAL, fsync on commit) for the local default. It
+//! survives restarts; revisions make its writes conditional exactly like the DynamoDB ones.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::{Item, ItemStore, StoreError};
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = FULL;
+    CREATE TABLE IF NOT EXISTS items (
+        pk       TEXT    NOT NULL,
+        sk       TEXT    NOT NULL,
+        revision INTEGER NOT NULL,
+        body     TEXT    NOT NULL,
+        PRIMARY KEY (pk, sk)
+    ) WITHOUT ROWID;
+";
+
+/// The SQLite adapter. One connection behind a mutex: SQLite serialises writers anyway, and
+/// reads by primary key take microseconds.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// A throwaway store for tests and benchmarks.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` on the connection off the async workers (a commit waits for fsync).
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn row_item(pk: String, sk: String, revision: i64, body: String) -> Result<Item, StoreError> {
+    let body = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { pk: pk.clone(), sk: sk.clone(), reason: e.to_string() })?;
+    Ok(Item { pk, sk, revision: revision as u64, body })
+}
+
+#[async_trait]
+impl ItemStore for SqliteStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.with(move |c| {
+            let row = c
+                .prepare_cached("SELECT revision, body FROM items WHERE pk = ?1 AND sk = ?2")
+                .map_err(backend)?
+                .query_row(params![pk, sk], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .optional()
+                .map_err(backend)?;
+            row.map(|(rev, body)| row_item(pk, sk, rev, body)).transpose()
+        })
+        .await
+    }
+
+    async fn create(&self, pk: &str, sk: &str, body: &Value) -> Result<Item, StoreError> {
+        let item = Item { pk: pk.to_owned(), sk: sk.to_owned(), revision: 1, body: body.clone() };
+        let text = body.to_string();
+        let (pk, sk) = (item.pk.clone(), item.sk.clone());
+        self.with(move |c| {
+            let inserted = c
+                .prepare_cached("INSERT INTO items (pk, sk, revision, body) VALUES (?1, ?2, 1, ?3) ON CONFLICT DO NOTHING")
+                .map_err(backend)?
+                .execute(params![pk, sk, text])
+                .map_err(backend)?;
+            if inserted == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+        })
+        .await?;
+        Ok(item)
+    }
+
+    async fn replace(&self, pk: &str, sk: &str, expected: u64, body: &Value) -> Result<Item, StoreError> {
+        let item = Item { pk: pk.to_owned(), sk: sk.to_owned(), revision: expected + 1, body: body.clone() };
+        let text = body.to_string();
+        let (pk, sk) = (item.pk.clone(), item.sk.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let updated = tx
+                .prepare_cached("UPDATE items SET revision = revision + 1, body = ?4 WHERE pk = ?1 AND sk = ?2 AND revision = ?3")
+                .map_err(backend)?
+                .execute(params![pk, sk, expected as i64, text])
+                .map_err(backend)?;
+            if updated == 0 {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM items WHERE pk = ?1 AND sk = ?2")
+                    .map_err(backend)?
+                    .exists(params![pk, sk])
+                    .map_err(backend)?;
+                return Err(if exists { StoreError::Conflict } else { StoreError::NotFound });
+            }
+            tx.commit().map_err(backend)
+        })
+        .await?;
+        Ok(item)
+    }
+
+    async fn delete(&self, pk: &str, sk: &str) -> Result<bool, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.with(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+                .map_err(backend)?
+                .execute(params![pk, sk])
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let (pk, prefix) = (pk.to_owned(), sk_prefix.to_owned());
+        self.with(move |c| {
+            // substr() rather than LIKE: sort keys may contain `%` and `_`.
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT sk, revision, body FROM items WHERE pk = ?1 AND substr(sk, 1, length(?2)) = ?2 ORDER BY sk",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![pk, prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+                .map_err(backend)?;
+            let mut items = Vec::new();
+            for row in rows {
+                let (sk, rev, body) = row.map_err(backend)?;
+                items.push(row_item(pk.clone(), sk, rev, body)?);
+            }
+            Ok(items)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::contract_tests!(SqliteStore::open_in_memory().unwrap());
+
+    #[tokio::test]
+    async fn state_survives_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.create("p", "s", &serde_json::json!({"a": 1})).await.unwrap();
+        drop(store);
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.get("p", "s").await.unwrap().unwrap().body["a"], 1);
+    }
+
+    #[test]
+    fn an_unwritable_path_is_a_clear_error() {
+        let err = SqliteStore::open(Path::new("/proc/no/such/dir/state.db")).err().unwrap();
+        assert!(err.to_string().contains("/proc/no/such/dir"), "{err}");
+    }
+}
