@@ -10,6 +10,7 @@
 //! - [`lambda`]: the Lambda entry point.
 
 pub mod auth;
+pub mod command;
 pub mod error;
 pub mod protocol;
 pub mod store;
