@@ -32,7 +32,9 @@ pub enum AuthError {
     WrongAlgorithm,
     #[error("the JWT is malformed: {0}")]
     Malformed(String),
-    #[error("missing command token; send it as the form field `token` or `Authorization: Token <token>`")]
+    #[error(
+        "missing command token; send it as the form field `token` or `Authorization: Token <token>`"
+    )]
     MissingToken,
     #[error("the command token does not match this install")]
     BadToken,
@@ -105,7 +107,9 @@ pub fn verify_call_token(token: &str, secret: &str) -> Result<CallToken, AuthErr
 
 /// Compares a classic command token with the stored one in constant time.
 pub fn verify_command_token(given: Option<&str>, expected: &str) -> Result<(), AuthError> {
-    let given = given.filter(|t| !t.is_empty()).ok_or(AuthError::MissingToken)?;
+    let given = given
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::MissingToken)?;
     if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) && !expected.is_empty() {
         Ok(())
     } else {
@@ -123,16 +127,27 @@ pub fn generate_secret() -> String {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn encode<T: Serialize>(claims: &T, key: &[u8]) -> String {
     // HS256 encoding of a serialisable struct cannot fail.
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(key))
-        .expect("HS256 signing of plain claims")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key),
+    )
+    .expect("HS256 signing of plain claims")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(token: &str, key: &[u8], validation: &Validation) -> Result<T, AuthError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &[u8],
+    validation: &Validation,
+) -> Result<T, AuthError> {
     use jsonwebtoken::errors::ErrorKind;
     jsonwebtoken::decode::<T>(token, &DecodingKey::from_secret(key), validation)
         .map(|data| data.claims)
@@ -140,9 +155,15 @@ fn decode<T: serde::de::DeserializeOwned>(token: &str, key: &[u8], validation: &
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::ImmatureSignature => AuthError::NotYetValid,
             ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => AuthError::WrongAlgorithm,
-            ErrorKind::MissingRequiredClaim(claim) => AuthError::Malformed(format!("the `{claim}` claim is missing")),
-            ErrorKind::InvalidToken => AuthError::Malformed("expected three base64url parts".into()),
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                AuthError::WrongAlgorithm
+            }
+            ErrorKind::MissingRequiredClaim(claim) => {
+                AuthError::Malformed(format!("the `{claim}` claim is missing"))
+            }
+            ErrorKind::InvalidToken => {
+                AuthError::Malformed("expected three base64url parts".into())
+            }
             ErrorKind::Json(_) | ErrorKind::Utf8(_) | ErrorKind::Base64(_) => {
                 AuthError::Malformed("the header or claims are not valid base64url JSON".into())
             }

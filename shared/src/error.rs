@@ -14,7 +14,10 @@ pub enum Error {
     #[error("the request body is {size} bytes; the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("{method} is not allowed here; use {allowed}")]
-    MethodNotAllowed { method: String, allowed: &'static str },
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -60,14 +63,20 @@ impl Error {
     /// The JSON body: an Apps error response (`{"type":"error","text":...}`) with the code, so
     /// Mattermost shows the text and scripts can match the code.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { kind: "error", code: self.code(), text: self.to_string() }
+        ErrorBody {
+            kind: "error",
+            code: self.code(),
+            text: self.to_string(),
+        }
     }
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict => Error::Conflict("the record was changed by someone else; reload and retry".into()),
+            StoreError::Conflict => {
+                Error::Conflict("the record was changed by someone else; reload and retry".into())
+            }
             other => Error::Unavailable(other),
         }
     }

@@ -9,10 +9,14 @@
 //! - [`host`]: routing and the request pipeline shared by every Lambda and the local host;
 //! - [`lambda`]: the Lambda entry point.
 
+pub mod apps;
 pub mod auth;
 pub mod command;
 pub mod error;
+pub mod host;
+pub mod mattermost;
 pub mod protocol;
+pub mod provision;
 pub mod store;
 
 pub use error::Error;

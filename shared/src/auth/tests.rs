@@ -12,7 +12,10 @@ fn bearer(token: &str) -> String {
 }
 
 fn valid_claims() -> AppClaims {
-    AppClaims { exp: now() + 900, acting_user_id: "u1".into() }
+    AppClaims {
+        exp: now() + 900,
+        acting_user_id: "u1".into(),
+    }
 }
 
 #[test]
@@ -26,7 +29,10 @@ fn accepts_a_valid_hs256_token() {
 fn refuses_missing_or_non_bearer_headers() {
     assert_eq!(verify_app_jwt(None, SECRET), Err(AuthError::MissingJwt));
     let token = sign_app_jwt(&valid_claims(), SECRET);
-    assert_eq!(verify_app_jwt(Some(&format!("Token {token}")), SECRET), Err(AuthError::NotBearer));
+    assert_eq!(
+        verify_app_jwt(Some(&format!("Token {token}")), SECRET),
+        Err(AuthError::NotBearer)
+    );
 }
 
 #[test]
@@ -35,7 +41,10 @@ fn refuses_alg_none() {
     let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&valid_claims()).unwrap());
     let token = format!("{header}.{claims}.");
     let err = verify_app_jwt(Some(&bearer(&token)), SECRET).unwrap_err();
-    assert!(matches!(err, AuthError::WrongAlgorithm | AuthError::Malformed(_)), "{err:?}");
+    assert!(
+        matches!(err, AuthError::WrongAlgorithm | AuthError::Malformed(_)),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -46,20 +55,35 @@ fn refuses_other_algorithms() {
         &EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap();
-    assert_eq!(verify_app_jwt(Some(&bearer(&token)), SECRET), Err(AuthError::WrongAlgorithm));
+    assert_eq!(
+        verify_app_jwt(Some(&bearer(&token)), SECRET),
+        Err(AuthError::WrongAlgorithm)
+    );
 }
 
 #[test]
 fn refuses_expired_and_not_yet_valid_tokens() {
-    let expired = sign_app_jwt(&AppClaims { exp: now() - 120, ..valid_claims() }, SECRET);
-    assert_eq!(verify_app_jwt(Some(&bearer(&expired)), SECRET), Err(AuthError::Expired));
+    let expired = sign_app_jwt(
+        &AppClaims {
+            exp: now() - 120,
+            ..valid_claims()
+        },
+        SECRET,
+    );
+    assert_eq!(
+        verify_app_jwt(Some(&bearer(&expired)), SECRET),
+        Err(AuthError::Expired)
+    );
     let future = jsonwebtoken::encode(
         &Header::default(),
         &json!({"exp": now() + 900, "nbf": now() + 600}),
         &EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap();
-    assert_eq!(verify_app_jwt(Some(&bearer(&future)), SECRET), Err(AuthError::NotYetValid));
+    assert_eq!(
+        verify_app_jwt(Some(&bearer(&future)), SECRET),
+        Err(AuthError::NotYetValid)
+    );
 }
 
 #[test]
@@ -70,38 +94,87 @@ fn refuses_missing_exp() {
         &EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap();
-    assert!(matches!(verify_app_jwt(Some(&bearer(&token)), SECRET), Err(AuthError::Malformed(m)) if m.contains("exp")));
+    assert!(
+        matches!(verify_app_jwt(Some(&bearer(&token)), SECRET), Err(AuthError::Malformed(m)) if m.contains("exp"))
+    );
 }
 
 #[test]
 fn refuses_another_installs_signature_and_garbage() {
     let token = sign_app_jwt(&valid_claims(), "another-tenant-secret");
-    assert_eq!(verify_app_jwt(Some(&bearer(&token)), SECRET), Err(AuthError::BadSignature));
-    assert!(matches!(verify_app_jwt(Some("Bearer not-a-jwt"), SECRET), Err(AuthError::Malformed(_))));
-    assert!(matches!(verify_app_jwt(Some("Bearer a.b.c"), SECRET), Err(AuthError::Malformed(_))));
+    assert_eq!(
+        verify_app_jwt(Some(&bearer(&token)), SECRET),
+        Err(AuthError::BadSignature)
+    );
+    assert!(matches!(
+        verify_app_jwt(Some("Bearer not-a-jwt"), SECRET),
+        Err(AuthError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify_app_jwt(Some("Bearer a.b.c"), SECRET),
+        Err(AuthError::Malformed(_))
+    ));
 }
 
 #[test]
 fn call_tokens_round_trip_and_never_pass_as_app_jwts() {
-    let token = CallToken { path: "/send".into(), user_id: "u1".into(), exp: Some(now() + 60), state: None };
+    let token = CallToken {
+        path: "/send".into(),
+        user_id: "u1".into(),
+        exp: Some(now() + 60),
+        state: None,
+    };
     let signed = sign_call_token(&token, SECRET);
     assert_eq!(verify_call_token(&signed, SECRET).unwrap(), token);
-    assert_eq!(verify_call_token(&signed, "other"), Err(AuthError::BadSignature));
-    assert_eq!(verify_app_jwt(Some(&bearer(&signed)), SECRET), Err(AuthError::BadSignature));
-    let forever = CallToken { path: "/send".into(), ..Default::default() };
-    assert_eq!(verify_call_token(&sign_call_token(&forever, SECRET), SECRET).unwrap(), forever);
-    let stale = CallToken { exp: Some(now() - 120), ..forever };
-    assert_eq!(verify_call_token(&sign_call_token(&stale, SECRET), SECRET), Err(AuthError::Expired));
+    assert_eq!(
+        verify_call_token(&signed, "other"),
+        Err(AuthError::BadSignature)
+    );
+    assert_eq!(
+        verify_app_jwt(Some(&bearer(&signed)), SECRET),
+        Err(AuthError::BadSignature)
+    );
+    let forever = CallToken {
+        path: "/send".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        verify_call_token(&sign_call_token(&forever, SECRET), SECRET).unwrap(),
+        forever
+    );
+    let stale = CallToken {
+        exp: Some(now() - 120),
+        ..forever
+    };
+    assert_eq!(
+        verify_call_token(&sign_call_token(&stale, SECRET), SECRET),
+        Err(AuthError::Expired)
+    );
 }
 
 #[test]
 fn command_tokens_compare_exactly() {
     assert_eq!(verify_command_token(Some("abc"), "abc"), Ok(()));
-    assert_eq!(verify_command_token(Some("abd"), "abc"), Err(AuthError::BadToken));
-    assert_eq!(verify_command_token(Some("ab"), "abc"), Err(AuthError::BadToken));
-    assert_eq!(verify_command_token(Some(""), "abc"), Err(AuthError::MissingToken));
-    assert_eq!(verify_command_token(None, "abc"), Err(AuthError::MissingToken));
-    assert_eq!(verify_command_token(Some("x"), ""), Err(AuthError::BadToken));
+    assert_eq!(
+        verify_command_token(Some("abd"), "abc"),
+        Err(AuthError::BadToken)
+    );
+    assert_eq!(
+        verify_command_token(Some("ab"), "abc"),
+        Err(AuthError::BadToken)
+    );
+    assert_eq!(
+        verify_command_token(Some(""), "abc"),
+        Err(AuthError::MissingToken)
+    );
+    assert_eq!(
+        verify_command_token(None, "abc"),
+        Err(AuthError::MissingToken)
+    );
+    assert_eq!(
+        verify_command_token(Some("x"), ""),
+        Err(AuthError::BadToken)
+    );
 }
 
 #[test]
@@ -109,5 +182,8 @@ fn secrets_are_random_and_url_safe() {
     let a = generate_secret();
     assert_ne!(a, generate_secret());
     assert_eq!(a.len(), 43);
-    assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    assert!(
+        a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
 }

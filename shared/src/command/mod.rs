@@ -87,8 +87,13 @@ impl Command {
     }
 
     /// A click on a post action. `path` and `state` come from the verified call token.
-    pub fn from_post_action(path: &str, state: Option<Value>, req: PostActionIntegrationRequest) -> Self {
-        let mut context = classic_context(&req.user_id, &req.user_name, &req.channel_id, &req.team_id);
+    pub fn from_post_action(
+        path: &str,
+        state: Option<Value>,
+        req: PostActionIntegrationRequest,
+    ) -> Self {
+        let mut context =
+            classic_context(&req.user_id, &req.user_name, &req.channel_id, &req.team_id);
         context.post_id = req.post_id;
         if let Some(ch) = context.channel.as_mut() {
             ch.name = req.channel_name;
@@ -112,7 +117,11 @@ impl Command {
     /// A dialog submission. `path` and `state` come from the verified call token.
     pub fn from_dialog(path: &str, state: Option<Value>, req: SubmitDialogRequest) -> Self {
         let context = classic_context(&req.user_id, "", &req.channel_id, &req.team_id);
-        Command { values: req.submission, state, ..Command::new(Source::Dialog, path, context) }
+        Command {
+            values: req.submission,
+            state,
+            ..Command::new(Source::Dialog, path, context)
+        }
     }
 
     /// The acting user's id.
@@ -122,7 +131,11 @@ impl Command {
 
     /// A text value, trimmed; `None` when absent or blank.
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.values.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+        self.values
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     /// A boolean value; accepts `true`/`false` as booleans or strings (dialogs send strings).
@@ -152,8 +165,15 @@ fn classic_context(user_id: &str, user_name: &str, channel_id: &str, team_id: &s
         channel_id: channel_id.to_owned(),
         team_id: team_id.to_owned(),
         acting_user: some_if(user_id).map(|_| User::named(user_id, user_name)),
-        channel: some_if(channel_id).map(|_| Channel { id: channel_id.to_owned(), team_id: team_id.to_owned(), ..Default::default() }),
-        team: some_if(team_id).map(|_| Team { id: team_id.to_owned(), ..Default::default() }),
+        channel: some_if(channel_id).map(|_| Channel {
+            id: channel_id.to_owned(),
+            team_id: team_id.to_owned(),
+            ..Default::default()
+        }),
+        team: some_if(team_id).map(|_| Team {
+            id: team_id.to_owned(),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::protocol::apps::{CallResponse, Field, FieldType, Form, ResponseType};
 use crate::protocol::classic::{
-    CommandResponse, Dialog, DialogElement, PostActionIntegrationResponse, PostActionOption, SubmitDialogResponse,
+    CommandResponse, Dialog, DialogElement, PostActionIntegrationResponse, PostActionOption,
+    SubmitDialogResponse,
 };
 
 /// Mattermost refuses dialog titles and element labels longer than this.
@@ -30,7 +31,11 @@ pub fn post_action(resp: &CallResponse) -> PostActionIntegrationResponse {
         ResponseType::Ok => resp.data.as_ref().and_then(|d| d.get("update")).cloned(),
         _ => None,
     };
-    PostActionIntegrationResponse { update, ephemeral_text: text(resp), skip_slack_parsing: false }
+    PostActionIntegrationResponse {
+        update,
+        ephemeral_text: text(resp),
+        skip_slack_parsing: false,
+    }
 }
 
 /// A dialog submission's answer: close on ok, stay open with errors, chain into the next form
@@ -42,10 +47,16 @@ pub fn dialog(resp: &CallResponse, next: Option<Dialog>) -> SubmitDialogResponse
             errors: resp.errors().cloned().unwrap_or_default(),
             ..Default::default()
         },
-        ResponseType::Form => SubmitDialogResponse { kind: "form".into(), form: next, ..Default::default() },
-        ResponseType::Navigate => {
-            SubmitDialogResponse { kind: "navigate".into(), navigate_to_url: resp.navigate_to_url.clone(), ..Default::default() }
-        }
+        ResponseType::Form => SubmitDialogResponse {
+            kind: "form".into(),
+            form: next,
+            ..Default::default()
+        },
+        ResponseType::Navigate => SubmitDialogResponse {
+            kind: "navigate".into(),
+            navigate_to_url: resp.navigate_to_url.clone(),
+            ..Default::default()
+        },
         ResponseType::Ok | ResponseType::Call => SubmitDialogResponse::default(),
     }
 }
@@ -55,21 +66,37 @@ fn text(resp: &CallResponse) -> String {
     match resp.kind {
         ResponseType::Ok => resp.text.clone(),
         ResponseType::Error => {
-            let mut text = if resp.text.is_empty() { "Something went wrong.".to_owned() } else { resp.text.clone() };
+            let mut text = if resp.text.is_empty() {
+                "Something went wrong.".to_owned()
+            } else {
+                resp.text.clone()
+            };
             for (field, message) in resp.errors().into_iter().flatten() {
-                text.push_str(&format!("\n- `{field}`: {}", message.as_str().unwrap_or_default()));
+                text.push_str(&format!(
+                    "\n- `{field}`: {}",
+                    message.as_str().unwrap_or_default()
+                ));
             }
             text
         }
         ResponseType::Form => resp.form.as_ref().map(form_as_text).unwrap_or_default(),
         ResponseType::Navigate => format!("[Open]({})", resp.navigate_to_url),
-        ResponseType::Call => "This app answered with a call, which classic integrations cannot run.".into(),
+        ResponseType::Call => {
+            "This app answered with a call, which classic integrations cannot run.".into()
+        }
     }
 }
 
 /// A form as text, for clients that cannot show it as a dialog.
 pub fn form_as_text(form: &Form) -> String {
-    let mut text = format!("**{}** needs more input:", if form.title.is_empty() { "This command" } else { &form.title });
+    let mut text = format!(
+        "**{}** needs more input:",
+        if form.title.is_empty() {
+            "This command"
+        } else {
+            &form.title
+        }
+    );
     for f in form.fields.iter().filter(|f| f.kind != FieldType::Markdown) {
         let required = if f.is_required { " (required)" } else { "" };
         text.push_str(&format!("\n- `--{}`{required} {}", f.flag(), f.description));
@@ -85,17 +112,37 @@ pub fn form_to_dialog(form: &Form, state: String) -> Dialog {
     for field in &form.fields {
         if field.kind == FieldType::Markdown {
             let md = field.description.as_str();
-            let md = if md.is_empty() { field.value.as_ref().and_then(Value::as_str).unwrap_or_default() } else { md };
-            intro = if intro.is_empty() { md.to_owned() } else { format!("{intro}\n\n{md}") };
+            let md = if md.is_empty() {
+                field
+                    .value
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            } else {
+                md
+            };
+            intro = if intro.is_empty() {
+                md.to_owned()
+            } else {
+                format!("{intro}\n\n{md}")
+            };
             continue;
         }
         elements.push(element(field));
     }
     Dialog {
         callback_id: String::new(),
-        title: clip(if form.title.is_empty() { "Form" } else { &form.title }),
+        title: clip(if form.title.is_empty() {
+            "Form"
+        } else {
+            &form.title
+        }),
         introduction_text: intro,
-        icon_url: if form.icon.starts_with("http") { form.icon.clone() } else { String::new() },
+        icon_url: if form.icon.starts_with("http") {
+            form.icon.clone()
+        } else {
+            String::new()
+        },
         elements,
         submit_label: "Submit".into(),
         notify_on_cancel: false,
@@ -104,11 +151,19 @@ pub fn form_to_dialog(form: &Form, state: String) -> Dialog {
 }
 
 fn element(field: &Field) -> DialogElement {
-    let label = [&field.modal_label, &field.label, &field.name].into_iter().find(|s| !s.is_empty()).cloned().unwrap_or_default();
+    let label = [&field.modal_label, &field.label, &field.name]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_default();
     let default = match &field.value {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Object(o)) => o.get("value").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        Some(Value::Object(o)) => o
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         Some(other) if !other.is_null() => other.to_string(),
         _ => String::new(),
     };
@@ -139,7 +194,14 @@ fn element(field: &Field) -> DialogElement {
             e.options = field
                 .options
                 .iter()
-                .map(|o| PostActionOption { text: if o.label.is_empty() { o.value.clone() } else { o.label.clone() }, value: o.value.clone() })
+                .map(|o| PostActionOption {
+                    text: if o.label.is_empty() {
+                        o.value.clone()
+                    } else {
+                        o.label.clone()
+                    },
+                    value: o.value.clone(),
+                })
                 .collect();
         }
         FieldType::User => (e.kind, e.data_source) = ("select".into(), "users".into()),

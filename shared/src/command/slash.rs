@@ -20,7 +20,11 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
     let root = commands
         .iter()
         .find(|b| b.label.eq_ignore_ascii_case(trigger))
-        .or(if commands.len() == 1 { commands.first() } else { None })
+        .or(if commands.len() == 1 {
+            commands.first()
+        } else {
+            None
+        })
         .ok_or_else(|| CallResponse::error(format!("This app has no `/{trigger}` command.")))?;
     let tokens = tokenize(&req.text)?;
 
@@ -28,7 +32,11 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
     let mut line = format!("/{trigger}");
     let mut location = format!("/command/{}", root.label);
     let mut rest = tokens.as_slice();
-    while let Some(child) = rest.first().and_then(|t| node.bindings.iter().find(|b| b.label.eq_ignore_ascii_case(t))) {
+    while let Some(child) = rest.first().and_then(|t| {
+        node.bindings
+            .iter()
+            .find(|b| b.label.eq_ignore_ascii_case(t))
+    }) {
         node = child;
         line = format!("{line} {}", child.label);
         location = format!("{location}/{}", child.label);
@@ -38,7 +46,10 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
     if !node.bindings.is_empty() {
         return Err(match rest.first().map(String::as_str) {
             None | Some("help" | "--help") => CallResponse::ok(help(&line, node)),
-            Some(unknown) => CallResponse::error(format!("Unknown subcommand `{unknown}`.\n\n{}", help(&line, node))),
+            Some(unknown) => CallResponse::error(format!(
+                "Unknown subcommand `{unknown}`.\n\n{}",
+                help(&line, node)
+            )),
         });
     }
     if rest.iter().any(|t| t == "--help") {
@@ -60,8 +71,13 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
         ..Command::new(Source::SlashCommand, "", context)
     };
 
-    let fields: &[Field] = node.form.as_ref().map(|f| f.fields.as_slice()).unwrap_or_default();
-    command.values = parse_args(rest, fields, req).map_err(|errors| input_error(&line, node, errors))?;
+    let fields: &[Field] = node
+        .form
+        .as_ref()
+        .map(|f| f.fields.as_slice())
+        .unwrap_or_default();
+    command.values =
+        parse_args(rest, fields, req).map_err(|errors| input_error(&line, node, errors))?;
 
     match (&node.submit, &node.form) {
         (Some(call), _) => {
@@ -69,8 +85,11 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
             command.state = call.state.clone();
         }
         (None, Some(form)) => {
-            let missing: Vec<&Field> =
-                form.fields.iter().filter(|f| f.is_required && !command.values.contains_key(&f.name)).collect();
+            let missing: Vec<&Field> = form
+                .fields
+                .iter()
+                .filter(|f| f.is_required && !command.values.contains_key(&f.name))
+                .collect();
             match &form.submit {
                 Some(submit) if missing.is_empty() => {
                     command.path = submit.path.clone();
@@ -78,13 +97,25 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
                 }
                 Some(_) => return Err(CallResponse::form(prefilled(form, &command.values))),
                 // A form without submit is fetched from its source with what was typed so far.
-                None => command.path = form.source.as_ref().map(|s| s.path.clone()).unwrap_or_default(),
+                None => {
+                    command.path = form
+                        .source
+                        .as_ref()
+                        .map(|s| s.path.clone())
+                        .unwrap_or_default()
+                }
             }
         }
-        (None, None) => return Err(CallResponse::error(format!("`{line}` cannot be run from the command line."))),
+        (None, None) => {
+            return Err(CallResponse::error(format!(
+                "`{line}` cannot be run from the command line."
+            )));
+        }
     }
     if command.path.is_empty() {
-        return Err(CallResponse::error(format!("`{line}` has nothing to call.")));
+        return Err(CallResponse::error(format!(
+            "`{line}` has nothing to call."
+        )));
     }
     Ok(command)
 }
@@ -110,10 +141,16 @@ pub fn tokenize(text: &str) -> Result<Vec<String>, CallResponse> {
             if c == '"' || c == '\'' {
                 loop {
                     match chars.next() {
-                        Some('\\') if chars.peek() == Some(&c) => word.push(chars.next().unwrap_or(c)),
+                        Some('\\') if chars.peek() == Some(&c) => {
+                            word.push(chars.next().unwrap_or(c))
+                        }
                         Some(q) if q == c => break,
                         Some(other) => word.push(other),
-                        None => return Err(CallResponse::error(format!("The text has an unclosed {c} quote."))),
+                        None => {
+                            return Err(CallResponse::error(format!(
+                                "The text has an unclosed {c} quote."
+                            )));
+                        }
                     }
                 }
             } else {
@@ -130,7 +167,11 @@ pub fn tokenize(text: &str) -> Result<Vec<String>, CallResponse> {
 
 /// Fills field values from flags, positionals and `--json`; errors are keyed by field name
 /// (or `_` for input that belongs to no field).
-fn parse_args(tokens: &[String], fields: &[Field], req: &SlashCommandRequest) -> Result<Map<String, Value>, Map<String, Value>> {
+fn parse_args(
+    tokens: &[String],
+    fields: &[Field],
+    req: &SlashCommandRequest,
+) -> Result<Map<String, Value>, Map<String, Value>> {
     let mut values = Map::new();
     let mut errors = Map::new();
     let mut positionals: Vec<&str> = Vec::new();
@@ -150,19 +191,28 @@ fn parse_args(tokens: &[String], fields: &[Field], req: &SlashCommandRequest) ->
             let raw = match inline.or_else(|| tokens.get(i).inspect(|_| i += 1).cloned()) {
                 Some(raw) => raw,
                 None => {
-                    errors.insert("_".into(), "`--json` needs a JSON object, e.g. --json '{\"message\":\"hi\"}'".into());
+                    errors.insert(
+                        "_".into(),
+                        "`--json` needs a JSON object, e.g. --json '{\"message\":\"hi\"}'".into(),
+                    );
                     continue;
                 }
             };
             match serde_json::from_str::<Map<String, Value>>(&raw) {
                 Ok(obj) => values.extend(obj),
                 Err(e) => {
-                    errors.insert("_".into(), format!("`--json` is not a JSON object: {e}").into());
+                    errors.insert(
+                        "_".into(),
+                        format!("`--json` is not a JSON object: {e}").into(),
+                    );
                 }
             }
             continue;
         }
-        let Some(field) = fields.iter().find(|f| f.flag().eq_ignore_ascii_case(name) || f.name.eq_ignore_ascii_case(name)) else {
+        let Some(field) = fields
+            .iter()
+            .find(|f| f.flag().eq_ignore_ascii_case(name) || f.name.eq_ignore_ascii_case(name))
+        else {
             errors.insert("_".into(), format!("Unknown flag `--{name}`.").into());
             continue;
         };
@@ -181,7 +231,10 @@ fn parse_args(tokens: &[String], fields: &[Field], req: &SlashCommandRequest) ->
                     t.clone()
                 }
                 None => {
-                    errors.insert(field.name.clone(), format!("`--{}` needs a value.", field.flag()).into());
+                    errors.insert(
+                        field.name.clone(),
+                        format!("`--{}` needs a value.", field.flag()).into(),
+                    );
                     continue;
                 }
             },
@@ -208,17 +261,39 @@ fn parse_args(tokens: &[String], fields: &[Field], req: &SlashCommandRequest) ->
     let remaining: Vec<&str> = words.collect();
     match (rest_field, remaining.is_empty()) {
         (_, true) => {}
-        (Some(field), false) => set_positional(&mut values, &mut errors, field, &remaining.join(" "), req),
+        (Some(field), false) => {
+            set_positional(&mut values, &mut errors, field, &remaining.join(" "), req)
+        }
         (None, false) => {
-            errors.insert("_".into(), format!("Unexpected argument `{}`.", remaining[0]).into());
+            errors.insert(
+                "_".into(),
+                format!("Unexpected argument `{}`.", remaining[0]).into(),
+            );
         }
     }
-    if errors.is_empty() { Ok(values) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(errors)
+    }
 }
 
-fn set_positional(values: &mut Map<String, Value>, errors: &mut Map<String, Value>, field: &Field, word: &str, req: &SlashCommandRequest) {
+fn set_positional(
+    values: &mut Map<String, Value>,
+    errors: &mut Map<String, Value>,
+    field: &Field,
+    word: &str,
+    req: &SlashCommandRequest,
+) {
     if values.contains_key(&field.name) {
-        errors.insert(field.name.clone(), format!("`{}` was given both as a flag and as an argument.", field.name).into());
+        errors.insert(
+            field.name.clone(),
+            format!(
+                "`{}` was given both as a flag and as an argument.",
+                field.name
+            )
+            .into(),
+        );
         return;
     }
     match typed_value(field, word, req) {
@@ -244,14 +319,17 @@ fn typed_value(field: &Field, raw: &str, req: &SlashCommandRequest) -> Result<Va
     let one = |raw: &str| -> Result<Value, String> {
         match field.kind {
             FieldType::Text => Ok(Value::from(raw)),
-            FieldType::Bool => parse_bool(raw).map(Value::from).ok_or_else(|| format!("`{raw}` is not true or false.")),
+            FieldType::Bool => parse_bool(raw)
+                .map(Value::from)
+                .ok_or_else(|| format!("`{raw}` is not true or false.")),
             FieldType::StaticSelect => field
                 .options
                 .iter()
                 .find(|o| o.value.eq_ignore_ascii_case(raw) || o.label.eq_ignore_ascii_case(raw))
                 .map(|o| json!({"label": o.label, "value": o.value}))
                 .ok_or_else(|| {
-                    let choices: Vec<&str> = field.options.iter().map(|o| o.value.as_str()).collect();
+                    let choices: Vec<&str> =
+                        field.options.iter().map(|o| o.value.as_str()).collect();
                     format!("`{raw}` is not one of: {}.", choices.join(", "))
                 }),
             FieldType::DynamicSelect => Ok(json!({"label": raw, "value": raw})),
@@ -270,9 +348,17 @@ fn typed_value(field: &Field, raw: &str, req: &SlashCommandRequest) -> Result<Va
             FieldType::Markdown => Err("this field is text to read, not an input".into()),
         }
     };
-    let selectable = matches!(field.kind, FieldType::StaticSelect | FieldType::DynamicSelect | FieldType::User | FieldType::Channel);
+    let selectable = matches!(
+        field.kind,
+        FieldType::StaticSelect | FieldType::DynamicSelect | FieldType::User | FieldType::Channel
+    );
     if field.multiselect && selectable {
-        raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(one).collect::<Result<Vec<_>, _>>().map(Value::from)
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(one)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::from)
     } else {
         one(raw)
     }
@@ -292,7 +378,11 @@ fn input_error(line: &str, node: &Binding, errors: Map<String, Value>) -> CallRe
     let mut text = String::new();
     for (field, message) in &errors {
         let message = message.as_str().unwrap_or_default();
-        if field == "_" { text.push_str(&format!("- {message}\n")) } else { text.push_str(&format!("- `{field}`: {message}\n")) }
+        if field == "_" {
+            text.push_str(&format!("- {message}\n"))
+        } else {
+            text.push_str(&format!("- `{field}`: {message}\n"))
+        }
     }
     text.push_str(&format!("\n{}", usage(line, node)));
     CallResponse::field_errors(text, errors)
@@ -302,7 +392,11 @@ fn input_error(line: &str, node: &Binding, errors: Map<String, Value>) -> CallRe
 fn help(line: &str, node: &Binding) -> String {
     let mut text = format!("`{line}` commands:\n");
     for b in &node.bindings {
-        let about = if b.description.is_empty() { &b.hint } else { &b.description };
+        let about = if b.description.is_empty() {
+            &b.hint
+        } else {
+            &b.description
+        };
         text.push_str(&format!("- `{line} {}` {about}\n", b.label));
     }
     text
@@ -311,16 +405,39 @@ fn help(line: &str, node: &Binding) -> String {
 /// How to call a runnable binding: `Usage: /hello send <message> [--shout]`.
 fn usage(line: &str, node: &Binding) -> String {
     let mut text = format!("Usage: `{line}");
-    let fields: &[Field] = node.form.as_ref().map(|f| f.fields.as_slice()).unwrap_or_default();
+    let fields: &[Field] = node
+        .form
+        .as_ref()
+        .map(|f| f.fields.as_slice())
+        .unwrap_or_default();
     let mut positional: Vec<&Field> = fields.iter().filter(|f| f.position != 0).collect();
     positional.sort_by_key(|f| if f.position < 0 { i64::MAX } else { f.position });
     for f in &positional {
-        let name = if f.position < 0 { format!("{}...", f.name) } else { f.name.clone() };
-        text.push_str(&if f.is_required { format!(" <{name}>") } else { format!(" [{name}]") });
+        let name = if f.position < 0 {
+            format!("{}...", f.name)
+        } else {
+            f.name.clone()
+        };
+        text.push_str(&if f.is_required {
+            format!(" <{name}>")
+        } else {
+            format!(" [{name}]")
+        });
     }
-    for f in fields.iter().filter(|f| f.position == 0 && f.kind != FieldType::Markdown) {
-        let arg = if f.kind == FieldType::Bool { format!("--{}", f.flag()) } else { format!("--{} <{}>", f.flag(), f.name) };
-        text.push_str(&if f.is_required { format!(" {arg}") } else { format!(" [{arg}]") });
+    for f in fields
+        .iter()
+        .filter(|f| f.position == 0 && f.kind != FieldType::Markdown)
+    {
+        let arg = if f.kind == FieldType::Bool {
+            format!("--{}", f.flag())
+        } else {
+            format!("--{} <{}>", f.flag(), f.name)
+        };
+        text.push_str(&if f.is_required {
+            format!(" {arg}")
+        } else {
+            format!(" [{arg}]")
+        });
     }
     text.push('`');
     for f in fields.iter().filter(|f| !f.description.is_empty()) {

@@ -6,11 +6,24 @@ use crate::protocol::classic::{ResponseVisibility, SlashCommandRequest};
 
 /// `/todo add <title...> [--priority high|low] [--urgent] [--owner @user]` and `/todo list`.
 fn commands() -> Vec<Binding> {
-    let title = Field { position: -1, is_required: true, description: "what to do".into(), ..Field::new("title", FieldType::Text) };
+    let title = Field {
+        position: -1,
+        is_required: true,
+        description: "what to do".into(),
+        ..Field::new("title", FieldType::Text)
+    };
     let priority = Field {
         options: vec![
-            SelectOption { label: "High".into(), value: "high".into(), ..Default::default() },
-            SelectOption { label: "Low".into(), value: "low".into(), ..Default::default() },
+            SelectOption {
+                label: "High".into(),
+                value: "high".into(),
+                ..Default::default()
+            },
+            SelectOption {
+                label: "Low".into(),
+                value: "low".into(),
+                ..Default::default()
+            },
         ],
         ..Field::new("priority", FieldType::StaticSelect)
     };
@@ -31,7 +44,12 @@ fn commands() -> Vec<Binding> {
                 }),
                 ..Default::default()
             },
-            Binding { label: "list".into(), hint: "show all".into(), submit: Some(Call::path("/list")), ..Default::default() },
+            Binding {
+                label: "list".into(),
+                hint: "show all".into(),
+                submit: Some(Call::path("/list")),
+                ..Default::default()
+            },
         ],
         ..Default::default()
     }]
@@ -55,7 +73,8 @@ fn slash(text: &str) -> SlashCommandRequest {
 }
 
 fn run(text: &str) -> Command {
-    slash::decode(&slash(text), &commands()).unwrap_or_else(|r| panic!("expected a command, got {r:?}"))
+    slash::decode(&slash(text), &commands())
+        .unwrap_or_else(|r| panic!("expected a command, got {r:?}"))
 }
 
 fn answer(text: &str) -> CallResponse {
@@ -76,7 +95,10 @@ fn flags_positionals_and_the_rest_argument() {
     assert_eq!(cmd.context.channel_id(), "c1");
     assert_eq!(cmd.context.location, "/command/todo/add");
     assert_eq!(cmd.context.channel.as_ref().unwrap().name, "town-square");
-    assert_eq!(cmd.raw, "/todo add buy milk --priority High --urgent --owner @bob --due-date=friday");
+    assert_eq!(
+        cmd.raw,
+        "/todo add buy milk --priority High --urgent --owner @bob --due-date=friday"
+    );
     assert_eq!(cmd.trigger_id, "trig");
 }
 
@@ -85,8 +107,14 @@ fn quoted_words_smart_quotes_and_em_dashes() {
     let cmd = run("add —title “call #42 at 5” --urgent false");
     assert_eq!(cmd.text("title"), Some("call #42 at 5"));
     assert!(!cmd.flag("urgent"));
-    assert_eq!(slash::tokenize(r#"a "b \"c\" d" 'e f'"#).unwrap(), ["a", "b \"c\" d", "e f"]);
-    assert_eq!(slash::tokenize(r"C:\path #tag").unwrap(), [r"C:\path", "#tag"]);
+    assert_eq!(
+        slash::tokenize(r#"a "b \"c\" d" 'e f'"#).unwrap(),
+        ["a", "b \"c\" d", "e f"]
+    );
+    assert_eq!(
+        slash::tokenize(r"C:\path #tag").unwrap(),
+        [r"C:\path", "#tag"]
+    );
 }
 
 #[test]
@@ -105,7 +133,10 @@ fn missing_required_fields_open_the_form_prefilled() {
     assert_eq!(resp.kind, ResponseType::Form);
     let form = resp.form.unwrap();
     let priority = form.fields.iter().find(|f| f.name == "priority").unwrap();
-    assert_eq!(priority.value, Some(json!({"label": "Low", "value": "low"})));
+    assert_eq!(
+        priority.value,
+        Some(json!({"label": "Low", "value": "low"}))
+    );
     assert_eq!(form.submit.unwrap().path, "/add");
 }
 
@@ -124,7 +155,11 @@ fn bad_input_explains_itself_with_usage() {
         assert_eq!(resp.kind, ResponseType::Error, "{text}");
         assert!(resp.text.contains(expect), "{text}: {}", resp.text);
     }
-    assert!(answer("add x --colour red").text.contains("Usage: `/todo add <title...> [--priority <priority>]"));
+    assert!(
+        answer("add x --colour red")
+            .text
+            .contains("Usage: `/todo add <title...> [--priority <priority>]")
+    );
 }
 
 #[test]
@@ -132,7 +167,12 @@ fn help_for_groups_and_unknown_subcommands() {
     for text in ["", "help", "--help"] {
         let resp = answer(text);
         assert_eq!(resp.kind, ResponseType::Ok);
-        assert!(resp.text.contains("`/todo add` Add a todo") && resp.text.contains("`/todo list` show all"), "{}", resp.text);
+        assert!(
+            resp.text.contains("`/todo add` Add a todo")
+                && resp.text.contains("`/todo list` show all"),
+            "{}",
+            resp.text
+        );
     }
     let resp = answer("remove 3");
     assert_eq!(resp.kind, ResponseType::Error);
@@ -146,8 +186,15 @@ fn a_single_command_app_answers_to_any_trigger() {
     req.command = "/tasks".into();
     assert_eq!(slash::decode(&req, &commands()).unwrap().path, "/list");
     let mut two = commands();
-    two.push(Binding { label: "other".into(), submit: Some(Call::path("/o")), ..Default::default() });
-    assert_eq!(slash::decode(&req, &two).unwrap_err().kind, ResponseType::Error);
+    two.push(Binding {
+        label: "other".into(),
+        submit: Some(Call::path("/o")),
+        ..Default::default()
+    });
+    assert_eq!(
+        slash::decode(&req, &two).unwrap_err().kind,
+        ResponseType::Error
+    );
 }
 
 #[test]
@@ -168,14 +215,19 @@ fn apps_calls_post_actions_and_dialogs_become_the_same_command() {
     );
     let v1 = run("add t --urgent");
     for cmd in [&v2, &dialog, &v1] {
-        assert_eq!((cmd.path.as_str(), cmd.text("title"), cmd.flag("urgent")), ("/add", Some("t"), true));
+        assert_eq!(
+            (cmd.path.as_str(), cmd.text("title"), cmd.flag("urgent")),
+            ("/add", Some("t"), true)
+        );
         assert_eq!((cmd.user_id(), cmd.context.channel_id()), ("u1", "c1"));
     }
     let action = Command::from_post_action(
         "/pick",
         Some(json!({"todo": 3})),
-        serde_json::from_value(json!({"user_id": "u1", "user_name": "alice", "channel_id": "c1", "post_id": "p1",
-                                      "context": {"selected_option": "high"}}))
+        serde_json::from_value(
+            json!({"user_id": "u1", "user_name": "alice", "channel_id": "c1", "post_id": "p1",
+                                      "context": {"selected_option": "high"}}),
+        )
         .unwrap(),
     );
     assert_eq!(action.option("selected_option"), Some("high"));
@@ -187,14 +239,23 @@ fn apps_calls_post_actions_and_dialogs_become_the_same_command() {
 fn answers_render_into_each_classic_format() {
     let ok = CallResponse::ok("done");
     assert_eq!(render::slash(&ok).text, "done");
-    assert_eq!(render::slash(&ok).response_type, ResponseVisibility::Ephemeral);
+    assert_eq!(
+        render::slash(&ok).response_type,
+        ResponseVisibility::Ephemeral
+    );
     assert_eq!(render::post_action(&ok).ephemeral_text, "done");
-    assert_eq!(serde_json::to_value(render::dialog(&ok, None)).unwrap(), json!({}));
+    assert_eq!(
+        serde_json::to_value(render::dialog(&ok, None)).unwrap(),
+        json!({})
+    );
 
     let mut errors = serde_json::Map::new();
     errors.insert("title".into(), "required".into());
     let err = CallResponse::field_errors("Fix the form", errors);
-    assert_eq!(render::slash(&err).text, "Fix the form\n- `title`: required");
+    assert_eq!(
+        render::slash(&err).text,
+        "Fix the form\n- `title`: required"
+    );
     assert_eq!(
         serde_json::to_value(render::dialog(&err, None)).unwrap(),
         json!({"error": "Fix the form", "errors": {"title": "required"}})
@@ -207,7 +268,10 @@ fn answers_render_into_each_classic_format() {
         json!({"type": "navigate", "navigate_to_url": "https://example.com"})
     );
     let update = CallResponse::ok_data(json!({"update": {"message": "edited"}}));
-    assert_eq!(render::post_action(&update).update, Some(json!({"message": "edited"})));
+    assert_eq!(
+        render::post_action(&update).update,
+        Some(json!({"message": "edited"}))
+    );
 }
 
 #[test]
@@ -216,18 +280,34 @@ fn forms_become_dialogs_with_every_field_type() {
     let form = Form {
         title: "A title that is much longer than Mattermost allows".into(),
         header: "Intro".into(),
-        fields: [form.fields, vec![Field { description: "**Note**".into(), ..Field::new("note", FieldType::Markdown) }]].concat(),
+        fields: [
+            form.fields,
+            vec![Field {
+                description: "**Note**".into(),
+                ..Field::new("note", FieldType::Markdown)
+            }],
+        ]
+        .concat(),
         ..form
     };
     let dialog = render::form_to_dialog(&form, "signed".into());
     assert_eq!(dialog.state, "signed");
     assert_eq!(dialog.title.chars().count(), 24);
     assert_eq!(dialog.introduction_text, "Intro\n\n**Note**");
-    let kinds: Vec<(&str, &str, &str)> =
-        dialog.elements.iter().map(|e| (e.name.as_str(), e.kind.as_str(), e.data_source.as_str())).collect();
+    let kinds: Vec<(&str, &str, &str)> = dialog
+        .elements
+        .iter()
+        .map(|e| (e.name.as_str(), e.kind.as_str(), e.data_source.as_str()))
+        .collect();
     assert_eq!(
         kinds,
-        [("title", "text", ""), ("priority", "select", ""), ("urgent", "bool", ""), ("owner", "select", "users"), ("due_date", "text", "")]
+        [
+            ("title", "text", ""),
+            ("priority", "select", ""),
+            ("urgent", "bool", ""),
+            ("owner", "select", "users"),
+            ("due_date", "text", "")
+        ]
     );
     assert!(!dialog.elements[0].optional && dialog.elements[1].optional);
     assert_eq!(dialog.elements[1].options[0].text, "High");

@@ -37,15 +37,29 @@ enum CallWire {
 impl From<CallWire> for Call {
     fn from(w: CallWire) -> Self {
         match w {
-            CallWire::Path(path) => Call { path, ..Default::default() },
-            CallWire::Full { path, expand, state } => Call { path, expand, state },
+            CallWire::Path(path) => Call {
+                path,
+                ..Default::default()
+            },
+            CallWire::Full {
+                path,
+                expand,
+                state,
+            } => Call {
+                path,
+                expand,
+                state,
+            },
         }
     }
 }
 
 impl Call {
     pub fn path(path: impl Into<String>) -> Self {
-        Call { path: path.into(), ..Default::default() }
+        Call {
+            path: path.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -289,15 +303,25 @@ pub struct CallResponse {
 
 impl CallResponse {
     pub fn ok(text: impl Into<String>) -> Self {
-        CallResponse { text: text.into(), ..Default::default() }
+        CallResponse {
+            text: text.into(),
+            ..Default::default()
+        }
     }
 
     pub fn ok_data(data: Value) -> Self {
-        CallResponse { data: Some(data), ..Default::default() }
+        CallResponse {
+            data: Some(data),
+            ..Default::default()
+        }
     }
 
     pub fn error(text: impl Into<String>) -> Self {
-        CallResponse { kind: ResponseType::Error, text: text.into(), ..Default::default() }
+        CallResponse {
+            kind: ResponseType::Error,
+            text: text.into(),
+            ..Default::default()
+        }
     }
 
     /// An error with a message per form field, shown next to each field.
@@ -309,7 +333,11 @@ impl CallResponse {
     }
 
     pub fn form(form: Form) -> Self {
-        CallResponse { kind: ResponseType::Form, form: Some(form), ..Default::default() }
+        CallResponse {
+            kind: ResponseType::Form,
+            form: Some(form),
+            ..Default::default()
+        }
     }
 
     pub fn navigate(url: impl Into<String>, external: bool) -> Self {
@@ -404,7 +432,10 @@ struct FormFields {
 impl From<FormWire> for Form {
     fn from(w: FormWire) -> Self {
         match w {
-            FormWire::Source(path) => Form { source: Some(Call::path(path)), ..Default::default() },
+            FormWire::Source(path) => Form {
+                source: Some(Call::path(path)),
+                ..Default::default()
+            },
             FormWire::Full(f) => Form {
                 source: f.source,
                 title: f.title,
@@ -474,12 +505,20 @@ pub struct Field {
 
 impl Field {
     pub fn new(name: impl Into<String>, kind: FieldType) -> Self {
-        Field { name: name.into(), kind, ..Default::default() }
+        Field {
+            name: name.into(),
+            kind,
+            ..Default::default()
+        }
     }
 
     /// The `--flag` of this field on the command line: its label, else its name with `_` → `-`.
     pub fn flag(&self) -> String {
-        if self.label.is_empty() { self.name.replace('_', "-") } else { self.label.clone() }
+        if self.label.is_empty() {
+            self.name.replace('_', "-")
+        } else {
+            self.label.clone()
+        }
     }
 }
 
@@ -584,7 +623,11 @@ pub struct PluginDeploy {
 /// An app's manifest, as served at `/manifest.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    #[serde(rename = "SchemaVersion", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "SchemaVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub schema_version: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub app_id: String,

@@ -102,7 +102,10 @@ pub struct CommandResponse {
 impl CommandResponse {
     /// A reply only the invoking user sees.
     pub fn ephemeral(text: impl Into<String>) -> Self {
-        CommandResponse { text: text.into(), ..Default::default() }
+        CommandResponse {
+            text: text.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -355,15 +358,20 @@ mod tests {
         assert_eq!(r.response_type, ResponseVisibility::InChannel);
         assert_eq!(serde_json::to_value(&r).unwrap(), sample);
         // The reference sample carries an empty goto_location; it decodes to the same value.
-        let with_goto: CommandResponse =
-            serde_json::from_value(json!({"response_type":"in_channel","text":"Sunny","goto_location":""})).unwrap();
+        let with_goto: CommandResponse = serde_json::from_value(
+            json!({"response_type":"in_channel","text":"Sunny","goto_location":""}),
+        )
+        .unwrap();
         assert_eq!(with_goto.goto_location, "");
     }
 
     #[test]
     fn ephemeral_is_the_default_visibility() {
         let r = CommandResponse::ephemeral("only you");
-        assert_eq!(serde_json::to_value(&r).unwrap(), json!({"response_type":"ephemeral","text":"only you"}));
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"response_type":"ephemeral","text":"only you"})
+        );
     }
 
     #[test]
@@ -372,8 +380,14 @@ mod tests {
         let req: PostActionIntegrationRequest = serde_json::from_value(sample.clone()).unwrap();
         assert_eq!(req.context["selected_option"], "high");
         assert_eq!(serde_json::to_value(&req).unwrap(), sample);
-        let resp = PostActionIntegrationResponse { ephemeral_text: "done".into(), ..Default::default() };
-        assert_eq!(serde_json::to_value(&resp).unwrap(), json!({"ephemeral_text":"done"}));
+        let resp = PostActionIntegrationResponse {
+            ephemeral_text: "done".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&resp).unwrap(),
+            json!({"ephemeral_text":"done"})
+        );
     }
 
     #[test]
@@ -392,8 +406,14 @@ mod tests {
             errors: serde_json::from_value(json!({"message":"required"})).unwrap(),
             ..Default::default()
         };
-        assert_eq!(serde_json::to_value(&errors).unwrap(), json!({"errors":{"message":"required"}}));
-        assert_eq!(serde_json::to_value(SubmitDialogResponse::default()).unwrap(), json!({}));
+        assert_eq!(
+            serde_json::to_value(&errors).unwrap(),
+            json!({"errors":{"message":"required"}})
+        );
+        assert_eq!(
+            serde_json::to_value(SubmitDialogResponse::default()).unwrap(),
+            json!({})
+        );
     }
 
     #[test]

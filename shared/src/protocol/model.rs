@@ -48,6 +48,10 @@ model!(
 impl User {
     /// A user known only by id and, when the request carried it, username.
     pub fn named(id: impl Into<String>, username: impl Into<String>) -> Self {
-        User { id: id.into(), username: username.into(), ..Default::default() }
+        User {
+            id: id.into(),
+            username: username.into(),
+            ..Default::default()
+        }
     }
 }

@@ -14,15 +14,28 @@ fn fresh_pk(name: &str) -> String {
 }
 
 pub async fn get_of_a_missing_item_is_none(store: Arc<dyn ItemStore>) {
-    assert!(store.get(&fresh_pk("missing"), "x").await.unwrap().is_none());
+    assert!(
+        store
+            .get(&fresh_pk("missing"), "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn create_starts_at_revision_one_and_only_once(store: Arc<dyn ItemStore>) {
     let pk = fresh_pk("create");
     let item = store.create(&pk, "a", &json!({"v": 1})).await.unwrap();
     assert_eq!(item.revision, 1);
-    assert!(matches!(store.create(&pk, "a", &json!({"v": 2})).await, Err(StoreError::Conflict)));
-    assert_eq!(store.get(&pk, "a").await.unwrap().unwrap().body, json!({"v": 1}), "the loser changed nothing");
+    assert!(matches!(
+        store.create(&pk, "a", &json!({"v": 2})).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.get(&pk, "a").await.unwrap().unwrap().body,
+        json!({"v": 1}),
+        "the loser changed nothing"
+    );
 }
 
 pub async fn replace_is_conditional_on_the_revision(store: Arc<dyn ItemStore>) {
@@ -30,10 +43,16 @@ pub async fn replace_is_conditional_on_the_revision(store: Arc<dyn ItemStore>) {
     store.create(&pk, "a", &json!({"v": 1})).await.unwrap();
     let second = store.replace(&pk, "a", 1, &json!({"v": 2})).await.unwrap();
     assert_eq!(second.revision, 2);
-    assert!(matches!(store.replace(&pk, "a", 1, &json!({"v": 3})).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.replace(&pk, "a", 1, &json!({"v": 3})).await,
+        Err(StoreError::Conflict)
+    ));
     let read = store.get(&pk, "a").await.unwrap().unwrap();
     assert_eq!((read.revision, read.body), (2, json!({"v": 2})));
-    assert!(matches!(store.replace(&pk, "gone", 1, &json!({})).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.replace(&pk, "gone", 1, &json!({})).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 pub async fn bodies_round_trip(store: Arc<dyn ItemStore>) {
@@ -54,10 +73,26 @@ pub async fn query_returns_a_prefix_of_one_partition_in_order(store: Arc<dyn Ite
         store.create(&pk, sk, &json!({"sk": sk})).await.unwrap();
     }
     store.create(&other, "INSTALL#z", &json!({})).await.unwrap();
-    let found: Vec<String> = store.query(&pk, "INSTALL#").await.unwrap().into_iter().map(|i| i.sk).collect();
+    let found: Vec<String> = store
+        .query(&pk, "INSTALL#")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.sk)
+        .collect();
     assert_eq!(found, ["INSTALL#a", "INSTALL#b", "INSTALL#c_%"]);
-    assert_eq!(store.query(&pk, "INSTALL#c_").await.unwrap().len(), 1, "_ and % are literal");
-    assert!(store.query(&fresh_pk("empty"), "").await.unwrap().is_empty());
+    assert_eq!(
+        store.query(&pk, "INSTALL#c_").await.unwrap().len(),
+        1,
+        "_ and % are literal"
+    );
+    assert!(
+        store
+            .query(&fresh_pk("empty"), "")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn delete_reports_whether_it_removed_something(store: Arc<dyn ItemStore>) {
@@ -66,7 +101,10 @@ pub async fn delete_reports_whether_it_removed_something(store: Arc<dyn ItemStor
     assert!(store.delete(&pk, "a").await.unwrap());
     assert!(!store.delete(&pk, "a").await.unwrap());
     assert!(store.get(&pk, "a").await.unwrap().is_none());
-    store.create(&pk, "a", &json!({"again": true})).await.unwrap();
+    store
+        .create(&pk, "a", &json!({"again": true}))
+        .await
+        .unwrap();
 }
 
 pub async fn concurrent_creates_have_exactly_one_winner(store: Arc<dyn ItemStore>) {
@@ -90,7 +128,10 @@ pub async fn concurrent_creates_have_exactly_one_winner(store: Arc<dyn ItemStore
 
 pub async fn concurrent_read_modify_writes_lose_no_update(store: Arc<dyn ItemStore>) {
     let pk = fresh_pk("race-update");
-    store.create(&pk, "counter", &json!({"n": 0})).await.unwrap();
+    store
+        .create(&pk, "counter", &json!({"n": 0}))
+        .await
+        .unwrap();
     let writers = 8;
     let tasks: Vec<_> = (0..writers)
         .map(|_| {
@@ -99,7 +140,10 @@ pub async fn concurrent_read_modify_writes_lose_no_update(store: Arc<dyn ItemSto
                 loop {
                     let item = store.get(&pk, "counter").await.unwrap().unwrap();
                     let n = item.body["n"].as_u64().unwrap();
-                    match store.replace(&pk, "counter", item.revision, &json!({"n": n + 1})).await {
+                    match store
+                        .replace(&pk, "counter", item.revision, &json!({"n": n + 1}))
+                        .await
+                    {
                         Ok(_) => return,
                         Err(StoreError::Conflict) => continue,
                         Err(other) => panic!("unexpected error: {other}"),

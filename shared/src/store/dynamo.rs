@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ScalarAttributeType,
 };
 use serde_json::Value;
 
@@ -27,16 +28,27 @@ pub struct DynamoStore {
 impl DynamoStore {
     /// `client` is built once per process (connections are reused across requests).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 
     /// Creates the table with the adapter's key schema (tests and first-run set-up; SAM creates
     /// it in the cloud). An existing table is fine.
     pub async fn create_table(&self) -> Result<(), StoreError> {
         let attr = |name: &str| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
         };
-        let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
         let result = self
             .client
             .create_table()
@@ -50,21 +62,36 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(sdk_error(e)),
         }
     }
 
     fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([(PK.to_owned(), AttributeValue::S(pk.to_owned())), (SK.to_owned(), AttributeValue::S(sk.to_owned()))])
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(pk.to_owned())),
+            (SK.to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
     }
 
-    fn to_attributes(pk: &str, sk: &str, revision: u64, body: &Value) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    fn to_attributes(
+        pk: &str,
+        sk: &str,
+        revision: u64,
+        body: &Value,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
         if !body.is_object() {
-            return Err(StoreError::Backend("item bodies must be JSON objects".into()));
+            return Err(StoreError::Backend(
+                "item bodies must be JSON objects".into(),
+            ));
         }
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(body).map_err(|e| StoreError::Backend(format!("cannot marshal item: {e}")))?;
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(body)
+            .map_err(|e| StoreError::Backend(format!("cannot marshal item: {e}")))?;
         item.extend(Self::key(pk, sk));
         item.insert(REV.to_owned(), AttributeValue::N(revision.to_string()));
         Ok(item)
@@ -73,16 +100,29 @@ impl DynamoStore {
     fn from_attributes(mut attrs: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
         let mut take_s = |name: &str| match attrs.remove(name) {
             Some(AttributeValue::S(s)) => Ok(s),
-            _ => Err(StoreError::Backend(format!("item without a string `{name}`"))),
+            _ => Err(StoreError::Backend(format!(
+                "item without a string `{name}`"
+            ))),
         };
         let (pk, sk) = (take_s(PK)?, take_s(SK)?);
-        let corrupt = |reason: String| StoreError::Corrupt { pk: pk.clone(), sk: sk.clone(), reason };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            pk: pk.clone(),
+            sk: sk.clone(),
+            reason,
+        };
         let revision = match attrs.remove(REV) {
-            Some(AttributeValue::N(n)) => n.parse().map_err(|_| corrupt(format!("`{REV}` is not a number")))?,
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|_| corrupt(format!("`{REV}` is not a number")))?,
             _ => return Err(corrupt(format!("`{REV}` is missing"))),
         };
         let body: Value = serde_dynamo::from_item(attrs).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Item { pk, sk, revision, body })
+        Ok(Item {
+            pk,
+            sk,
+            revision,
+            body,
+        })
     }
 }
 
@@ -124,15 +164,29 @@ impl ItemStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Item { pk: pk.to_owned(), sk: sk.to_owned(), revision: 1, body: body.clone() }),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Ok(_) => Ok(Item {
+                pk: pk.to_owned(),
+                sk: sk.to_owned(),
+                revision: 1,
+                body: body.clone(),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::Conflict)
             }
             Err(e) => Err(sdk_error(e)),
         }
     }
 
-    async fn replace(&self, pk: &str, sk: &str, expected: u64, body: &Value) -> Result<Item, StoreError> {
+    async fn replace(
+        &self,
+        pk: &str,
+        sk: &str,
+        expected: u64,
+        body: &Value,
+    ) -> Result<Item, StoreError> {
         let result = self
             .client
             .put_item()
@@ -144,10 +198,22 @@ impl ItemStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Item { pk: pk.to_owned(), sk: sk.to_owned(), revision: expected + 1, body: body.clone() }),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Ok(_) => Ok(Item {
+                pk: pk.to_owned(),
+                sk: sk.to_owned(),
+                revision: expected + 1,
+                body: body.clone(),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 // The condition fails both for a newer revision and for a deleted item.
-                Err(if self.get(pk, sk).await?.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+                Err(if self.get(pk, sk).await?.is_some() {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                })
             }
             Err(e) => Err(sdk_error(e)),
         }

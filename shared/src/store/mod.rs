@@ -33,7 +33,11 @@ pub enum StoreError {
     #[error("the item does not exist")]
     NotFound,
     #[error("stored item {pk}/{sk} is unreadable: {reason}")]
-    Corrupt { pk: String, sk: String, reason: String },
+    Corrupt {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
     #[error("the store failed: {0}")]
     Backend(String),
 }
@@ -48,7 +52,13 @@ pub trait ItemStore: Send + Sync + 'static {
 
     /// Replaces the item if its revision is still `expected`. [`StoreError::Conflict`] if it
     /// changed since, [`StoreError::NotFound`] if it is gone.
-    async fn replace(&self, pk: &str, sk: &str, expected: u64, body: &Value) -> Result<Item, StoreError>;
+    async fn replace(
+        &self,
+        pk: &str,
+        sk: &str,
+        expected: u64,
+        body: &Value,
+    ) -> Result<Item, StoreError>;
 
     /// Deletes the item; returns whether it existed.
     async fn delete(&self, pk: &str, sk: &str) -> Result<bool, StoreError>;

@@ -31,7 +31,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(<redacted>)" })
+        f.write_str(if self.0.is_empty() {
+            "Secret(<empty>)"
+        } else {
+            "Secret(<redacted>)"
+        })
     }
 }
 
@@ -88,7 +92,8 @@ impl Install {
     pub fn location_granted(&self, location: &str) -> bool {
         self.granted_locations.iter().any(|granted| {
             location == granted
-                || (location.starts_with(granted.as_str()) && location.as_bytes().get(granted.len()) == Some(&b'/'))
+                || (location.starts_with(granted.as_str())
+                    && location.as_bytes().get(granted.len()) == Some(&b'/'))
         })
     }
 }
@@ -120,35 +125,70 @@ impl InstallState {
 
     pub async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
         let item = self.items.get(&tenant_pk(id), TENANT_SK).await?;
-        item.map(|i| decode(i, |t: &mut Tenant, rev| t.revision = rev)).transpose()
+        item.map(|i| decode(i, |t: &mut Tenant, rev| t.revision = rev))
+            .transpose()
     }
 
     pub async fn create_tenant(&self, tenant: &Tenant) -> Result<Tenant, StoreError> {
-        let item = self.items.create(&tenant_pk(&tenant.id), TENANT_SK, &encode(tenant)).await?;
-        Ok(Tenant { revision: item.revision, ..tenant.clone() })
+        let item = self
+            .items
+            .create(&tenant_pk(&tenant.id), TENANT_SK, &encode(tenant))
+            .await?;
+        Ok(Tenant {
+            revision: item.revision,
+            ..tenant.clone()
+        })
     }
 
     pub async fn install(&self, tenant: &str, app: &str) -> Result<Option<Install>, StoreError> {
         let item = self.items.get(&tenant_pk(tenant), &install_sk(app)).await?;
-        item.map(|i| decode(i, |r: &mut Install, rev| r.revision = rev)).transpose()
+        item.map(|i| decode(i, |r: &mut Install, rev| r.revision = rev))
+            .transpose()
     }
 
     pub async fn installs(&self, tenant: &str) -> Result<Vec<Install>, StoreError> {
-        let items = self.items.query(&tenant_pk(tenant), INSTALL_SK_PREFIX).await?;
-        items.into_iter().map(|i| decode(i, |r: &mut Install, rev| r.revision = rev)).collect()
+        let items = self
+            .items
+            .query(&tenant_pk(tenant), INSTALL_SK_PREFIX)
+            .await?;
+        items
+            .into_iter()
+            .map(|i| decode(i, |r: &mut Install, rev| r.revision = rev))
+            .collect()
     }
 
     /// Creates the install; [`StoreError::Conflict`] if the app is already installed.
     pub async fn create_install(&self, install: &Install) -> Result<Install, StoreError> {
-        let item = self.items.create(&tenant_pk(&install.tenant_id), &install_sk(&install.app_id), &encode(install)).await?;
-        Ok(Install { revision: item.revision, ..install.clone() })
+        let item = self
+            .items
+            .create(
+                &tenant_pk(&install.tenant_id),
+                &install_sk(&install.app_id),
+                &encode(install),
+            )
+            .await?;
+        Ok(Install {
+            revision: item.revision,
+            ..install.clone()
+        })
     }
 
     /// Writes `install` if nobody changed it since it was read (its `revision`).
     pub async fn update_install(&self, install: &Install) -> Result<Install, StoreError> {
         let pk = tenant_pk(&install.tenant_id);
-        let item = self.items.replace(&pk, &install_sk(&install.app_id), install.revision, &encode(install)).await?;
-        Ok(Install { revision: item.revision, ..install.clone() })
+        let item = self
+            .items
+            .replace(
+                &pk,
+                &install_sk(&install.app_id),
+                install.revision,
+                &encode(install),
+            )
+            .await?;
+        Ok(Install {
+            revision: item.revision,
+            ..install.clone()
+        })
     }
 
     /// Reads, changes and writes an install, retrying from a fresh read when a concurrent
@@ -160,7 +200,10 @@ impl InstallState {
         mut change: impl FnMut(&mut Install) -> Result<(), E>,
     ) -> Result<Install, E> {
         for _ in 0..MODIFY_ATTEMPTS {
-            let mut install = self.install(tenant, app).await?.ok_or(StoreError::NotFound)?;
+            let mut install = self
+                .install(tenant, app)
+                .await?
+                .ok_or(StoreError::NotFound)?;
             change(&mut install)?;
             match self.update_install(&install).await {
                 Err(StoreError::Conflict) => continue,
@@ -171,7 +214,9 @@ impl InstallState {
     }
 
     pub async fn delete_install(&self, tenant: &str, app: &str) -> Result<bool, StoreError> {
-        self.items.delete(&tenant_pk(tenant), &install_sk(app)).await
+        self.items
+            .delete(&tenant_pk(tenant), &install_sk(app))
+            .await
     }
 }
 
@@ -180,7 +225,10 @@ fn encode<T: Serialize>(record: &T) -> Value {
     serde_json::to_value(record).expect("records serialise to JSON")
 }
 
-fn decode<T: DeserializeOwned>(item: Item, set_revision: impl FnOnce(&mut T, u64)) -> Result<T, StoreError> {
+fn decode<T: DeserializeOwned>(
+    item: Item,
+    set_revision: impl FnOnce(&mut T, u64),
+) -> Result<T, StoreError> {
     let mut record: T = serde_json::from_value(item.body).map_err(|e| StoreError::Corrupt {
         pk: item.pk.clone(),
         sk: item.sk.clone(),
@@ -215,7 +263,10 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let shown = format!("{:?}", install());
-        assert!(!shown.contains("jwt-secret-value") && !shown.contains("command-token-value"), "{shown}");
+        assert!(
+            !shown.contains("jwt-secret-value") && !shown.contains("command-token-value"),
+            "{shown}"
+        );
         assert!(shown.contains("<redacted>"));
     }
 
@@ -231,18 +282,37 @@ mod tests {
     #[tokio::test]
     async fn installs_are_created_once_and_updated_by_revision() {
         let s = state();
-        s.create_tenant(&Tenant { id: "acme".into(), site_url: "https://mm.acme.test".into(), ..Default::default() })
-            .await
-            .unwrap();
-        assert_eq!(s.tenant("acme").await.unwrap().unwrap().site_url, "https://mm.acme.test");
+        s.create_tenant(&Tenant {
+            id: "acme".into(),
+            site_url: "https://mm.acme.test".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.tenant("acme").await.unwrap().unwrap().site_url,
+            "https://mm.acme.test"
+        );
         let created = s.create_install(&install()).await.unwrap();
         assert_eq!(created.revision, 1);
-        assert!(matches!(s.create_install(&install()).await, Err(StoreError::Conflict)));
+        assert!(matches!(
+            s.create_install(&install()).await,
+            Err(StoreError::Conflict)
+        ));
         let read = s.install("acme", "hello").await.unwrap().unwrap();
         assert_eq!(read, created);
-        let updated = s.update_install(&Install { version: "v1.1.0".into(), ..read.clone() }).await.unwrap();
+        let updated = s
+            .update_install(&Install {
+                version: "v1.1.0".into(),
+                ..read.clone()
+            })
+            .await
+            .unwrap();
         assert_eq!(updated.revision, 2);
-        assert!(matches!(s.update_install(&read).await, Err(StoreError::Conflict)), "stale revision");
+        assert!(
+            matches!(s.update_install(&read).await, Err(StoreError::Conflict)),
+            "stale revision"
+        );
         assert_eq!(s.installs("acme").await.unwrap(), vec![updated]);
         assert!(s.installs("other").await.unwrap().is_empty());
         assert!(s.delete_install("acme", "hello").await.unwrap());
@@ -276,8 +346,18 @@ mod tests {
     #[tokio::test]
     async fn corrupt_records_are_reported_not_panicked_on() {
         let items = Arc::new(SqliteStore::open_in_memory().unwrap());
-        items.create("TENANT#acme", "INSTALL#hello", &serde_json::json!({"app_id": 5})).await.unwrap();
+        items
+            .create(
+                "TENANT#acme",
+                "INSTALL#hello",
+                &serde_json::json!({"app_id": 5}),
+            )
+            .await
+            .unwrap();
         let s = InstallState::new(items);
-        assert!(matches!(s.install("acme", "hello").await, Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            s.install("acme", "hello").await,
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }

@@ -33,10 +33,12 @@ impl SqliteStore {
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
-        let conn = Connection::open(path).map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         Self::init(conn)
     }
 
@@ -46,9 +48,12 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` on the connection off the async workers (a commit waits for fsync).
@@ -71,8 +76,17 @@ fn backend(e: rusqlite::Error) -> StoreError {
 }
 
 fn row_item(pk: String, sk: String, revision: i64, body: String) -> Result<Item, StoreError> {
-    let body = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { pk: pk.clone(), sk: sk.clone(), reason: e.to_string() })?;
-    Ok(Item { pk, sk, revision: revision as u64, body })
+    let body = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+        pk: pk.clone(),
+        sk: sk.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Item {
+        pk,
+        sk,
+        revision: revision as u64,
+        body,
+    })
 }
 
 #[async_trait]
@@ -83,16 +97,24 @@ impl ItemStore for SqliteStore {
             let row = c
                 .prepare_cached("SELECT revision, body FROM items WHERE pk = ?1 AND sk = ?2")
                 .map_err(backend)?
-                .query_row(params![pk, sk], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .query_row(params![pk, sk], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
                 .optional()
                 .map_err(backend)?;
-            row.map(|(rev, body)| row_item(pk, sk, rev, body)).transpose()
+            row.map(|(rev, body)| row_item(pk, sk, rev, body))
+                .transpose()
         })
         .await
     }
 
     async fn create(&self, pk: &str, sk: &str, body: &Value) -> Result<Item, StoreError> {
-        let item = Item { pk: pk.to_owned(), sk: sk.to_owned(), revision: 1, body: body.clone() };
+        let item = Item {
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+            revision: 1,
+            body: body.clone(),
+        };
         let text = body.to_string();
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
         self.with(move |c| {
@@ -107,8 +129,19 @@ impl ItemStore for SqliteStore {
         Ok(item)
     }
 
-    async fn replace(&self, pk: &str, sk: &str, expected: u64, body: &Value) -> Result<Item, StoreError> {
-        let item = Item { pk: pk.to_owned(), sk: sk.to_owned(), revision: expected + 1, body: body.clone() };
+    async fn replace(
+        &self,
+        pk: &str,
+        sk: &str,
+        expected: u64,
+        body: &Value,
+    ) -> Result<Item, StoreError> {
+        let item = Item {
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+            revision: expected + 1,
+            body: body.clone(),
+        };
         let text = body.to_string();
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
         self.with(move |c| {
@@ -179,7 +212,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/state.db");
         let store = SqliteStore::open(&path).unwrap();
-        store.create("p", "s", &serde_json::json!({"a": 1})).await.unwrap();
+        store
+            .create("p", "s", &serde_json::json!({"a": 1}))
+            .await
+            .unwrap();
         drop(store);
         let reopened = SqliteStore::open(&path).unwrap();
         assert_eq!(reopened.get("p", "s").await.unwrap().unwrap().body["a"], 1);
@@ -187,7 +223,9 @@ mod tests {
 
     #[test]
     fn an_unwritable_path_is_a_clear_error() {
-        let err = SqliteStore::open(Path::new("/proc/no/such/dir/state.db")).err().unwrap();
+        let err = SqliteStore::open(Path::new("/proc/no/such/dir/state.db"))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("/proc/no/such/dir"), "{err}");
     }
 }

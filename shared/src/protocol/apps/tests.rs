@@ -43,7 +43,10 @@ fn manifest_schema_version_keeps_its_go_name_and_calls_accept_bare_strings() {
     .unwrap();
     assert_eq!(m.schema_version, "v0.8.0");
     assert_eq!(m.bindings_path(), "/my-bindings");
-    assert_eq!(m.on_install.as_ref().unwrap().expand.as_ref().unwrap().app, "all");
+    assert_eq!(
+        m.on_install.as_ref().unwrap().expand.as_ref().unwrap().app,
+        "all"
+    );
     let out = serde_json::to_value(&m).unwrap();
     assert_eq!(out["SchemaVersion"], "v0.8.0");
     assert_eq!(out["bindings"], json!({"path": "/my-bindings"}));
@@ -59,7 +62,10 @@ fn captured_bindings_request() {
 
 #[test]
 fn ping_with_zero_context_encodes_the_always_present_fields() {
-    let req = CallRequest { path: "/ping".into(), ..Default::default() };
+    let req = CallRequest {
+        path: "/ping".into(),
+        ..Default::default()
+    };
     assert_eq!(
         serde_json::to_string(&req).unwrap(),
         r#"{"path":"/ping","context":{"app_id":"","mattermost_site_url":"","app_path":"","bot_user_id":"","oauth2":{}}}"#
@@ -86,7 +92,10 @@ fn bindings_response_with_nested_forms() {
     let bindings: Vec<Binding> = serde_json::from_value(resp.data.unwrap()).unwrap();
     let send = &bindings[0].bindings[1].bindings[0];
     assert_eq!(send.form.as_ref().unwrap().fields[0].position, 1);
-    assert_eq!(send.form.as_ref().unwrap().submit.as_ref().unwrap().path, "/submit");
+    assert_eq!(
+        send.form.as_ref().unwrap().submit.as_ref().unwrap().path,
+        "/submit"
+    );
 }
 
 #[test]
@@ -114,7 +123,10 @@ fn form_submit_with_expanded_context() {
     let again: CallRequest = serde_json::from_value(serde_json::to_value(&req).unwrap()).unwrap();
     assert_eq!(again, req);
     let out = serde_json::to_value(&req).unwrap();
-    assert_eq!(out["context"]["acting_user"]["timezone"], sample["context"]["acting_user"]["timezone"]);
+    assert_eq!(
+        out["context"]["acting_user"]["timezone"],
+        sample["context"]["acting_user"]["timezone"]
+    );
     assert_eq!(out["context"]["acting_user"]["delete_at"], 0);
 }
 
@@ -129,7 +141,9 @@ fn typical_responses() {
     ] {
         round_trip::<CallResponse>(&sample);
     }
-    let err: CallResponse = serde_json::from_value(json!({"type":"error","text":"x","data":{"errors":{"text":"m"}}})).unwrap();
+    let err: CallResponse =
+        serde_json::from_value(json!({"type":"error","text":"x","data":{"errors":{"text":"m"}}}))
+            .unwrap();
     assert_eq!(err.errors().unwrap()["text"], "m");
 }
 
@@ -158,10 +172,20 @@ fn subscription_notification_context() {
 
 #[test]
 fn every_field_type_and_select_option() {
-    for kind in ["text", "static_select", "dynamic_select", "bool", "user", "channel", "markdown"] {
+    for kind in [
+        "text",
+        "static_select",
+        "dynamic_select",
+        "bool",
+        "user",
+        "channel",
+        "markdown",
+    ] {
         round_trip::<Field>(&json!({"name": "f", "type": kind}));
     }
-    let f: Field = round_trip(&json!({"name":"p","type":"static_select","is_required":true,"options":[{"label":"High","value":"high","icon_data":"x"}],"position":-1,"subtype":"textarea","min_length":2,"max_length":9,"refresh":true,"multiselect":true,"lookup":{"path":"/lookup"}}));
+    let f: Field = round_trip(
+        &json!({"name":"p","type":"static_select","is_required":true,"options":[{"label":"High","value":"high","icon_data":"x"}],"position":-1,"subtype":"textarea","min_length":2,"max_length":9,"refresh":true,"multiselect":true,"lookup":{"path":"/lookup"}}),
+    );
     assert_eq!(f.flag(), "p");
     assert_eq!(Field::new("due_date", FieldType::Text).flag(), "due-date");
     assert!(serde_json::from_value::<Field>(json!({"name":"f","type":"rainbow"})).is_err());
@@ -169,10 +193,20 @@ fn every_field_type_and_select_option() {
 
 #[test]
 fn expand_levels() {
-    assert_eq!(ExpandLevel::parse("+summary").unwrap(), (ExpandLevel::Summary, true));
-    assert_eq!(ExpandLevel::parse("all").unwrap(), (ExpandLevel::All, false));
+    assert_eq!(
+        ExpandLevel::parse("+summary").unwrap(),
+        (ExpandLevel::Summary, true)
+    );
+    assert_eq!(
+        ExpandLevel::parse("all").unwrap(),
+        (ExpandLevel::All, false)
+    );
     assert_eq!(ExpandLevel::parse("").unwrap(), (ExpandLevel::None, false));
-    assert!(ExpandLevel::parse("-all").unwrap_err().contains("not a known expand level"));
+    assert!(
+        ExpandLevel::parse("-all")
+            .unwrap_err()
+            .contains("not a known expand level")
+    );
 }
 
 #[test]

@@ -1,0 +1,199 @@
+//! `hello`: the smallest app that exercises the whole command path. `/hello send <message>`
+//! (or the post-menu item "Say hello") answers with a greeting; without a message it returns a
+//! form, and the form's submission is validated field by field.
+
+use async_trait::async_trait;
+use serde_json::Map;
+
+use super::App;
+use crate::command::Command;
+use crate::protocol::apps::{
+    Binding, Call, CallResponse, Expand, Field, FieldType, Form, Manifest, Permission, location,
+};
+
+pub const APP_ID: &str = "hello";
+pub const VERSION: &str = "v1.0.0";
+/// The call that returns the form.
+pub const SEND_FORM: &str = "/send-form";
+/// The call that takes the form's submission.
+pub const SEND: &str = "/send";
+const MAX_MESSAGE: usize = 1000;
+
+pub struct Hello;
+
+fn submit_call() -> Call {
+    Call {
+        expand: Some(Expand {
+            acting_user: "summary".into(),
+            ..Default::default()
+        }),
+        ..Call::path(SEND)
+    }
+}
+
+/// The form of `send`, on the command line and in the modal alike.
+pub fn send_form() -> Form {
+    Form {
+        title: "Say hello".into(),
+        header: "Send a greeting; add --shout to make it loud.".into(),
+        submit: Some(submit_call()),
+        fields: vec![
+            Field {
+                is_required: true,
+                position: -1,
+                description: "What to say".into(),
+                hint: "text".into(),
+                max_length: MAX_MESSAGE as i64,
+                ..Field::new("message", FieldType::Text)
+            },
+            Field {
+                description: "Say it in capitals".into(),
+                ..Field::new("shout", FieldType::Bool)
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+#[async_trait]
+impl App for Hello {
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            app_id: APP_ID.into(),
+            version: VERSION.into(),
+            display_name: "Hello".into(),
+            description: "Says hello. A built-in app that proves the command path end to end."
+                .into(),
+            homepage_url: "https://developers.mattermost.com/integrate/apps/".into(),
+            requested_permissions: vec![Permission::ActAsBot],
+            requested_locations: vec![location::COMMAND.into(), location::POST_MENU.into()],
+            ..Default::default()
+        }
+    }
+
+    fn bindings(&self) -> Vec<Binding> {
+        vec![
+            Binding {
+                location: location::COMMAND.into(),
+                bindings: vec![Binding {
+                    label: APP_ID.into(),
+                    description: "Say hello".into(),
+                    hint: "[send]".into(),
+                    bindings: vec![Binding {
+                        label: "send".into(),
+                        description: "Send a greeting".into(),
+                        hint: "<message> [--shout]".into(),
+                        form: Some(send_form()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            Binding {
+                location: location::POST_MENU.into(),
+                bindings: vec![Binding {
+                    location: "say-hello".into(),
+                    label: "Say hello".into(),
+                    form: Some(Form {
+                        source: Some(Call::path(SEND_FORM)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        ]
+    }
+
+    async fn call(&self, command: &Command) -> Option<CallResponse> {
+        Some(match command.path.as_str() {
+            SEND_FORM => CallResponse::form(send_form()),
+            SEND => send(command),
+            _ => return None,
+        })
+    }
+}
+
+fn send(command: &Command) -> CallResponse {
+    let Some(message) = command.text("message") else {
+        let mut errors = Map::new();
+        errors.insert("message".into(), "Write something to say.".into());
+        return CallResponse::field_errors("The message is missing.", errors);
+    };
+    if message.chars().count() > MAX_MESSAGE {
+        let mut errors = Map::new();
+        errors.insert(
+            "message".into(),
+            format!("At most {MAX_MESSAGE} characters, please.").into(),
+        );
+        return CallResponse::field_errors("The message is too long.", errors);
+    }
+    let message = if command.flag("shout") {
+        message.to_uppercase()
+    } else {
+        message.to_owned()
+    };
+    let who = match &command.context.acting_user {
+        Some(u) if !u.username.is_empty() => format!("@{}", u.username),
+        _ => "you".to_owned(),
+    };
+    CallResponse::ok(format!("Hello, {who}! You said: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::protocol::apps::{CallRequest, ResponseType};
+
+    fn command(path: &str, values: serde_json::Value) -> Command {
+        let req: CallRequest = serde_json::from_value(json!({
+            "values": values,
+            "context": {"acting_user": {"id": "u1", "username": "alice"}}
+        }))
+        .unwrap();
+        Command::from_call(path, req)
+    }
+
+    #[tokio::test]
+    async fn send_greets_and_shouts() {
+        let r = Hello
+            .call(&command(
+                SEND,
+                json!({"message": "hi there", "shout": true}),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r, CallResponse::ok("Hello, @alice! You said: HI THERE"));
+    }
+
+    #[tokio::test]
+    async fn send_validates_its_field() {
+        let r = Hello
+            .call(&command(SEND, json!({"message": "  "})))
+            .await
+            .unwrap();
+        assert_eq!(r.kind, ResponseType::Error);
+        assert!(r.errors().unwrap().contains_key("message"));
+        let long = "x".repeat(MAX_MESSAGE + 1);
+        let r = Hello
+            .call(&command(SEND, json!({ "message": long })))
+            .await
+            .unwrap();
+        assert!(
+            r.errors().unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .contains("1000")
+        );
+    }
+
+    #[tokio::test]
+    async fn send_form_returns_the_form_and_unknown_paths_are_none() {
+        let r = Hello.call(&command(SEND_FORM, json!({}))).await.unwrap();
+        assert_eq!(r.form.unwrap().submit.unwrap().path, SEND);
+        assert!(Hello.call(&command("/nope", json!({}))).await.is_none());
+    }
+}

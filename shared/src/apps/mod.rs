@@ -1,0 +1,54 @@
+//! The built-in apps. An app is a manifest, its bindings and a set of command handlers; the host
+//! does routing, auth, decoding and rendering around it, so handlers see only [`Command`]s.
+
+pub mod hello;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::command::Command;
+use crate::protocol::apps::{Binding, CallResponse, Manifest};
+
+#[async_trait]
+pub trait App: Send + Sync + 'static {
+    /// The manifest without deploy blocks; the host adds `http` (this tenant's root URL) and
+    /// `aws_lambda` (the functions serving the app) when it serves `/manifest.json`.
+    fn manifest(&self) -> Manifest;
+
+    /// Every binding the app offers, one per top-level location; the host drops what the
+    /// install was not granted.
+    fn bindings(&self) -> Vec<Binding>;
+
+    /// Handles a command; `None` when the app has no handler for `command.path`. `/ping` and
+    /// the bindings call are answered by the host.
+    async fn call(&self, command: &Command) -> Option<CallResponse>;
+}
+
+/// The apps this host runs in-process, by app id.
+#[derive(Clone)]
+pub struct BuiltinApps {
+    apps: BTreeMap<String, Arc<dyn App>>,
+}
+
+impl BuiltinApps {
+    /// Every built-in app.
+    pub fn all() -> Self {
+        Self::of(vec![Arc::new(hello::Hello)])
+    }
+
+    pub fn of(apps: Vec<Arc<dyn App>>) -> Self {
+        BuiltinApps {
+            apps: apps.into_iter().map(|a| (a.manifest().app_id, a)).collect(),
+        }
+    }
+
+    pub fn get(&self, app_id: &str) -> Option<&Arc<dyn App>> {
+        self.apps.get(app_id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn App>)> {
+        self.apps.iter().map(|(id, app)| (id.as_str(), app))
+    }
+}

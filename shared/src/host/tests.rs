@@ -1,0 +1,774 @@
+//! The pipeline in-process, on the SQLite adapter: every wire format in, every error out.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use http::header::HOST;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::auth::{AppClaims, sign_app_jwt};
+use crate::mattermost::MattermostError;
+use crate::provision::ensure_tenant_with_apps;
+use crate::store::sqlite::SqliteStore;
+
+const SITE: &str = "https://mm.acme.test";
+
+struct Fixture {
+    host: Host,
+    install: Install,
+}
+
+async fn fixture() -> Fixture {
+    let state = InstallState::new(Arc::new(SqliteStore::open_in_memory().unwrap()));
+    let apps = BuiltinApps::all();
+    let mut installs = ensure_tenant_with_apps(&state, "acme", SITE, &apps)
+        .await
+        .unwrap();
+    ensure_tenant_with_apps(&state, "globex", "https://mm.globex.test", &apps)
+        .await
+        .unwrap();
+    Fixture {
+        host: Host::new(state, apps),
+        install: installs.remove(0).install,
+    }
+}
+
+impl Fixture {
+    fn jwt(&self, user: &str) -> String {
+        let claims = AppClaims {
+            exp: auth::now() + 900,
+            acting_user_id: user.into(),
+        };
+        format!(
+            "Bearer {}",
+            sign_app_jwt(&claims, self.install.jwt_secret.expose())
+        )
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Inbound {
+        let mut map = HeaderMap::new();
+        map.insert(HOST, "cloudapps.example".parse().unwrap());
+        for (k, v) in headers {
+            map.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        Inbound::new(method, path, map, body.into())
+    }
+
+    async fn call(&self, path: &str, body: Value) -> (u16, Value) {
+        let auth = self.jwt("u1");
+        let req = self.request(
+            Method::POST,
+            &format!("/t/acme/apps/hello{path}"),
+            &[
+                ("content-type", "application/json"),
+                (auth::APP_AUTH_HEADER, &auth),
+            ],
+            body.to_string(),
+        );
+        send(&self.host, req).await
+    }
+
+    async fn slash(&self, text: &str) -> (u16, Value) {
+        let form = serde_html_form::to_string([
+            ("token", self.install.command_token.expose()),
+            ("command", "/hello"),
+            ("text", text),
+            ("user_id", "u1"),
+            ("user_name", "alice"),
+            ("channel_id", "c1"),
+            ("trigger_id", "trig-1"),
+        ])
+        .unwrap();
+        let req = self.request(
+            Method::POST,
+            "/t/acme/apps/hello/v1/command",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form,
+        );
+        send(&self.host, req).await
+    }
+}
+
+async fn send(host: &Host, req: Inbound) -> (u16, Value) {
+    let out = host.handle(req).await;
+    let body: Value = serde_json::from_slice(&out.body)
+        .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&out.body)));
+    (out.status, body)
+}
+
+fn submit(message: &str) -> Value {
+    json!({"path": "/send", "values": {"message": message},
+           "context": {"app_id": "", "mattermost_site_url": SITE, "app_path": "", "bot_user_id": "", "oauth2": {},
+                       "acting_user": {"id": "u1", "username": "alice"}}})
+}
+
+#[tokio::test]
+async fn an_apps_call_reaches_the_handler_and_answers_as_a_call_response() {
+    let f = fixture().await;
+    assert_eq!(
+        f.call("/send", submit("hi")).await,
+        (
+            200,
+            json!({"type": "ok", "text": "Hello, @alice! You said: hi"})
+        )
+    );
+    let (status, form) = f.call("/send-form", json!({"context": {}})).await;
+    assert_eq!((status, form["type"].as_str()), (200, Some("form")));
+    assert_eq!(form["form"]["submit"]["path"], "/send");
+    let (_, errors) = f.call("/send", submit("")).await;
+    assert_eq!(errors["type"], "error");
+    assert!(errors["data"]["errors"]["message"].is_string());
+}
+
+#[tokio::test]
+async fn ping_and_bindings_are_answered_by_the_host() {
+    let f = fixture().await;
+    assert_eq!(
+        f.call("/ping", json!({"path": "/ping"})).await,
+        (200, json!({"type": "ok", "text": "PONG"}))
+    );
+    let (_, bindings) = f.call("/bindings", json!({})).await;
+    let locations: Vec<&str> = bindings["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["location"].as_str().unwrap())
+        .collect();
+    assert_eq!(locations, ["/command", "/post_menu"]);
+}
+
+#[tokio::test]
+async fn bindings_outside_the_grant_are_dropped() {
+    let f = fixture().await;
+    f.host
+        .state()
+        .modify_install::<crate::store::StoreError>("acme", "hello", |i| {
+            i.granted_locations = vec!["/post_menu".into()];
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (_, bindings) = f.call("/bindings", json!({})).await;
+    assert_eq!(bindings["data"].as_array().unwrap().len(), 1);
+    assert_eq!(bindings["data"][0]["location"], "/post_menu");
+    let (_, answer) = f.slash("send hi").await;
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("no `/hello` command"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_manifest_points_mattermost_at_this_tenants_routes() {
+    let f = fixture().await;
+    let (status, m) = send(
+        &f.host,
+        f.request(Method::GET, "/t/acme/apps/hello/manifest.json", &[], ""),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(m["app_id"], "hello");
+    assert_eq!(
+        m["http"],
+        json!({"root_url": "http://cloudapps.example/t/acme/apps/hello", "use_jwt": true})
+    );
+    let paths: Vec<&str> = m["aws_lambda"]["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/ping", "/bindings", "/send-form", "/send"]);
+    let https = f.request(
+        Method::GET,
+        "/t/acme/apps/hello/manifest.json",
+        &[("x-forwarded-proto", "https")],
+        "",
+    );
+    assert_eq!(
+        send(&f.host, https).await.1["http"]["root_url"],
+        "https://cloudapps.example/t/acme/apps/hello"
+    );
+    let host = Host {
+        public_url: Some("https://apps.acme.test".into()),
+        ..f.host.clone()
+    };
+    let (_, m) = send(
+        &host,
+        f.request(Method::GET, "/t/acme/apps/hello/manifest.json", &[], ""),
+    )
+    .await;
+    assert_eq!(
+        m["http"]["root_url"],
+        "https://apps.acme.test/t/acme/apps/hello"
+    );
+}
+
+#[tokio::test]
+async fn a_slash_command_becomes_the_same_command_and_answers_slack_style() {
+    let f = fixture().await;
+    assert_eq!(
+        f.slash("send hi there --shout").await,
+        (
+            200,
+            json!({"response_type": "ephemeral", "text": "Hello, @alice! You said: HI THERE"})
+        )
+    );
+    assert_eq!(
+        f.slash(r#"send --json '{"message":"encoded"}'"#).await.1["text"],
+        "Hello, @alice! You said: encoded"
+    );
+    let (status, help) = f.slash("").await;
+    assert_eq!(status, 200);
+    assert!(help["text"].as_str().unwrap().contains("/hello send"));
+    // No Mattermost client configured: the form is described as text.
+    let (_, needs_input) = f.slash("send").await;
+    assert!(
+        needs_input["text"].as_str().unwrap().contains("--message"),
+        "{needs_input}"
+    );
+}
+
+#[tokio::test]
+async fn the_command_token_also_works_as_an_authorization_header() {
+    let f = fixture().await;
+    let auth = format!("Token {}", f.install.command_token.expose());
+    let form = "command=%2Fhello&text=send+hi&user_id=u1&user_name=alice";
+    let req = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/v1/command",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &auth),
+        ],
+        form,
+    );
+    assert_eq!(
+        send(&f.host, req).await.1["text"],
+        "Hello, @alice! You said: hi"
+    );
+    let get = f.request(
+        Method::GET,
+        &format!(
+            "/t/acme/apps/hello/v1/command?{form}&token={}",
+            f.install.command_token.expose()
+        ),
+        &[],
+        "",
+    );
+    assert_eq!(
+        send(&f.host, get).await.1["text"],
+        "Hello, @alice! You said: hi"
+    );
+}
+
+#[derive(Default)]
+struct RecordingMattermost {
+    opened: Mutex<Vec<(String, String, OpenDialogRequest)>>,
+}
+
+#[async_trait]
+impl Mattermost for RecordingMattermost {
+    async fn open_dialog(
+        &self,
+        site: &str,
+        token: &str,
+        req: &OpenDialogRequest,
+    ) -> Result<(), MattermostError> {
+        self.opened
+            .lock()
+            .unwrap()
+            .push((site.into(), token.into(), req.clone()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_form_opens_as_a_dialog_whose_submission_reaches_the_submit_handler() {
+    let f = fixture().await;
+    let mm = Arc::new(RecordingMattermost::default());
+    let host = f.host.clone().with_mattermost(mm.clone());
+    host.state()
+        .modify_install::<crate::store::StoreError>("acme", "hello", |i| {
+            i.bot_access_token = crate::store::Secret::new("bot-token");
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let f = Fixture { host, ..f };
+    let (_, answer) = f.slash("send --shout").await;
+    assert_eq!(
+        answer,
+        json!({"response_type": "ephemeral"}),
+        "nothing to show: the dialog opened"
+    );
+    let (site, token, open) = mm.opened.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        (site.as_str(), token.as_str(), open.trigger_id.as_str()),
+        (SITE, "bot-token", "trig-1")
+    );
+    assert_eq!(
+        open.url,
+        "http://cloudapps.example/t/acme/apps/hello/v1/dialog"
+    );
+    assert_eq!(
+        open.dialog.elements[1].default, "true",
+        "what was typed is pre-filled"
+    );
+
+    let submission = |user: &str, message: &str| {
+        json!({"type": "dialog_submission", "callback_id": "", "state": open.dialog.state, "user_id": user,
+               "channel_id": "c1", "team_id": "t1", "submission": {"message": message, "shout": true}, "cancelled": false})
+    };
+    let post = |body: Value| {
+        f.request(
+            Method::POST,
+            "/t/acme/apps/hello/v1/dialog",
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+    };
+    assert_eq!(
+        send(&f.host, post(submission("u1", "hey"))).await,
+        (200, json!({}))
+    );
+    assert_eq!(
+        send(&f.host, post(submission("u1", ""))).await,
+        (
+            200,
+            json!({"error": "The message is missing.", "errors": {"message": "Write something to say."}})
+        )
+    );
+    let (status, body) = send(&f.host, post(submission("u2", "hey"))).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let mut forged = submission("u1", "hey");
+    forged["state"] = json!("not-a-token");
+    assert_eq!(send(&f.host, post(forged)).await.0, 401);
+    let mut cancelled = submission("u1", "");
+    cancelled["cancelled"] = json!(true);
+    assert_eq!(send(&f.host, post(cancelled)).await, (200, json!({})));
+}
+
+#[tokio::test]
+async fn a_post_action_click_reaches_its_handler() {
+    let f = fixture().await;
+    let integration = action_integration("http://cloudapps.example", &f.install, "/send", None);
+    assert_eq!(
+        integration.url,
+        "http://cloudapps.example/t/acme/apps/hello/v1/action"
+    );
+    let mut context = integration.context.clone();
+    context.insert("selected_option".into(), "ignored".into());
+    let click = json!({"user_id": "u1", "user_name": "alice", "channel_id": "c1", "post_id": "p1", "trigger_id": "t", "context": context});
+    let req = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/v1/action",
+        &[("content-type", "application/json")],
+        click.to_string(),
+    );
+    // The click carries no message: the handler's field error comes back as ephemeral text.
+    let (status, body) = send(&f.host, req).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["ephemeral_text"],
+        "The message is missing.\n- `message`: Write something to say."
+    );
+    let unsigned = json!({"user_id": "u1", "context": {}});
+    let req = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/v1/action",
+        &[("content-type", "application/json")],
+        unsigned.to_string(),
+    );
+    assert_eq!(send(&f.host, req).await.0, 401);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
+    let f = fixture().await;
+    let jwt = f.jwt("u1");
+    let json_ct = ("content-type", "application/json");
+    let auth = (auth::APP_AUTH_HEADER, jwt.as_str());
+    let other_tenant_jwt = {
+        let state = f.host.state();
+        let globex = state.install("globex", "hello").await.unwrap().unwrap();
+        format!(
+            "Bearer {}",
+            sign_app_jwt(
+                &AppClaims {
+                    exp: auth::now() + 60,
+                    acting_user_id: "u1".into()
+                },
+                globex.jwt_secret.expose()
+            )
+        )
+    };
+    let cases: Vec<(&str, Inbound, u16, &str, &str)> = vec![
+        (
+            "malformed json",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[json_ct, auth],
+                "{not json",
+            ),
+            400,
+            "bad_request",
+            "not an Apps call request",
+        ),
+        (
+            "wrong content type",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[("content-type", "text/plain"), auth],
+                "{}",
+            ),
+            415,
+            "unsupported_media_type",
+            "text/plain",
+        ),
+        (
+            "no content type",
+            f.request(Method::POST, "/t/acme/apps/hello/send", &[auth], "{}"),
+            415,
+            "unsupported_media_type",
+            "missing Content-Type",
+        ),
+        (
+            "oversize",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[json_ct, auth],
+                vec![b' '; MAX_BODY_BYTES + 1],
+            ),
+            413,
+            "payload_too_large",
+            "limit is 1048576",
+        ),
+        (
+            "unknown tenant",
+            f.request(
+                Method::POST,
+                "/t/nobody/apps/hello/send",
+                &[json_ct, auth],
+                "{}",
+            ),
+            404,
+            "not_found",
+            "unknown tenant `nobody`",
+        ),
+        (
+            "unknown app",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/nope/send",
+                &[json_ct, auth],
+                "{}",
+            ),
+            404,
+            "not_found",
+            "no app `nope`",
+        ),
+        (
+            "unknown route",
+            f.request(Method::POST, "/hooks/x", &[json_ct, auth], "{}"),
+            404,
+            "not_found",
+            "no route",
+        ),
+        (
+            "unknown call path",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/nope",
+                &[json_ct, auth],
+                "{}",
+            ),
+            404,
+            "not_found",
+            "no call path /nope",
+        ),
+        (
+            "missing jwt",
+            f.request(Method::POST, "/t/acme/apps/hello/send", &[json_ct], "{}"),
+            401,
+            "unauthorized",
+            "missing Mattermost-App-Authorization",
+        ),
+        (
+            "garbage jwt",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[json_ct, (auth::APP_AUTH_HEADER, "Bearer x.y.z")],
+                "{}",
+            ),
+            401,
+            "unauthorized",
+            "malformed",
+        ),
+        (
+            "another tenant's jwt",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[json_ct, (auth::APP_AUTH_HEADER, &other_tenant_jwt)],
+                "{}",
+            ),
+            401,
+            "unauthorized",
+            "signature",
+        ),
+        (
+            "wrong method",
+            f.request(Method::GET, "/t/acme/apps/hello/send", &[auth], ""),
+            405,
+            "method_not_allowed",
+            "use POST",
+        ),
+        (
+            "manifest by post",
+            f.request(Method::POST, "/t/acme/apps/hello/manifest.json", &[], ""),
+            405,
+            "method_not_allowed",
+            "use GET",
+        ),
+        (
+            "another mattermost",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[json_ct, auth],
+                json!({"context": {"mattermost_site_url": "https://evil.test"}}).to_string(),
+            ),
+            403,
+            "forbidden",
+            "registered for https://mm.acme.test",
+        ),
+        (
+            "jwt of another user",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[json_ct, auth],
+                json!({"context": {"acting_user": {"id": "u9"}}}).to_string(),
+            ),
+            401,
+            "unauthorized",
+            "another acting user",
+        ),
+        (
+            "slash without token",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/v1/command",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                "command=%2Fhello&text=send+hi",
+            ),
+            401,
+            "unauthorized",
+            "missing command token",
+        ),
+        (
+            "slash with bad token",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/v1/command",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                "token=wrong&command=%2Fhello",
+            ),
+            401,
+            "unauthorized",
+            "does not match",
+        ),
+        (
+            "slash as json",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/v1/command",
+                &[json_ct],
+                "{}",
+            ),
+            415,
+            "unsupported_media_type",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "malformed form",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/v1/command",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                "token=a&text=one&text=two",
+            ),
+            400,
+            "bad_request",
+            "not a slash command form",
+        ),
+        (
+            "malformed dialog",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/v1/dialog",
+                &[json_ct],
+                r#"{"submission": 5}"#,
+            ),
+            400,
+            "bad_request",
+            "not a dialog submission",
+        ),
+    ];
+    for (name, req, status, code, text) in cases {
+        let (got_status, body) = send(&f.host, req).await;
+        assert_eq!(
+            (got_status, body["type"].as_str(), body["code"].as_str()),
+            (status, Some("error"), Some(code)),
+            "{name}: {body}"
+        );
+        let message = body["text"].as_str().unwrap();
+        assert!(message.contains(text), "{name}: {message}");
+        assert!(
+            !message.contains(f.install.jwt_secret.expose())
+                && !message.contains(f.install.command_token.expose()),
+            "{name} leaks a secret"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_app_is_refused() {
+    let f = fixture().await;
+    f.host
+        .state()
+        .modify_install::<crate::store::StoreError>("acme", "hello", |i| {
+            i.enabled = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (status, body) = f.call("/send", submit("hi")).await;
+    assert_eq!(
+        (status, body["text"].as_str()),
+        (403, Some("app `hello` is disabled for tenant `acme`"))
+    );
+}
+
+#[tokio::test]
+async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
+    let f = fixture().await;
+    let send_fn = Function::by_name("hello-send").unwrap();
+    let host = f.host.clone().only(send_fn);
+    let jwt = f.jwt("u1");
+    let headers = [
+        ("content-type", "application/json"),
+        (auth::APP_AUTH_HEADER, jwt.as_str()),
+    ];
+    assert_eq!(
+        send(
+            &host,
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &headers,
+                submit("x").to_string()
+            )
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, body) = send(
+        &host,
+        f.request(Method::POST, "/t/acme/apps/hello/send-form", &headers, "{}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("serves only POST /t/{tenant}/apps/hello/send")
+    );
+
+    // A direct invoke of the tenant's alias needs no JWT, but stays within its tenant.
+    let mut trusted = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/send",
+        &[("content-type", "application/json")],
+        submit("x").to_string(),
+    );
+    trusted.invoked_for_tenant = Some("acme".into());
+    assert_eq!(send(&host, trusted.clone()).await.0, 200);
+    trusted.invoked_for_tenant = Some("globex".into());
+    assert_eq!(send(&host, trusted).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_store_outage_is_a_503_not_a_panic() {
+    struct Down;
+    #[async_trait]
+    impl crate::store::ItemStore for Down {
+        async fn get(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<crate::store::Item>, crate::store::StoreError> {
+            Err(crate::store::StoreError::Backend(
+                "connection refused".into(),
+            ))
+        }
+        async fn create(
+            &self,
+            _: &str,
+            _: &str,
+            _: &Value,
+        ) -> Result<crate::store::Item, crate::store::StoreError> {
+            unimplemented_store()
+        }
+        async fn replace(
+            &self,
+            _: &str,
+            _: &str,
+            _: u64,
+            _: &Value,
+        ) -> Result<crate::store::Item, crate::store::StoreError> {
+            unimplemented_store()
+        }
+        async fn delete(&self, _: &str, _: &str) -> Result<bool, crate::store::StoreError> {
+            unimplemented_store()
+        }
+        async fn query(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<crate::store::Item>, crate::store::StoreError> {
+            unimplemented_store()
+        }
+    }
+    fn unimplemented_store<T>() -> Result<T, crate::store::StoreError> {
+        Err(crate::store::StoreError::Backend("down".into()))
+    }
+    let f = fixture().await;
+    let host = Host::new(InstallState::new(Arc::new(Down)), BuiltinApps::all());
+    let (status, body) = send(
+        &host,
+        f.request(Method::GET, "/t/acme/apps/hello/manifest.json", &[], ""),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")));
+}
