@@ -14,9 +14,11 @@ pub mod auth;
 pub mod command;
 pub mod error;
 pub mod host;
+pub mod lambda;
 pub mod mattermost;
 pub mod protocol;
 pub mod provision;
 pub mod store;
+pub mod telemetry;
 
 pub use error::Error;

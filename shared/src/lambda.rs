@@ -1,0 +1,162 @@
+//! The Lambda entry point every function binary calls. One function accepts both events that
+//! reach it: API Gateway HTTP API requests (payload 2.0) and the Apps plugin's direct
+//! `lambda:Invoke` envelope. Both are answered with the same result shape.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use lambda_runtime::{Context, LambdaEvent, service_fn};
+use serde_json::Value;
+
+use crate::apps::BuiltinApps;
+use crate::error::Error;
+use crate::host::route::app_root;
+use crate::host::{Function, Host, Inbound, Outbound};
+use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
+use crate::store::InstallState;
+use crate::store::dynamo::DynamoStore;
+
+/// Function aliases named `t-<tenant>` pin a tenant's version; invoking one identifies the tenant.
+pub const TENANT_ALIAS_PREFIX: &str = "t-";
+
+/// Runs the function `name` (one of [`crate::host::FUNCTIONS`]) in the Lambda runtime.
+pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_json();
+    let function = Function::by_name(name)
+        .ok_or_else(|| format!("no function named `{name}` in cloudapps::host::FUNCTIONS"))?;
+    let host = host_from_env().await?.only(function);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let host = &host;
+        async move { Ok::<_, std::convert::Infallible>(handle_event(host, function, event).await) }
+    }))
+    .await
+}
+
+/// The host over DynamoDB (`TABLE_NAME`), with clients built once and the connection warmed
+/// during init, when it is free.
+async fn host_from_env() -> Result<Host, lambda_runtime::Error> {
+    let table = std::env::var("TABLE_NAME")
+        .map_err(|_| "TABLE_NAME is not set: point it at the install-state table")?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let state = InstallState::new(Arc::new(store));
+    if let Err(e) = state.tenant("__warm-up__").await {
+        tracing::warn!(error = %e, "warm-up read of the install store failed");
+    }
+    Ok(Host::new(state, BuiltinApps::all())
+        .with_public_url(std::env::var("CLOUDAPPS_PUBLIC_URL").ok())
+        .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new())))
+}
+
+/// Decodes the event, runs it through the host, and encodes the result.
+pub async fn handle_event(
+    host: &Host,
+    function: &Function,
+    event: LambdaEvent<Value>,
+) -> InvokeResponse {
+    let (payload, context) = event.into_parts();
+    let out = match decode_event(payload, &context, function) {
+        Ok(inbound) => host.handle(inbound).await,
+        Err(e) => {
+            tracing::info!(status = e.status(), code = e.code(), error = %e, "refused event");
+            Outbound::error(&e)
+        }
+    };
+    InvokeResponse {
+        status_code: out.status,
+        headers: BTreeMap::from([("Content-Type".to_owned(), Outbound::CONTENT_TYPE.to_owned())]),
+        is_base64_encoded: false,
+        body: String::from_utf8_lossy(&out.body).into_owned(),
+    }
+}
+
+fn decode_event(payload: Value, context: &Context, function: &Function) -> Result<Inbound, Error> {
+    let is_http_api = payload.get("requestContext").is_some() && payload.get("rawPath").is_some();
+    let is_envelope = payload.get("httpMethod").is_some() && payload.get("path").is_some();
+    let mut inbound = if is_http_api {
+        from_http_api(payload)?
+    } else if is_envelope {
+        from_envelope(
+            payload,
+            tenant_of_alias(&context.invoked_function_arn),
+            function,
+        )?
+    } else {
+        return Err(Error::BadRequest(
+            "unrecognised event: expected an API Gateway HTTP API request or an Apps invoke envelope {path, httpMethod, headers, body}".into(),
+        ));
+    };
+    inbound.request_id = context.request_id.clone();
+    Ok(inbound)
+}
+
+fn from_http_api(payload: Value) -> Result<Inbound, Error> {
+    let req: ApiGatewayV2httpRequest = serde_json::from_value(payload)
+        .map_err(|e| Error::BadRequest(format!("malformed HTTP API event: {e}")))?;
+    let body = match (req.body, req.is_base64_encoded) {
+        (None, _) => Bytes::new(),
+        (Some(b), false) => Bytes::from(b),
+        (Some(b), true) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map(Bytes::from)
+            .map_err(|_| Error::BadRequest("the body is marked base64 but is not".into()))?,
+    };
+    let mut inbound = Inbound::new(
+        req.request_context.http.method,
+        req.raw_path.unwrap_or_default(),
+        req.headers,
+        body,
+    );
+    inbound.query = req.raw_query_string.unwrap_or_default();
+    Ok(inbound)
+}
+
+/// The Apps plugin invokes with the bare call path (`/send`); a tenant alias says whose it is.
+fn from_envelope(
+    payload: Value,
+    alias_tenant: Option<String>,
+    function: &Function,
+) -> Result<Inbound, Error> {
+    let req: InvokeRequest = serde_json::from_value(payload)
+        .map_err(|e| Error::BadRequest(format!("malformed invoke envelope: {e}")))?;
+    let method = Method::from_bytes(req.http_method.as_bytes())
+        .map_err(|_| Error::BadRequest(format!("`{}` is not an HTTP method", req.http_method)))?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in &req.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::BadRequest(format!("bad header name `{name}`")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| Error::BadRequest(format!("bad value for header `{name}`")))?;
+        headers.insert(name, value);
+    }
+    let path = if req.path.starts_with("/t/") {
+        req.path
+    } else {
+        let tenant = alias_tenant.as_deref().ok_or_else(|| {
+            Error::BadRequest(format!(
+                "a direct invocation with a bare path needs the tenant's alias ({TENANT_ALIAS_PREFIX}<tenant>) or a /t/<tenant>/apps/<app>/... path"
+            ))
+        })?;
+        format!("{}{}", app_root(tenant, function.app), req.path)
+    };
+    let mut inbound = Inbound::new(method, path, headers, Bytes::from(req.body));
+    inbound.query = req.raw_query;
+    inbound.invoked_for_tenant = alias_tenant;
+    Ok(inbound)
+}
+
+/// `arn:aws:lambda:<region>:<account>:function:<name>:t-<tenant>` → `<tenant>`.
+pub fn tenant_of_alias(invoked_arn: &str) -> Option<String> {
+    let qualifier = invoked_arn.split(':').nth(7)?;
+    qualifier
+        .strip_prefix(TENANT_ALIAS_PREFIX)
+        .filter(|t| crate::host::route::valid_id(t))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests;
