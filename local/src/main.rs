@@ -1,1 +1,191 @@
-fn main() {}
+//! `cloudapps-local`: every function in one process on 127.0.0.1, over a durable SQLite file,
+//! with the built-in apps installed for one tenant. Same handler code as the Lambdas.
+
+mod server;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use cloudapps::apps::BuiltinApps;
+use cloudapps::auth::{AppClaims, sign_app_jwt};
+use cloudapps::host::Host;
+use cloudapps::host::route::{Kind, app_root};
+use cloudapps::mattermost::HttpMattermost;
+use cloudapps::provision::{Provisioned, ensure_tenant_with_apps};
+use cloudapps::store::sqlite::SqliteStore;
+use cloudapps::store::{InstallState, Secret};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Run every cloudapps function in one local process")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "CLOUDAPPS_BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "CLOUDAPPS_PORT", default_value_t = 8787)]
+    port: u16,
+    /// Where the state file lives.
+    #[arg(long, env = "CLOUDAPPS_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// The URL Mattermost reaches this host at (default: http://<bind>:<port>).
+    #[arg(long, env = "CLOUDAPPS_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The tenant the built-in apps are installed for.
+    #[arg(long, env = "CLOUDAPPS_TENANT", default_value = "local")]
+    tenant: String,
+    /// The Mattermost site URL of that tenant (what `context.mattermost_site_url` carries).
+    #[arg(
+        long,
+        env = "CLOUDAPPS_SITE_URL",
+        default_value = "http://localhost:8065"
+    )]
+    site_url: String,
+    /// Print the installs' secrets again (they are printed once, when first created).
+    #[arg(long)]
+    show_secrets: bool,
+    /// Store the token Mattermost issued for an app's slash command, as APP=TOKEN (repeatable).
+    #[arg(long = "command-token", value_name = "APP=TOKEN")]
+    command_tokens: Vec<String>,
+    /// Store an app's bot access token, used to open dialogs for classic commands, as APP=TOKEN.
+    #[arg(long = "bot-token", value_name = "APP=TOKEN")]
+    bot_tokens: Vec<String>,
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Print a fresh app JWT for an install, as Mattermost would send it (for curl and tests).
+    Jwt {
+        /// The app it is for.
+        #[arg(long, default_value = "hello")]
+        app: String,
+        /// The acting user id to put in the claims.
+        #[arg(long, default_value = "")]
+        user: String,
+        /// Seconds until it expires.
+        #[arg(long, default_value_t = 900)]
+        ttl: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    cloudapps::telemetry::init_text();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cloudapps-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if !cloudapps::host::route::valid_id(&args.tenant) {
+        return Err(format!(
+            "--tenant `{}`: use 1 to 64 letters, digits, `.`, `_` or `-`",
+            args.tenant
+        )
+        .into());
+    }
+    let db = args.data_dir.join("cloudapps.db");
+    let state = InstallState::new(Arc::new(SqliteStore::open(&db)?));
+    let apps = BuiltinApps::all();
+    let mut installs = ensure_tenant_with_apps(&state, &args.tenant, &args.site_url, &apps).await?;
+    for (flag, pairs) in [
+        ("--command-token", &args.command_tokens),
+        ("--bot-token", &args.bot_tokens),
+    ] {
+        for pair in pairs {
+            let (app, token) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{flag} `{pair}`: use APP=TOKEN"))?;
+            let updated = state
+                .modify_install::<cloudapps::store::StoreError>(&args.tenant, app, |i| {
+                    let secret = Secret::new(token);
+                    if flag == "--bot-token" {
+                        i.bot_access_token = secret
+                    } else {
+                        i.command_token = secret
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(|e| format!("{flag} for `{app}`: {e}"))?;
+            if let Some(p) = installs.iter_mut().find(|p| p.install.app_id == app) {
+                p.install = updated;
+            }
+        }
+    }
+    if let Some(Action::Jwt { app, user, ttl }) = &args.action {
+        let install = installs
+            .iter()
+            .find(|p| p.install.app_id == *app)
+            .ok_or_else(|| format!("no app `{app}` installed"))?;
+        let claims = AppClaims {
+            exp: cloudapps::auth::now() + ttl,
+            acting_user_id: user.clone(),
+        };
+        println!(
+            "{}",
+            sign_app_jwt(&claims, install.install.jwt_secret.expose())
+        );
+        return Ok(());
+    }
+
+    let listener = tokio::net::TcpListener::bind((args.bind, args.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.bind, args.port))?;
+    let addr = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let host = Host::new(state, apps)
+        .with_public_url(Some(public_url.clone()))
+        .with_mattermost(Arc::new(HttpMattermost::new()));
+
+    print_setup(&args, &public_url, &db, &installs);
+    tracing::info!(%addr, "listening");
+    server::serve(listener, host).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What to give Mattermost: printed to stdout, not logged, because it may hold secrets.
+fn print_setup(args: &Args, public_url: &str, db: &std::path::Path, installs: &[Provisioned]) {
+    println!(
+        "cloudapps local host listening on {public_url} (state in {})",
+        db.display()
+    );
+    println!(
+        "Tenant `{}` (Mattermost at {}):",
+        args.tenant, args.site_url
+    );
+    for Provisioned { install, created } in installs {
+        let root = format!(
+            "{public_url}{}",
+            app_root(&install.tenant_id, &install.app_id)
+        );
+        println!("  {} {}", install.app_id, install.version);
+        println!(
+            "    manifest URL:      {root}/manifest.json   (/apps install http {root}/manifest.json)"
+        );
+        println!(
+            "    slash command URL: {root}{}   (POST)",
+            Kind::SlashCommand.fixed_path().unwrap_or_default()
+        );
+        if *created || args.show_secrets {
+            println!("    JWT secret:        {}", install.jwt_secret.expose());
+            println!("    command token:     {}", install.command_token.expose());
+        } else {
+            println!(
+                "    secrets:           shown when first created; run with --show-secrets to see them again"
+            );
+        }
+    }
+}

@@ -11,8 +11,8 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("the request body is {size} bytes; the limit is {limit} bytes")]
-    PayloadTooLarge { size: usize, limit: usize },
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     #[error("{method} is not allowed here; use {allowed}")]
     MethodNotAllowed {
         method: String,
