@@ -186,7 +186,6 @@ impl Host {
     async fn serve(&self, req: Inbound) -> Result<Outbound, Error> {
         if req.body.len() > MAX_BODY_BYTES {
             return Err(Error::PayloadTooLarge {
-                size: req.body.len(),
                 limit: MAX_BODY_BYTES,
             });
         }
