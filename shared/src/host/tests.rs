@@ -458,7 +458,7 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
             ),
             413,
             "payload_too_large",
-            "limit is 1048576",
+            "limit of 1048576 bytes",
         ),
         (
             "unknown tenant",
