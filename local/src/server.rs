@@ -3,12 +3,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::routing::get;
+use bytes::{Bytes, BytesMut};
 use cloudapps::Error;
 use cloudapps::host::{Host, Inbound, MAX_BODY_BYTES, Outbound};
+use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 
 pub fn router(host: Host) -> Router {
@@ -29,8 +31,7 @@ pub async fn serve(listener: TcpListener, host: Host) -> std::io::Result<()> {
 
 async fn handle(State(host): State<Host>, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    // Read one byte past the limit so the host can tell "too large" from "exactly the limit".
-    let out = match to_bytes(body, MAX_BODY_BYTES + 1).await {
+    let out = match read_body(body).await {
         Ok(bytes) => {
             let path = parts
                 .uri
@@ -41,12 +42,7 @@ async fn handle(State(host): State<Host>, req: Request<Body>) -> Response<Body> 
             inbound.request_id = format!("local-{}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
             host.handle(inbound).await
         }
-        Err(e) if is_length_limit(&e) => Outbound::error(&Error::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        }),
-        Err(e) => Outbound::error(&Error::BadRequest(format!(
-            "could not read the request body: {e}"
-        ))),
+        Err(e) => Outbound::error(&e),
     };
     let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() =
@@ -61,15 +57,34 @@ async fn handle(State(host): State<Host>, req: Request<Body>) -> Response<Body> 
 /// Request ids for log correlation: unique within the process.
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// Past this, an oversize body is no longer read to its end: the connection is dropped.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads the body up to [`MAX_BODY_BYTES`]. A larger one is read on (and dropped) to its end,
+/// within reason, so the client gets the 413 instead of a reset connection.
+async fn read_body(mut body: Body) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
         }
-        source = err.source();
     }
-    false
+    if seen > MAX_BODY_BYTES {
+        Err(Error::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        })
+    } else {
+        Ok(buf.freeze())
+    }
 }
 
 async fn shutdown() {

@@ -1,1 +1,126 @@
+//! Helpers for the cross-process tests: the moto server the test command started, and the
+//! local host binary run as a child process.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The repository root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// A DynamoDB client for the moto server the test command started (`AWS_ENDPOINT_URL`).
+pub async fn moto_dynamodb() -> aws_sdk_dynamodb::Client {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run the suite with ./scripts/test, which starts moto server on 127.0.0.1")
+    });
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+/// A built binary of this workspace (the test command builds them all before testing).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (./scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// `cloudapps-local` running as a child process on a free loopback port.
+pub struct LocalHost {
+    child: Child,
+    pub url: String,
+    /// What it printed before it started listening (the setup block).
+    pub setup: String,
+}
+
+impl LocalHost {
+    /// Starts the local host on `data_dir` with extra arguments and waits until it listens.
+    pub fn start(data_dir: &Path, args: &[&str]) -> LocalHost {
+        let mut child = Command::new(workspace_binary("cloudapps-local"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start cloudapps-local");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let url = first
+            .strip_prefix("cloudapps local host listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line from cloudapps-local: {first:?}"))
+            .to_owned();
+        let mut setup = first.clone();
+        // The setup block ends with the last secret or secrets line of the last app.
+        for line in lines.by_ref() {
+            let line = line.unwrap_or_default();
+            let done = line.trim_start().starts_with("command token:")
+                || line.trim_start().starts_with("secrets:");
+            setup.push('\n');
+            setup.push_str(&line);
+            if done {
+                break;
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        LocalHost { child, url, setup }
+    }
+
+    /// The value printed after `label:` in the setup block.
+    pub fn printed(&self, label: &str) -> Option<String> {
+        self.setup.lines().find_map(|l| {
+            l.trim_start()
+                .strip_prefix(label)
+                .map(|v| v.trim().to_owned())
+        })
+    }
+
+    /// Stops it with SIGTERM and waits, as an operator's Ctrl-C would.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub mod mattermost_standin;

@@ -1,0 +1,332 @@
+//! The local host as a user runs it: a separate process on loopback, spoken to over HTTP in
+//! every wire format, restarted on the same data directory.
+
+use std::time::Duration;
+
+use cloudapps::auth::{AppClaims, now, sign_app_jwt};
+use cloudapps_tests::LocalHost;
+use cloudapps_tests::mattermost_standin::StandIn;
+use serde_json::{Value, json};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn jwt(secret: &str, user: &str) -> String {
+    format!(
+        "Bearer {}",
+        sign_app_jwt(
+            &AppClaims {
+                exp: now() + 600,
+                acting_user_id: user.into()
+            },
+            secret
+        )
+    )
+}
+
+async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    (status, resp.json().await.expect("a JSON body"))
+}
+
+fn submit(message: &str) -> Value {
+    json!({"path": "/send", "values": {"message": message},
+           "context": {"app_id": "", "mattermost_site_url": "http://localhost:8065", "app_path": "", "bot_user_id": "", "oauth2": {},
+                       "acting_user": {"id": "u1", "username": "alice"}}})
+}
+
+#[tokio::test]
+async fn serves_apps_calls_slash_commands_and_the_manifest_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::start(dir.path(), &[]);
+    let secret = host
+        .printed("JWT secret:")
+        .expect("the first start prints the JWT secret");
+    let token = host
+        .printed("command token:")
+        .expect("and the command token");
+    let root = format!("{}/t/local/apps/hello", host.url);
+    assert!(
+        host.setup
+            .contains(&format!("manifest URL:      {root}/manifest.json")),
+        "{}",
+        host.setup
+    );
+    assert!(
+        host.setup
+            .contains(&format!("slash command URL: {root}/v1/command")),
+        "{}",
+        host.setup
+    );
+    let http = client();
+
+    let (status, manifest) = json_of(
+        http.get(format!("{root}/manifest.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, manifest["http"]["root_url"].as_str()),
+        (200, Some(root.as_str()))
+    );
+
+    let resp = http
+        .post(format!("{root}/send"))
+        .header("content-type", "application/json")
+        .header("mattermost-app-authorization", jwt(&secret, "u1"))
+        .body(submit("over HTTP").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await,
+        (
+            200,
+            json!({"type": "ok", "text": "Hello, @alice! You said: over HTTP"})
+        )
+    );
+
+    let resp = http
+        .post(format!("{root}/v1/command"))
+        .form(&[
+            ("token", token.as_str()),
+            ("command", "/hello"),
+            ("text", "send loud --shout"),
+            ("user_id", "u1"),
+            ("user_name", "alice"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await,
+        (
+            200,
+            json!({"response_type": "ephemeral", "text": "Hello, @alice! You said: LOUD"})
+        )
+    );
+
+    let healthz: Value = http
+        .get(format!("{}/healthz", host.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(healthz, json!({"status": "ok"}));
+    host.stop();
+}
+
+#[tokio::test]
+async fn refuses_bad_input_over_http_with_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::start(dir.path(), &[]);
+    let secret = host.printed("JWT secret:").unwrap();
+    let root = format!("{}/t/local/apps/hello", host.url);
+    let http = client();
+    let auth = jwt(&secret, "u1");
+    let cases = [
+        (
+            "oversize body",
+            http.post(format!("{root}/send"))
+                .header("content-type", "application/json")
+                .header("mattermost-app-authorization", &auth)
+                .body(vec![b' '; 2 * 1024 * 1024]),
+            413,
+        ),
+        (
+            "malformed json",
+            http.post(format!("{root}/send"))
+                .header("content-type", "application/json")
+                .header("mattermost-app-authorization", &auth)
+                .body("{\"values\":"),
+            400,
+        ),
+        (
+            "wrong content type",
+            http.post(format!("{root}/send"))
+                .header("content-type", "text/xml")
+                .header("mattermost-app-authorization", &auth)
+                .body("<x/>"),
+            415,
+        ),
+        (
+            "no jwt",
+            http.post(format!("{root}/send"))
+                .header("content-type", "application/json")
+                .body("{}"),
+            401,
+        ),
+        (
+            "expired jwt",
+            http.post(format!("{root}/send"))
+                .header("content-type", "application/json")
+                .header(
+                    "mattermost-app-authorization",
+                    format!(
+                        "Bearer {}",
+                        sign_app_jwt(
+                            &AppClaims {
+                                exp: now() - 3600,
+                                acting_user_id: String::new()
+                            },
+                            &secret
+                        )
+                    ),
+                )
+                .body("{}"),
+            401,
+        ),
+        (
+            "unknown tenant",
+            http.post(format!("{}/t/nobody/apps/hello/send", host.url))
+                .header("content-type", "application/json")
+                .header("mattermost-app-authorization", &auth)
+                .body("{}"),
+            404,
+        ),
+        (
+            "unknown command path",
+            http.post(format!("{root}/nope"))
+                .header("content-type", "application/json")
+                .header("mattermost-app-authorization", &auth)
+                .body("{}"),
+            404,
+        ),
+        (
+            "bad slash token",
+            http.post(format!("{root}/v1/command"))
+                .form(&[("token", "nope"), ("command", "/hello")]),
+            401,
+        ),
+    ];
+    for (name, req, status) in cases {
+        let (got, body) = json_of(req.send().await.unwrap()).await;
+        assert_eq!(
+            (got, body["type"].as_str()),
+            (status, Some("error")),
+            "{name}: {body}"
+        );
+        assert!(
+            body["text"].as_str().is_some_and(|t| !t.is_empty()),
+            "{name}: {body}"
+        );
+    }
+    // It is still serving after all of that.
+    let (status, _) = json_of(
+        http.get(format!("{root}/manifest.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn state_and_secrets_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = LocalHost::start(dir.path(), &[]);
+    let secret = first.printed("JWT secret:").unwrap();
+    first.stop();
+
+    let second = LocalHost::start(dir.path(), &[]);
+    assert!(
+        second.printed("JWT secret:").is_none(),
+        "secrets are printed once: {}",
+        second.setup
+    );
+    let resp = client()
+        .post(format!("{}/t/local/apps/hello/send", second.url))
+        .header("content-type", "application/json")
+        .header("mattermost-app-authorization", jwt(&secret, "u1"))
+        .body(submit("still here").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await.1["text"],
+        "Hello, @alice! You said: still here"
+    );
+    second.stop();
+
+    let third = LocalHost::start(
+        dir.path(),
+        &["--show-secrets", "--command-token", "hello=from-mattermost"],
+    );
+    assert_eq!(
+        third.printed("JWT secret:").as_deref(),
+        Some(secret.as_str())
+    );
+    assert_eq!(
+        third.printed("command token:").as_deref(),
+        Some("from-mattermost")
+    );
+}
+
+#[tokio::test]
+async fn a_slash_command_opens_a_dialog_in_mattermost_and_its_submission_comes_back() {
+    let (standin, site) = StandIn::start("bot-token").await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::start(
+        dir.path(),
+        &["--site-url", &site, "--bot-token", "hello=bot-token"],
+    );
+    let token = host.printed("command token:").unwrap();
+    let http = client();
+    let resp = http
+        .post(format!("{}/t/local/apps/hello/v1/command", host.url))
+        .form(&[
+            ("token", token.as_str()),
+            ("command", "/hello"),
+            ("text", "send --shout"),
+            ("user_id", "u1"),
+            ("user_name", "alice"),
+            ("trigger_id", "trig"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await,
+        (200, json!({"response_type": "ephemeral"}))
+    );
+    let opened = standin
+        .opened
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the host opened a dialog");
+    assert_eq!(opened["trigger_id"], "trig");
+    assert_eq!(opened["dialog"]["elements"][0]["name"], "message");
+
+    let submission = json!({"type": "dialog_submission", "callback_id": "", "state": opened["dialog"]["state"], "user_id": "u1",
+                            "channel_id": "c1", "team_id": "t1", "submission": {"message": "from the dialog", "shout": false}, "cancelled": false});
+    let resp = http
+        .post(opened["url"].as_str().unwrap())
+        .json(&submission)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(resp).await, (200, json!({})));
+    let mut empty = submission.clone();
+    empty["submission"]["message"] = json!("");
+    let resp = http
+        .post(opened["url"].as_str().unwrap())
+        .json(&empty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await.1["errors"]["message"],
+        "Write something to say."
+    );
+}

@@ -1,0 +1,70 @@
+//! The Mattermost REST adapter over real HTTP, against the validating stand-in.
+
+use cloudapps::mattermost::{HttpMattermost, Mattermost, MattermostError};
+use cloudapps::protocol::classic::{Dialog, DialogElement, OpenDialogRequest};
+use cloudapps_tests::mattermost_standin::StandIn;
+
+fn request() -> OpenDialogRequest {
+    OpenDialogRequest {
+        trigger_id: "trigger".into(),
+        url: "http://127.0.0.1:1/t/acme/apps/hello/v1/dialog".into(),
+        dialog: Dialog {
+            title: "Say hello".into(),
+            elements: vec![DialogElement {
+                display_name: "Message".into(),
+                name: "message".into(),
+                kind: "text".into(),
+                ..Default::default()
+            }],
+            state: "signed".into(),
+            ..Default::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn opens_a_dialog_with_the_bot_token() {
+    let (standin, site) = StandIn::start("bot-token").await;
+    HttpMattermost::new()
+        .open_dialog(&format!("{site}/"), "bot-token", &request())
+        .await
+        .unwrap();
+    let opened = standin.opened.lock().unwrap();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["dialog"]["state"], "signed");
+}
+
+#[tokio::test]
+async fn reports_what_mattermost_refused() {
+    let (standin, site) = StandIn::start("bot-token").await;
+    let client = HttpMattermost::new();
+    match client.open_dialog(&site, "wrong", &request()).await {
+        Err(MattermostError::Refused {
+            status: 401,
+            message,
+        }) => assert!(message.contains("session")),
+        other => panic!("expected a 401 refusal, got {other:?}"),
+    }
+    let mut untitled = request();
+    untitled.dialog.title.clear();
+    match client.open_dialog(&site, "bot-token", &untitled).await {
+        Err(MattermostError::Refused {
+            status: 400,
+            message,
+        }) => assert!(message.contains("title")),
+        other => panic!("expected a 400 refusal, got {other:?}"),
+    }
+    assert!(standin.opened.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_an_error_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let site = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let err = HttpMattermost::new()
+        .open_dialog(&site, "t", &request())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MattermostError::Unreachable(_)), "{err:?}");
+}

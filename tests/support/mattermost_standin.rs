@@ -1,0 +1,206 @@
+//! A stand-in for the parts of the Mattermost REST API v4 this host calls, since no Mattermost
+//! server runs here. It checks every request against the documented shapes and refuses, with a
+//! Mattermost-style `AppError`, anything else; what it accepts is recorded for the test.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// `model.DialogTitleMaxLength` and `DialogElementDisplayNameMaxLength`.
+const LABEL_MAX: usize = 24;
+const ELEMENT_TYPES: &[&str] = &["text", "textarea", "select", "bool", "radio"];
+const TEXT_SUBTYPES: &[&str] = &["", "text", "email", "number", "password", "tel", "url"];
+const DIALOG_KEYS: &[&str] = &[
+    "callback_id",
+    "title",
+    "introduction_text",
+    "icon_url",
+    "elements",
+    "submit_label",
+    "notify_on_cancel",
+    "state",
+];
+const ELEMENT_KEYS: &[&str] = &[
+    "display_name",
+    "name",
+    "type",
+    "subtype",
+    "default",
+    "placeholder",
+    "help_text",
+    "optional",
+    "min_length",
+    "max_length",
+    "data_source",
+    "options",
+];
+
+#[derive(Clone, Default)]
+pub struct StandIn {
+    /// The bot token it accepts.
+    pub token: String,
+    /// Every accepted `dialogs/open` body.
+    pub opened: Arc<Mutex<Vec<Value>>>,
+}
+
+impl StandIn {
+    /// Serves on a free loopback port; returns the site URL.
+    pub async fn start(token: &str) -> (StandIn, String) {
+        let standin = StandIn {
+            token: token.to_owned(),
+            ..Default::default()
+        };
+        let app = Router::new()
+            .route("/api/v4/actions/dialogs/open", post(open_dialog))
+            .with_state(standin.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the stand-in");
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("stand-in address")
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (standin, url)
+    }
+}
+
+fn app_error(status: StatusCode, id: &str, message: &str) -> axum::response::Response {
+    (status, axum::Json(json!({"id": id, "message": message, "detailed_error": "", "status_code": status.as_u16()}))).into_response()
+}
+
+async fn open_dialog(
+    State(s): State<StandIn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != format!("Bearer {}", s.token) {
+        return app_error(
+            StatusCode::UNAUTHORIZED,
+            "api.context.session_expired.app_error",
+            "Invalid or expired session, please login again.",
+        );
+    }
+    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/json") {
+        return app_error(
+            StatusCode::BAD_REQUEST,
+            "api.context.invalid_body_param.app_error",
+            "Invalid or missing dialog in request body.",
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return app_error(
+            StatusCode::BAD_REQUEST,
+            "api.context.invalid_body_param.app_error",
+            "Invalid or missing dialog in request body.",
+        );
+    };
+    match check_open_dialog(&req) {
+        Ok(()) => {
+            s.opened.lock().expect("stand-in lock").push(req);
+            (StatusCode::OK, axum::Json(json!({"status": "OK"}))).into_response()
+        }
+        Err(message) => app_error(
+            StatusCode::BAD_REQUEST,
+            "interactive_message.decode_trigger_id.app_error",
+            &message,
+        ),
+    }
+}
+
+/// `model.OpenDialogRequest` as documented: trigger id, absolute URL, and a valid dialog.
+pub fn check_open_dialog(req: &Value) -> Result<(), String> {
+    let obj = req.as_object().ok_or("body is not an object")?;
+    for key in obj.keys() {
+        if !["trigger_id", "url", "dialog"].contains(&key.as_str()) {
+            return Err(format!("unknown field `{key}`"));
+        }
+    }
+    let nonempty = |v: &Value, what: &str| {
+        v.as_str()
+            .filter(|s| !s.is_empty())
+            .map(|_| ())
+            .ok_or(format!("{what} is required"))
+    };
+    nonempty(&req["trigger_id"], "trigger_id")?;
+    let url = req["url"].as_str().unwrap_or_default();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("url must be absolute, got {url:?}"));
+    }
+    let dialog = req["dialog"].as_object().ok_or("dialog is required")?;
+    for key in dialog.keys() {
+        if !DIALOG_KEYS.contains(&key.as_str()) {
+            return Err(format!("unknown dialog field `{key}`"));
+        }
+    }
+    let title = dialog
+        .get("title")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if title.is_empty() || title.chars().count() > LABEL_MAX {
+        return Err(format!("dialog title must be 1 to {LABEL_MAX} characters"));
+    }
+    let mut names = std::collections::HashSet::new();
+    for e in dialog
+        .get("elements")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let e = e.as_object().ok_or("an element is not an object")?;
+        for key in e.keys() {
+            if !ELEMENT_KEYS.contains(&key.as_str()) {
+                return Err(format!("unknown element field `{key}`"));
+            }
+        }
+        let name = e.get("name").and_then(Value::as_str).unwrap_or_default();
+        let label = e
+            .get("display_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if name.is_empty() || !names.insert(name.to_owned()) {
+            return Err(format!(
+                "element names must be present and unique ({name:?})"
+            ));
+        }
+        if label.is_empty() || label.chars().count() > LABEL_MAX {
+            return Err(format!(
+                "element {name}: display_name must be 1 to {LABEL_MAX} characters"
+            ));
+        }
+        let kind = e.get("type").and_then(Value::as_str).unwrap_or_default();
+        if !ELEMENT_TYPES.contains(&kind) {
+            return Err(format!("element {name}: unknown type {kind:?}"));
+        }
+        let subtype = e.get("subtype").and_then(Value::as_str).unwrap_or_default();
+        if kind == "text" && !TEXT_SUBTYPES.contains(&subtype) {
+            return Err(format!("element {name}: unknown subtype {subtype:?}"));
+        }
+        if kind == "select" {
+            let source = e
+                .get("data_source")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let has_options = e
+                .get("options")
+                .and_then(Value::as_array)
+                .is_some_and(|o| !o.is_empty());
+            if !has_options && !["users", "channels", "dynamic"].contains(&source) {
+                return Err(format!(
+                    "element {name}: a select needs options or a data_source"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

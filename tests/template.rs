@@ -1,0 +1,152 @@
+//! `template.yaml` against the code: every function binary has exactly one resource, each
+//! resource builds a binary that exists, its HTTP API events are the routes the binary serves,
+//! and its policy grants no more than the reads request handling needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cloudapps::host::FUNCTIONS;
+use cloudapps::host::route::Kind;
+use cloudapps_tests::workspace_root;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml"))
+        .expect("read template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn function_resources(t: &Value) -> BTreeMap<String, Value> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(_, r)| {
+            (
+                r["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .expect("a Binary per function")
+                    .to_owned(),
+                r.clone(),
+            )
+        })
+        .collect()
+}
+
+fn binaries() -> BTreeSet<String> {
+    std::fs::read_dir(workspace_root().join("functions/src/bin"))
+        .expect("functions/src/bin")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".rs")
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn every_binary_has_a_resource_and_every_resource_a_binary() {
+    let resources: BTreeSet<String> = function_resources(&template()).into_keys().collect();
+    let listed: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+    assert_eq!(
+        binaries(),
+        listed,
+        "functions/src/bin and cloudapps::host::FUNCTIONS disagree"
+    );
+    assert_eq!(
+        resources, listed,
+        "template.yaml and cloudapps::host::FUNCTIONS disagree"
+    );
+}
+
+#[test]
+fn each_resource_routes_exactly_what_its_binary_serves() {
+    let resources = function_resources(&template());
+    for f in FUNCTIONS {
+        let r = &resources[f.name];
+        assert_eq!(
+            r["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{}",
+            f.name
+        );
+        let mut events: BTreeSet<(String, String)> = r["Properties"]["Events"]
+            .as_mapping()
+            .expect("events")
+            .values()
+            .map(|e| {
+                assert_eq!(e["Type"].as_str(), Some("HttpApi"), "{}", f.name);
+                (
+                    e["Properties"]["Method"].as_str().unwrap().to_owned(),
+                    e["Properties"]["Path"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let (method, path) = f.http_route();
+        assert!(
+            events.remove(&(method.to_owned(), path.clone())),
+            "{}: no {method} {path} event",
+            f.name
+        );
+        if f.kind == Kind::SlashCommand {
+            assert!(
+                events.remove(&("GET".to_owned(), path.clone())),
+                "{}: slash commands may also arrive by GET",
+                f.name
+            );
+        }
+        assert!(
+            events.is_empty(),
+            "{}: routes it does not serve: {events:?}",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn policies_grant_only_item_reads_on_the_install_table() {
+    for (name, r) in function_resources(&template()) {
+        let policies = r["Properties"]["Policies"]
+            .as_sequence()
+            .expect("explicit policies");
+        for policy in policies {
+            for statement in policy["Statement"]
+                .as_sequence()
+                .expect("inline statements only")
+            {
+                assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{name}");
+                assert_eq!(
+                    statement["Action"].as_str(),
+                    Some("dynamodb:GetItem"),
+                    "{name}"
+                );
+                let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
+                assert!(
+                    resource.contains("InstallTable.Arn") && !resource.contains('*'),
+                    "{name}: {resource}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn functions_run_on_al2023_with_the_table_name() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    assert!(
+        matches!(
+            globals["Environment"]["Variables"]["TABLE_NAME"],
+            Value::Tagged(_)
+        ),
+        "TABLE_NAME comes from the table"
+    );
+    assert_eq!(
+        t["Resources"]["InstallTable"]["Type"].as_str(),
+        Some("AWS::DynamoDB::Table")
+    );
+}
