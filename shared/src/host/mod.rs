@@ -224,13 +224,13 @@ impl Host {
             .apps
             .get(&route.app)
             .ok_or_else(|| Error::NotFound(format!("this host runs no app `{}`", route.app)))?;
-        let (tenant, install) = tokio::join!(
-            self.state.tenant(&route.tenant),
-            self.state.install(&route.tenant, &route.app)
-        );
+        let (tenant, install) = self
+            .state
+            .tenant_and_install(&route.tenant, &route.app)
+            .await?;
         let tenant =
-            tenant?.ok_or_else(|| Error::NotFound(format!("unknown tenant `{}`", route.tenant)))?;
-        let install = install?.ok_or_else(|| {
+            tenant.ok_or_else(|| Error::NotFound(format!("unknown tenant `{}`", route.tenant)))?;
+        let install = install.ok_or_else(|| {
             Error::NotFound(format!(
                 "app `{}` is not installed for tenant `{}`",
                 route.app, route.tenant

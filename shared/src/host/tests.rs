@@ -732,13 +732,20 @@ async fn a_store_outage_is_a_503_not_a_panic() {
                 "connection refused".into(),
             ))
         }
+        async fn get_many(
+            &self,
+            _: &str,
+            _: &[&str],
+        ) -> Result<Vec<Option<crate::store::Item>>, crate::store::StoreError> {
+            store_down()
+        }
         async fn create(
             &self,
             _: &str,
             _: &str,
             _: &Value,
         ) -> Result<crate::store::Item, crate::store::StoreError> {
-            unimplemented_store()
+            store_down()
         }
         async fn replace(
             &self,
@@ -747,20 +754,20 @@ async fn a_store_outage_is_a_503_not_a_panic() {
             _: u64,
             _: &Value,
         ) -> Result<crate::store::Item, crate::store::StoreError> {
-            unimplemented_store()
+            store_down()
         }
         async fn delete(&self, _: &str, _: &str) -> Result<bool, crate::store::StoreError> {
-            unimplemented_store()
+            store_down()
         }
         async fn query(
             &self,
             _: &str,
             _: &str,
         ) -> Result<Vec<crate::store::Item>, crate::store::StoreError> {
-            unimplemented_store()
+            store_down()
         }
     }
-    fn unimplemented_store<T>() -> Result<T, crate::store::StoreError> {
+    fn store_down<T>() -> Result<T, crate::store::StoreError> {
         Err(crate::store::StoreError::Backend("down".into()))
     }
     let f = fixture().await;

@@ -23,6 +23,27 @@ pub async fn get_of_a_missing_item_is_none(store: Arc<dyn ItemStore>) {
     );
 }
 
+pub async fn get_many_returns_items_in_the_order_asked(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("many");
+    store.create(&pk, "TENANT", &json!({"t": 1})).await.unwrap();
+    store
+        .create(&pk, "INSTALL#a", &json!({"a": 1}))
+        .await
+        .unwrap();
+    let got = store
+        .get_many(&pk, &["INSTALL#a", "INSTALL#missing", "TENANT"])
+        .await
+        .unwrap();
+    let bodies: Vec<Option<serde_json::Value>> =
+        got.into_iter().map(|i| i.map(|i| i.body)).collect();
+    assert_eq!(bodies, [Some(json!({"a": 1})), None, Some(json!({"t": 1}))]);
+    assert!(store.get_many(&pk, &[]).await.unwrap().is_empty());
+    assert_eq!(
+        store.get_many(&fresh_pk("none"), &["x"]).await.unwrap(),
+        [None]
+    );
+}
+
 pub async fn create_starts_at_revision_one_and_only_once(store: Arc<dyn ItemStore>) {
     let pk = fresh_pk("create");
     let item = store.create(&pk, "a", &json!({"v": 1})).await.unwrap();
@@ -167,6 +188,7 @@ macro_rules! contract_tests {
     ($make:expr) => {
         $crate::contract_tests!(@each $make;
             get_of_a_missing_item_is_none,
+            get_many_returns_items_in_the_order_asked,
             create_starts_at_revision_one_and_only_once,
             replace_is_conditional_on_the_revision,
             bodies_round_trip,

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    ReturnValue, ScalarAttributeType,
 };
 use serde_json::Value;
 
@@ -18,6 +18,8 @@ use super::{Item, ItemStore, StoreError};
 const PK: &str = "pk";
 const SK: &str = "sk";
 const REV: &str = "_rev";
+/// How many times a batch read asks again for keys DynamoDB left unprocessed.
+const BATCH_ATTEMPTS: u32 = 4;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -151,6 +153,51 @@ impl ItemStore for DynamoStore {
             .await
             .map_err(sdk_error)?;
         out.item.map(Self::from_attributes).transpose()
+    }
+
+    async fn get_many(&self, pk: &str, sks: &[&str]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut found: HashMap<String, Item> = HashMap::new();
+        let mut pending: Vec<HashMap<String, AttributeValue>> =
+            sks.iter().map(|sk| Self::key(pk, sk)).collect();
+        pending.dedup();
+        // BatchGetItem may leave keys unprocessed under throttling: ask again, a few times.
+        for attempt in 0..BATCH_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for attrs in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let item = Self::from_attributes(attrs)?;
+                found.insert(item.sk.clone(), item);
+            }
+            if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                pending = left.keys;
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Backend(
+                "DynamoDB left keys unprocessed after retries (throttled)".into(),
+            ));
+        }
+        Ok(sks.iter().map(|sk| found.get(*sk).cloned()).collect())
     }
 
     async fn create(&self, pk: &str, sk: &str, body: &Value) -> Result<Item, StoreError> {

@@ -47,6 +47,9 @@ pub enum StoreError {
 pub trait ItemStore: Send + Sync + 'static {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
 
+    /// Several items of one partition in one round trip, in the order of `sks`.
+    async fn get_many(&self, pk: &str, sks: &[&str]) -> Result<Vec<Option<Item>>, StoreError>;
+
     /// Creates the item at revision 1; [`StoreError::Conflict`] if it already exists.
     async fn create(&self, pk: &str, sk: &str, body: &Value) -> Result<Item, StoreError>;
 

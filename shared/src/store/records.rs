@@ -140,6 +140,31 @@ impl InstallState {
         })
     }
 
+    /// A tenant and one of its installs, in one round trip.
+    pub async fn tenant_and_install(
+        &self,
+        tenant: &str,
+        app: &str,
+    ) -> Result<(Option<Tenant>, Option<Install>), StoreError> {
+        let sk = install_sk(app);
+        let mut items = self
+            .items
+            .get_many(&tenant_pk(tenant), &[TENANT_SK, &sk])
+            .await?
+            .into_iter();
+        let tenant = items
+            .next()
+            .flatten()
+            .map(|i| decode(i, |t: &mut Tenant, rev| t.revision = rev))
+            .transpose()?;
+        let install = items
+            .next()
+            .flatten()
+            .map(|i| decode(i, |r: &mut Install, rev| r.revision = rev))
+            .transpose()?;
+        Ok((tenant, install))
+    }
+
     pub async fn install(&self, tenant: &str, app: &str) -> Result<Option<Install>, StoreError> {
         let item = self.items.get(&tenant_pk(tenant), &install_sk(app)).await?;
         item.map(|i| decode(i, |r: &mut Install, rev| r.revision = rev))

@@ -1,11 +1,11 @@
 //! The embedded adapter: one SQLite file (WAL, fsync on commit) for the local default. It
 //! survives restarts; revisions make its writes conditional exactly like the DynamoDB ones.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{Item, ItemStore, StoreError};
@@ -22,11 +22,20 @@ const SCHEMA: &str = "
     ) WITHOUT ROWID;
 ";
 
-/// The SQLite adapter. One connection behind a mutex: SQLite serialises writers anyway, and
-/// reads by primary key take microseconds.
+/// The SQLite adapter. Writes go through one connection off the async workers (a commit waits
+/// for fsync); reads by key run inline on pooled read connections, which WAL lets proceed while
+/// a write is in flight.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    /// The file's path, for opening read connections; `None` for an in-memory store, which reads
+    /// through the writer (no fsync there, so it is never held long).
+    path: Option<PathBuf>,
+    readers: Mutex<Vec<Connection>>,
 }
 
 impl SqliteStore {
@@ -39,36 +48,69 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(conn)
+        Self::init(conn, Some(path.to_path_buf()))
     }
 
     /// A throwaway store for tests and benchmarks.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        Self::init(Connection::open_in_memory().map_err(backend)?, None)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(backend)?;
+    fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        let inner = Inner {
+            writer: Mutex::new(conn),
+            path,
+            readers: Mutex::new(Vec::new()),
+        };
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            inner: Arc::new(inner),
         })
     }
 
-    /// Runs `f` on the connection off the async workers (a commit waits for fsync).
-    async fn with<T: Send + 'static>(
+    /// Runs a write on the writer connection, off the async workers.
+    async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer)))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
+
+    /// Runs a read inline: a keyed read takes microseconds, less than a hop to another thread.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Some(path) = &self.inner.path else {
+            return f(&lock(&self.inner.writer));
+        };
+        let pooled = lock(&self.inner.readers).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(backend)?;
+                conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        lock(&self.inner.readers).push(conn);
+        result
+    }
+}
+
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -92,8 +134,7 @@ fn row_item(pk: String, sk: String, revision: i64, body: String) -> Result<Item,
 #[async_trait]
 impl ItemStore for SqliteStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let (pk, sk) = (pk.to_owned(), sk.to_owned());
-        self.with(move |c| {
+        self.read(|c| {
             let row = c
                 .prepare_cached("SELECT revision, body FROM items WHERE pk = ?1 AND sk = ?2")
                 .map_err(backend)?
@@ -102,10 +143,32 @@ impl ItemStore for SqliteStore {
                 })
                 .optional()
                 .map_err(backend)?;
-            row.map(|(rev, body)| row_item(pk, sk, rev, body))
+            row.map(|(rev, body)| row_item(pk.to_owned(), sk.to_owned(), rev, body))
                 .transpose()
         })
-        .await
+    }
+
+    async fn get_many(&self, pk: &str, sks: &[&str]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.read(|c| {
+            // One read transaction: one lock cycle, and a consistent view of all the items.
+            c.execute_batch("BEGIN").map_err(backend)?;
+            let result = sks
+                .iter()
+                .map(|sk| {
+                    c.prepare_cached("SELECT revision, body FROM items WHERE pk = ?1 AND sk = ?2")
+                        .map_err(backend)?
+                        .query_row(params![pk, sk], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                        })
+                        .optional()
+                        .map_err(backend)?
+                        .map(|(rev, body)| row_item(pk.to_owned(), (*sk).to_owned(), rev, body))
+                        .transpose()
+                })
+                .collect();
+            c.execute_batch("COMMIT").map_err(backend)?;
+            result
+        })
     }
 
     async fn create(&self, pk: &str, sk: &str, body: &Value) -> Result<Item, StoreError> {
@@ -117,7 +180,7 @@ impl ItemStore for SqliteStore {
         };
         let text = body.to_string();
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
-        self.with(move |c| {
+        self.write(move |c| {
             let inserted = c
                 .prepare_cached("INSERT INTO items (pk, sk, revision, body) VALUES (?1, ?2, 1, ?3) ON CONFLICT DO NOTHING")
                 .map_err(backend)?
@@ -144,7 +207,7 @@ impl ItemStore for SqliteStore {
         };
         let text = body.to_string();
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
-        self.with(move |c| {
+        self.write(move |c| {
             let tx = c.transaction().map_err(backend)?;
             let updated = tx
                 .prepare_cached("UPDATE items SET revision = revision + 1, body = ?4 WHERE pk = ?1 AND sk = ?2 AND revision = ?3")
@@ -167,7 +230,7 @@ impl ItemStore for SqliteStore {
 
     async fn delete(&self, pk: &str, sk: &str) -> Result<bool, StoreError> {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
-        self.with(move |c| {
+        self.write(move |c| {
             let n = c
                 .prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
                 .map_err(backend)?
@@ -179,8 +242,7 @@ impl ItemStore for SqliteStore {
     }
 
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let (pk, prefix) = (pk.to_owned(), sk_prefix.to_owned());
-        self.with(move |c| {
+        self.read(|c| {
             // substr() rather than LIKE: sort keys may contain `%` and `_`.
             let mut stmt = c
                 .prepare_cached(
@@ -188,16 +250,15 @@ impl ItemStore for SqliteStore {
                 )
                 .map_err(backend)?;
             let rows = stmt
-                .query_map(params![pk, prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+                .query_map(params![pk, sk_prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
                 .map_err(backend)?;
             let mut items = Vec::new();
             for row in rows {
                 let (sk, rev, body) = row.map_err(backend)?;
-                items.push(row_item(pk.clone(), sk, rev, body)?);
+                items.push(row_item(pk.to_owned(), sk, rev, body)?);
             }
             Ok(items)
         })
-        .await
     }
 }
 
@@ -206,6 +267,18 @@ mod tests {
     use super::*;
 
     crate::contract_tests!(SqliteStore::open_in_memory().unwrap());
+
+    /// The file-backed store reads through its own connections: the contract again.
+    mod file {
+        use super::*;
+
+        fn store() -> SqliteStore {
+            let dir = tempfile::tempdir().unwrap().keep();
+            SqliteStore::open(&dir.join("contract.db")).unwrap()
+        }
+
+        crate::contract_tests!(store());
+    }
 
     #[tokio::test]
     async fn state_survives_reopening_the_file() {
