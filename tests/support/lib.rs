@@ -28,20 +28,15 @@ pub async fn moto_dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&config)
 }
 
-/// A built binary of this workspace (the test command builds them all before testing).
+/// A built binary of this workspace, next to the running executable: `target/<profile>/` for
+/// binaries, `target/<profile>/deps/` for tests (the test command builds them all first).
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace binaries first (./scripts/test does)",
-        path.display()
-    );
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable dir");
+    let path = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name} is not built next to {}: build the workspace binaries first (./scripts/test does)", dir.display()));
     path
 }
 
