@@ -330,3 +330,60 @@ async fn a_slash_command_opens_a_dialog_in_mattermost_and_its_submission_comes_b
         "Write something to say."
     );
 }
+
+#[tokio::test]
+async fn runs_on_the_dynamodb_table_of_a_deployed_stack() {
+    let table = format!("local-host-{}", &cloudapps::auth::generate_secret()[..8]).to_lowercase();
+    cloudapps::store::dynamo::DynamoStore::new(cloudapps_tests::moto_dynamodb().await, &table)
+        .create_table()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("dynamodb:{table}");
+    let first = LocalHost::start(dir.path(), &["--store", &store, "--tenant", "acme"]);
+    assert!(
+        first
+            .setup
+            .contains(&format!("state in DynamoDB table {table}")),
+        "{}",
+        first.setup
+    );
+    let secret = first.printed("JWT secret:").unwrap();
+    first.stop();
+    let second = LocalHost::start(dir.path(), &["--store", &store, "--tenant", "acme"]);
+    assert!(
+        second.printed("JWT secret:").is_none(),
+        "the install was kept in DynamoDB"
+    );
+    let resp = client()
+        .post(format!("{}/t/acme/apps/hello/send", second.url))
+        .header("content-type", "application/json")
+        .header("mattermost-app-authorization", jwt(&secret, "u1"))
+        .body(json!({"values": {"message": "via DynamoDB"}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await.1["text"],
+        "Hello, you! You said: via DynamoDB"
+    );
+}
+
+#[test]
+fn refuses_a_bad_store_or_tenant_with_a_clear_message() {
+    for (args, expect) in [
+        (
+            vec!["--store", "postgres"],
+            "use `sqlite` or `dynamodb:<table>`",
+        ),
+        (vec!["--tenant", "no spaces"], "--tenant `no spaces`"),
+    ] {
+        let out = std::process::Command::new(cloudapps_tests::workspace_binary("cloudapps-local"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "{stderr}");
+    }
+}

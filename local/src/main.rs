@@ -15,6 +15,8 @@ use cloudapps::host::Host;
 use cloudapps::host::route::{Kind, app_root};
 use cloudapps::mattermost::HttpMattermost;
 use cloudapps::provision::{Provisioned, ensure_tenant_with_apps};
+use cloudapps::store::ItemStore;
+use cloudapps::store::dynamo::DynamoStore;
 use cloudapps::store::sqlite::SqliteStore;
 use cloudapps::store::{InstallState, Secret};
 
@@ -27,7 +29,11 @@ struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "CLOUDAPPS_PORT", default_value_t = 8787)]
     port: u16,
-    /// Where the state file lives.
+    /// Where install state lives: `sqlite` (a file under --data-dir) or `dynamodb:<table>`
+    /// (the deployed stack's table, with the default AWS credentials).
+    #[arg(long, env = "CLOUDAPPS_STORE", default_value = "sqlite")]
+    store: String,
+    /// Where the SQLite state file lives.
     #[arg(long, env = "CLOUDAPPS_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
     /// The URL Mattermost reaches this host at (default: http://<bind>:<port>).
@@ -92,8 +98,24 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let db = args.data_dir.join("cloudapps.db");
-    let state = InstallState::new(Arc::new(SqliteStore::open(&db)?));
+    let (items, location): (Arc<dyn ItemStore>, String) = match args.store.split_once(':') {
+        None if args.store == "sqlite" => {
+            let db = args.data_dir.join("cloudapps.db");
+            (Arc::new(SqliteStore::open(&db)?), db.display().to_string())
+        }
+        Some(("dynamodb", table)) if !table.is_empty() => (
+            Arc::new(DynamoStore::connect(table).await),
+            format!("DynamoDB table {table}"),
+        ),
+        _ => {
+            return Err(format!(
+                "--store `{}`: use `sqlite` or `dynamodb:<table>`",
+                args.store
+            )
+            .into());
+        }
+    };
+    let state = InstallState::new(items);
     let apps = BuiltinApps::all();
     let mut installs = ensure_tenant_with_apps(&state, &args.tenant, &args.site_url, &apps).await?;
     for (flag, pairs) in [
@@ -149,7 +171,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_public_url(Some(public_url.clone()))
         .with_mattermost(Arc::new(HttpMattermost::new()));
 
-    print_setup(&args, &public_url, &db, &installs);
+    print_setup(&args, &public_url, &location, &installs);
     tracing::info!(%addr, "listening");
     server::serve(listener, host).await?;
     tracing::info!("stopped");
@@ -157,11 +179,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// What to give Mattermost: printed to stdout, not logged, because it may hold secrets.
-fn print_setup(args: &Args, public_url: &str, db: &std::path::Path, installs: &[Provisioned]) {
-    println!(
-        "cloudapps local host listening on {public_url} (state in {})",
-        db.display()
-    );
+fn print_setup(args: &Args, public_url: &str, location: &str, installs: &[Provisioned]) {
+    println!("cloudapps local host listening on {public_url} (state in {location})");
     println!(
         "Tenant `{}` (Mattermost at {}):",
         args.tenant, args.site_url

@@ -41,8 +41,7 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
 async fn host_from_env() -> Result<Host, lambda_runtime::Error> {
     let table = std::env::var("TABLE_NAME")
         .map_err(|_| "TABLE_NAME is not set: point it at the install-state table")?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let store = DynamoStore::connect(table).await;
     let state = InstallState::new(Arc::new(store));
     if let Err(e) = state.tenant("__warm-up__").await {
         tracing::warn!(error = %e, "warm-up read of the install store failed");

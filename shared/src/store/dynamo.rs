@@ -36,6 +36,13 @@ impl DynamoStore {
         }
     }
 
+    /// Connects with the default AWS configuration (environment, profile, or the Lambda role;
+    /// `AWS_ENDPOINT_URL` points it elsewhere, e.g. at moto server).
+    pub async fn connect(table: impl Into<String>) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(Client::new(&config), table)
+    }
+
     /// Creates the table with the adapter's key schema (tests and first-run set-up; SAM creates
     /// it in the cloud). An existing table is fine.
     pub async fn create_table(&self) -> Result<(), StoreError> {
