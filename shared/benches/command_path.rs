@@ -1,5 +1,5 @@
-//! The in-process command path: JWT verify + route + install lookup (SQLite) + decode + handler
-//! + encode, for an Apps call and a classic slash command; then its parts alone. After the
+//! The in-process command path (JWT verify, route, install lookup in SQLite, decode, handler and
+//! encode) for an Apps call and a classic slash command; then its parts alone. After the
 //! criterion runs, a latency pass prints p50/p99/p99.9 of the whole path.
 //!
 //! `cargo bench -p cloudapps --bench command_path`

@@ -33,11 +33,10 @@ pub async fn moto_dynamodb() -> aws_sdk_dynamodb::Client {
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("executable path");
     let dir = exe.parent().expect("executable dir");
-    let path = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()]
+    [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()]
         .into_iter()
         .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}: build the workspace binaries first (./scripts/test does)", dir.display()));
-    path
+        .unwrap_or_else(|| panic!("{name} is not built next to {}: build the workspace binaries first (./scripts/test does)", dir.display()))
 }
 
 /// `cloudapps-local` running as a child process on a free loopback port.

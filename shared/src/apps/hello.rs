@@ -23,10 +23,10 @@ pub struct Hello;
 
 fn submit_call() -> Call {
     Call {
-        expand: Some(Expand {
+        expand: Some(Box::new(Expand {
             acting_user: "summary".into(),
             ..Default::default()
-        }),
+        })),
         ..Call::path(SEND)
     }
 }

@@ -13,6 +13,7 @@ use crate::protocol::classic::SlashCommandRequest;
 
 /// Decodes a slash command against the app's command bindings (the children of its `/command`
 /// binding). `Err` is an immediate answer: help, usage, or what was wrong with the input.
+#[allow(clippy::result_large_err)] // built at most once per request; boxing buys nothing
 pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command, CallResponse> {
     let trigger = req.command.trim().trim_start_matches('/');
     // The trigger is the admin's choice when registering the command; an app with a single
@@ -26,7 +27,7 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
             None
         })
         .ok_or_else(|| CallResponse::error(format!("This app has no `/{trigger}` command.")))?;
-    let tokens = tokenize(&req.text)?;
+    let tokens = tokenize(&req.text).map_err(CallResponse::error)?;
 
     let mut node = root;
     let mut line = format!("/{trigger}");
@@ -123,7 +124,7 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
 /// Splits the command text into words. Double or single quotes group words (a backslash escapes
 /// a quote inside them); typographic quotes from mobile keyboards count as quotes, and a leading
 /// em dash (autocorrected `--`) as `--`. Unlike a shell, `#` and `\` are plain text here.
-pub fn tokenize(text: &str) -> Result<Vec<String>, CallResponse> {
+pub fn tokenize(text: &str) -> Result<Vec<String>, String> {
     let text = text.replace(['“', '”', '„'], "\"").replace(['‘', '’'], "'");
     let mut words = Vec::new();
     let mut chars = text.chars().peekable();
@@ -147,9 +148,7 @@ pub fn tokenize(text: &str) -> Result<Vec<String>, CallResponse> {
                         Some(q) if q == c => break,
                         Some(other) => word.push(other),
                         None => {
-                            return Err(CallResponse::error(format!(
-                                "The text has an unclosed {c} quote."
-                            )));
+                            return Err(format!("The text has an unclosed {c} quote."));
                         }
                     }
                 }

@@ -15,7 +15,7 @@ pub struct Call {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expand: Option<Expand>,
+    pub expand: Option<Box<Expand>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Value>,
 }
@@ -28,7 +28,7 @@ enum CallWire {
         #[serde(default)]
         path: String,
         #[serde(default)]
-        expand: Option<Expand>,
+        expand: Option<Box<Expand>>,
         #[serde(default)]
         state: Option<Value>,
     },
@@ -251,7 +251,7 @@ pub struct CallRequest {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expand: Option<Expand>,
+    pub expand: Option<Box<Expand>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Value>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
@@ -406,7 +406,7 @@ pub struct Form {
 #[serde(untagged)]
 enum FormWire {
     Source(String),
-    Full(FormFields),
+    Full(Box<FormFields>),
 }
 
 #[derive(Deserialize)]
