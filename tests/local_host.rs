@@ -387,3 +387,61 @@ fn refuses_a_bad_store_or_tenant_with_a_clear_message() {
         assert!(stderr.contains(expect), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn logs_never_show_secrets_tokens_or_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::start(dir.path(), &["--bot-token", "hello=bot-secret-token"]);
+    let secret = host.printed("JWT secret:").unwrap();
+    let token = host.printed("command token:").unwrap();
+    let root = format!("{}/t/local/apps/hello", host.url);
+    let http = client();
+    let good_jwt = jwt(&secret, "u1");
+    let forged = jwt("not-the-secret", "u1");
+    for auth in [&good_jwt, &forged] {
+        let body = submit("a private message").to_string();
+        http.post(format!("{root}/send"))
+            .header("content-type", "application/json")
+            .header("mattermost-app-authorization", auth)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    for t in [token.as_str(), "wrong-token-value"] {
+        http.post(format!("{root}/v1/command"))
+            .form(&[
+                ("token", t),
+                ("command", "/hello"),
+                ("text", "send a private message"),
+            ])
+            .send()
+            .await
+            .unwrap();
+    }
+    http.post(format!("{root}/send"))
+        .header("content-type", "application/json")
+        .header("mattermost-app-authorization", &good_jwt)
+        .body("{broken")
+        .send()
+        .await
+        .unwrap();
+    host.stop();
+    let logs = std::fs::read_to_string(dir.path().join("host.log")).unwrap();
+    assert!(
+        logs.contains(&format!("{root}/manifest.json")),
+        "the URLs are logged: {logs}"
+    );
+    assert!(logs.contains("refused"), "refusals are logged: {logs}");
+    for needle in [
+        secret.as_str(),
+        token.as_str(),
+        "wrong-token-value",
+        "bot-secret-token",
+        "a private message",
+        good_jwt.trim_start_matches("Bearer "),
+        forged.trim_start_matches("Bearer "),
+    ] {
+        assert!(!logs.contains(needle), "the log shows {needle:?}:\n{logs}");
+    }
+}

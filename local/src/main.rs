@@ -186,6 +186,12 @@ fn print_setup(args: &Args, public_url: &str, location: &str, installs: &[Provis
         args.tenant, args.site_url
     );
     for Provisioned { install, created } in installs {
+        tracing::info!(
+            app = %install.app_id,
+            manifest_url = %format!("{public_url}{}/manifest.json", app_root(&install.tenant_id, &install.app_id)),
+            slash_command_url = %format!("{public_url}{}/v1/command", app_root(&install.tenant_id, &install.app_id)),
+            "serving"
+        );
         let root = format!(
             "{public_url}{}",
             app_root(&install.tenant_id, &install.app_id)

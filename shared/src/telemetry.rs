@@ -20,10 +20,11 @@ pub fn init_json() {
         .try_init();
 }
 
-/// Human-readable logs for the local host.
+/// Human-readable logs for the local host, on stderr (stdout carries its setup block).
 pub fn init_text() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }

@@ -42,6 +42,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 /// `cloudapps-local` running as a child process on a free loopback port.
 pub struct LocalHost {
     child: Child,
+    log: PathBuf,
     pub url: String,
     /// What it printed before it started listening (the setup block).
     pub setup: String,
@@ -54,9 +55,9 @@ impl LocalHost {
             .args(["--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(data_dir.join("host.log")).expect("create host.log"))
             .spawn()
             .expect("start cloudapps-local");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -81,7 +82,12 @@ impl LocalHost {
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        LocalHost { child, url, setup }
+        LocalHost {
+            child,
+            url,
+            setup,
+            log: data_dir.join("host.log"),
+        }
     }
 
     /// The value printed after `label:` in the setup block.
@@ -91,6 +97,11 @@ impl LocalHost {
                 .strip_prefix(label)
                 .map(|v| v.trim().to_owned())
         })
+    }
+
+    /// Everything it logged so far (stderr, at debug level).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Stops it with SIGTERM and waits, as an operator's Ctrl-C would.
