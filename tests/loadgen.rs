@@ -50,7 +50,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let host = LocalHost::start(dir.path(), &[]);
+    let host = LocalHost::start_quiet(dir.path(), &[]);
     let secret = host
         .printed("JWT secret:")
         .expect("JWT secret in the setup block");

@@ -49,13 +49,23 @@ pub struct LocalHost {
 }
 
 impl LocalHost {
-    /// Starts the local host on `data_dir` with extra arguments and waits until it listens.
+    /// Starts the local host on `data_dir` with extra arguments and waits until it listens. It
+    /// logs at debug level to `data_dir/host.log`.
     pub fn start(data_dir: &Path, args: &[&str]) -> LocalHost {
+        Self::spawn(data_dir, args, "debug")
+    }
+
+    /// [`LocalHost::start`] logging only warnings, for load tests.
+    pub fn start_quiet(data_dir: &Path, args: &[&str]) -> LocalHost {
+        Self::spawn(data_dir, args, "warn")
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], log_level: &str) -> LocalHost {
         let mut child = Command::new(workspace_binary("cloudapps-local"))
             .args(["--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(args)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", log_level)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(data_dir.join("host.log")).expect("create host.log"))
             .spawn()
