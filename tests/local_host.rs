@@ -15,6 +15,19 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+fn jwt_with_exp(secret: &str, exp: u64) -> String {
+    format!(
+        "Bearer {}",
+        sign_app_jwt(
+            &AppClaims {
+                exp,
+                acting_user_id: String::new()
+            },
+            secret
+        )
+    )
+}
+
 fn jwt(secret: &str, user: &str) -> String {
     format!(
         "Bearer {}",
@@ -133,78 +146,72 @@ async fn refuses_bad_input_over_http_with_json_errors() {
     let root = format!("{}/t/local/apps/hello", host.url);
     let http = client();
     let auth = jwt(&secret, "u1");
+    let expired = jwt_with_exp(&secret, now() - 3600);
+    let call = |url: String, content_type: &str, auth: Option<&str>, body: &[u8]| {
+        let req = http
+            .post(url)
+            .header("content-type", content_type)
+            .body(body.to_vec());
+        match auth {
+            Some(a) => req.header("mattermost-app-authorization", a),
+            None => req,
+        }
+    };
+    let json = "application/json";
     let cases = [
         (
             "oversize body",
-            http.post(format!("{root}/send"))
-                .header("content-type", "application/json")
-                .header("mattermost-app-authorization", &auth)
-                .body(vec![b' '; 2 * 1024 * 1024]),
+            call(
+                format!("{root}/send"),
+                json,
+                Some(&auth),
+                &vec![b' '; 2 << 20],
+            ),
             413,
         ),
         (
             "malformed json",
-            http.post(format!("{root}/send"))
-                .header("content-type", "application/json")
-                .header("mattermost-app-authorization", &auth)
-                .body("{\"values\":"),
+            call(format!("{root}/send"), json, Some(&auth), b"{\"values\":"),
             400,
         ),
         (
             "wrong content type",
-            http.post(format!("{root}/send"))
-                .header("content-type", "text/xml")
-                .header("mattermost-app-authorization", &auth)
-                .body("<x/>"),
+            call(format!("{root}/send"), "text/xml", Some(&auth), b"<x/>"),
             415,
         ),
         (
             "no jwt",
-            http.post(format!("{root}/send"))
-                .header("content-type", "application/json")
-                .body("{}"),
+            call(format!("{root}/send"), json, None, b"{}"),
             401,
         ),
         (
             "expired jwt",
-            http.post(format!("{root}/send"))
-                .header("content-type", "application/json")
-                .header(
-                    "mattermost-app-authorization",
-                    format!(
-                        "Bearer {}",
-                        sign_app_jwt(
-                            &AppClaims {
-                                exp: now() - 3600,
-                                acting_user_id: String::new()
-                            },
-                            &secret
-                        )
-                    ),
-                )
-                .body("{}"),
+            call(format!("{root}/send"), json, Some(&expired), b"{}"),
             401,
         ),
         (
             "unknown tenant",
-            http.post(format!("{}/t/nobody/apps/hello/send", host.url))
-                .header("content-type", "application/json")
-                .header("mattermost-app-authorization", &auth)
-                .body("{}"),
+            call(
+                format!("{}/t/nobody/apps/hello/send", host.url),
+                json,
+                Some(&auth),
+                b"{}",
+            ),
             404,
         ),
         (
             "unknown command path",
-            http.post(format!("{root}/nope"))
-                .header("content-type", "application/json")
-                .header("mattermost-app-authorization", &auth)
-                .body("{}"),
+            call(format!("{root}/nope"), json, Some(&auth), b"{}"),
             404,
         ),
         (
             "bad slash token",
-            http.post(format!("{root}/v1/command"))
-                .form(&[("token", "nope"), ("command", "/hello")]),
+            call(
+                format!("{root}/v1/command"),
+                "application/x-www-form-urlencoded",
+                None,
+                b"token=nope&command=%2Fhello",
+            ),
             401,
         ),
     ];
