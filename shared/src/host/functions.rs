@@ -67,6 +67,12 @@ impl Function {
         )
     }
 
+    /// The IAM actions the function needs on the install table, and nothing more: serving a
+    /// request reads the tenant and the install in one batch (the warm-up reads one item).
+    pub fn table_actions(&self) -> &'static [&'static str] {
+        &["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+    }
+
     pub fn serves(&self, route: &Route) -> bool {
         route.app == self.app
             && route.kind == self.kind
