@@ -109,20 +109,36 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
 fn policies_grant_exactly_the_table_actions_each_function_needs() {
     let resources = function_resources(&template());
     for f in FUNCTIONS {
-        let policies = resources[f.name]["Properties"]["Policies"].as_sequence().expect("explicit policies");
+        let policies = resources[f.name]["Properties"]["Policies"]
+            .as_sequence()
+            .expect("explicit policies");
         let mut granted = BTreeSet::new();
         for policy in policies {
-            for statement in policy["Statement"].as_sequence().expect("inline statements only") {
+            for statement in policy["Statement"]
+                .as_sequence()
+                .expect("inline statements only")
+            {
                 assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{}", f.name);
                 let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
-                assert!(resource.contains("InstallTable.Arn") && !resource.contains('*'), "{}: {resource}", f.name);
-                for action in statement["Action"].as_sequence().expect("a list of actions") {
+                assert!(
+                    resource.contains("InstallTable.Arn") && !resource.contains('*'),
+                    "{}: {resource}",
+                    f.name
+                );
+                for action in statement["Action"]
+                    .as_sequence()
+                    .expect("a list of actions")
+                {
                     granted.insert(action.as_str().unwrap().to_owned());
                 }
             }
         }
         let needed: BTreeSet<String> = f.table_actions().iter().map(|a| (*a).to_owned()).collect();
-        assert_eq!(granted, needed, "{}: the policy must grant exactly what the code calls", f.name);
+        assert_eq!(
+            granted, needed,
+            "{}: the policy must grant exactly what the code calls",
+            f.name
+        );
     }
 }
 

@@ -15,6 +15,7 @@ pub mod command;
 pub mod error;
 pub mod host;
 pub mod lambda;
+pub mod marketplace;
 pub mod mattermost;
 pub mod protocol;
 pub mod provision;

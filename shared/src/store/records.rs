@@ -123,6 +123,11 @@ impl InstallState {
         InstallState { items }
     }
 
+    /// The item store underneath, for records kept by other modules.
+    pub(crate) fn items(&self) -> &dyn ItemStore {
+        self.items.as_ref()
+    }
+
     pub async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
         let item = self.items.get(&tenant_pk(id), TENANT_SK).await?;
         item.map(|i| decode(i, |t: &mut Tenant, rev| t.revision = rev))

@@ -1,0 +1,474 @@
+//! App Listings: one installable package per app, combining a Cloud App (its manifest per
+//! version), classic integrations (slash commands, webhooks) and a plugin reference. The catalog
+//! ships as JSON files under `infra/catalog/`, compiled in, and is loaded into the store.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::host::route::valid_id;
+use crate::protocol::apps::{Manifest, Permission, Subject};
+use crate::store::{InstallState, StoreError};
+
+/// The catalog files shipped with this build: (file name, contents).
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "infra/catalog/hello.json",
+        include_str!("../../../infra/catalog/hello.json"),
+    ),
+    (
+        "infra/catalog/jitsi.json",
+        include_str!("../../../infra/catalog/jitsi.json"),
+    ),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listing {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub icon_url: String,
+    /// Newest first.
+    #[serde(default)]
+    pub versions: Vec<ListingVersion>,
+    #[serde(default)]
+    pub integrations: Integrations,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListingVersion {
+    pub version: String,
+    pub manifest: Manifest,
+    #[serde(default)]
+    pub requested_subjects: Vec<Subject>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_notes: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Integrations {
+    #[serde(default)]
+    pub slash_commands: Vec<SlashCommandSpec>,
+    #[serde(default)]
+    pub incoming_webhooks: Vec<IncomingWebhookSpec>,
+    #[serde(default)]
+    pub outgoing_webhooks: Vec<OutgoingWebhookSpec>,
+}
+
+impl Integrations {
+    pub fn is_empty(&self) -> bool {
+        self.slash_commands.is_empty()
+            && self.incoming_webhooks.is_empty()
+            && self.outgoing_webhooks.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlashCommandSpec {
+    pub trigger: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub hint: String,
+    #[serde(default)]
+    pub auto_complete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingWebhookSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingWebhookSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub trigger_words: Vec<String>,
+    #[serde(default = "json_content_type")]
+    pub content_type: String,
+}
+
+fn json_content_type() -> String {
+    "application/json".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    pub id: String,
+    pub download_url: String,
+    #[serde(default)]
+    pub min_server_version: String,
+}
+
+/// What a listing offers, for the `type` filter.
+pub const KINDS: &[&str] = &["cloud_app", "integration", "plugin"];
+
+impl Listing {
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        if !self.versions.is_empty() {
+            kinds.push("cloud_app");
+        }
+        if !self.integrations.is_empty() {
+            kinds.push("integration");
+        }
+        if self.plugin.is_some() {
+            kinds.push("plugin");
+        }
+        kinds
+    }
+
+    pub fn version(&self, version: &str) -> Option<&ListingVersion> {
+        self.versions.iter().find(|v| v.version == version)
+    }
+
+    pub fn latest(&self) -> Option<&ListingVersion> {
+        self.versions.first()
+    }
+
+    /// Does `query` (already lower-case) appear in the id, name, description or categories?
+    pub fn matches(&self, query: &str) -> bool {
+        [&self.id, &self.display_name, &self.description]
+            .iter()
+            .any(|s| s.to_lowercase().contains(query))
+            || self
+                .categories
+                .iter()
+                .any(|c| c.to_lowercase().contains(query))
+    }
+}
+
+/// A catalog file that cannot be loaded: which file, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {field}: {message}")]
+pub struct CatalogError {
+    pub file: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// Parses and checks one catalog file.
+pub fn parse(file: &str, text: &str) -> Result<Listing, CatalogError> {
+    let err = |field: &str, message: String| CatalogError {
+        file: file.to_owned(),
+        field: field.to_owned(),
+        message,
+    };
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let listing: Listing = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        err(
+            if field == "." { "(top level)" } else { &field },
+            e.into_inner().to_string(),
+        )
+    })?;
+    if !valid_id(&listing.id) {
+        return Err(err(
+            "id",
+            format!(
+                "{:?} is not an app id (1 to 64 letters, digits, `.`, `_`, `-`)",
+                listing.id
+            ),
+        ));
+    }
+    if listing.display_name.trim().is_empty() {
+        return Err(err("display_name", "must not be empty".into()));
+    }
+    if listing.versions.is_empty() && listing.plugin.is_none() {
+        return Err(err(
+            "versions",
+            "a listing needs at least one app version or a plugin".into(),
+        ));
+    }
+    for (i, v) in listing.versions.iter().enumerate() {
+        let at = |f: &str| format!("versions[{i}].{f}");
+        if !valid_version(&v.version) {
+            return Err(err(
+                &at("version"),
+                format!(
+                    "{:?} is not a version (at most 10 letters, digits, `.`, `_`, `-`)",
+                    v.version
+                ),
+            ));
+        }
+        if listing.versions[..i]
+            .iter()
+            .any(|earlier| earlier.version == v.version)
+        {
+            return Err(err(
+                &at("version"),
+                format!("{} is listed twice", v.version),
+            ));
+        }
+        if v.manifest.app_id != listing.id {
+            return Err(err(
+                &at("manifest.app_id"),
+                format!("must be the listing id {:?}", listing.id),
+            ));
+        }
+        if v.manifest.version != v.version {
+            return Err(err(
+                &at("manifest.version"),
+                format!("must be {:?}", v.version),
+            ));
+        }
+        if v.manifest.display_name.is_empty() || v.manifest.homepage_url.is_empty() {
+            return Err(err(
+                &at("manifest"),
+                "display_name and homepage_url are required".into(),
+            ));
+        }
+        for p in &v.manifest.requested_permissions {
+            let needs = match p {
+                Permission::RemoteWebhooks | Permission::UserJoinedChannelNotification => {
+                    Some(Permission::ActAsBot)
+                }
+                Permission::RemoteOauth2 => Some(Permission::ActAsUser),
+                _ => None,
+            };
+            if let Some(needed) = needs.filter(|n| !v.manifest.requested_permissions.contains(n)) {
+                return Err(err(
+                    &at("manifest.requested_permissions"),
+                    format!("{p:?} requires {needed:?}"),
+                ));
+            }
+        }
+    }
+    for (i, c) in listing.integrations.slash_commands.iter().enumerate() {
+        if c.trigger.is_empty()
+            || c.trigger.starts_with('/')
+            || c.trigger.contains(char::is_whitespace)
+        {
+            return Err(err(
+                &format!("integrations.slash_commands[{i}].trigger"),
+                "one word, without the leading /".into(),
+            ));
+        }
+    }
+    for (i, w) in listing.integrations.outgoing_webhooks.iter().enumerate() {
+        if w.trigger_words.is_empty() {
+            return Err(err(
+                &format!("integrations.outgoing_webhooks[{i}].trigger_words"),
+                "at least one trigger word".into(),
+            ));
+        }
+        if !["application/json", "application/x-www-form-urlencoded"]
+            .contains(&w.content_type.as_str())
+        {
+            return Err(err(
+                &format!("integrations.outgoing_webhooks[{i}].content_type"),
+                "application/json or application/x-www-form-urlencoded".into(),
+            ));
+        }
+    }
+    if let Some(p) = &listing.plugin
+        && !(p.download_url.starts_with("https://") || p.download_url.starts_with("http://"))
+    {
+        return Err(err("plugin.download_url", "must be an http(s) URL".into()));
+    }
+    Ok(listing)
+}
+
+/// Apps version strings: at most 10 of letters, digits, `.`, `_`, `-`.
+pub fn valid_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 10
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Parses every shipped file; the first bad one is the error.
+pub fn shipped() -> Result<Vec<Listing>, CatalogError> {
+    let listings = SHIPPED
+        .iter()
+        .map(|(file, text)| parse(file, text))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, l) in listings.iter().enumerate() {
+        if listings[..i].iter().any(|e| e.id == l.id) {
+            return Err(CatalogError {
+                file: SHIPPED[i].0.into(),
+                field: "id".into(),
+                message: format!("{} is listed twice", l.id),
+            });
+        }
+    }
+    Ok(listings)
+}
+
+const CATALOG_PK: &str = "CATALOG";
+const LISTING_PREFIX: &str = "LISTING#";
+
+/// Catalog access in the store.
+impl InstallState {
+    /// Loads listings into the store, replacing changed ones; returns how many were written.
+    pub async fn load_catalog(&self, listings: &[Listing]) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for listing in listings {
+            let body = serde_json::to_value(listing).expect("listings serialise");
+            let sk = format!("{LISTING_PREFIX}{}", listing.id);
+            match self.items().get(CATALOG_PK, &sk).await? {
+                None => match self.items().create(CATALOG_PK, &sk, &body).await {
+                    Ok(_) | Err(StoreError::Conflict) => written += 1,
+                    Err(e) => return Err(e),
+                },
+                Some(item) if item.body != body => match self
+                    .items()
+                    .replace(CATALOG_PK, &sk, item.revision, &body)
+                    .await
+                {
+                    Ok(_) | Err(StoreError::Conflict) => written += 1,
+                    Err(e) => return Err(e),
+                },
+                Some(_) => {}
+            }
+        }
+        Ok(written)
+    }
+
+    pub async fn listings(&self) -> Result<Vec<Listing>, StoreError> {
+        self.items()
+            .query(CATALOG_PK, LISTING_PREFIX)
+            .await?
+            .into_iter()
+            .map(decode_listing)
+            .collect()
+    }
+
+    pub async fn listing(&self, id: &str) -> Result<Option<Listing>, StoreError> {
+        self.items()
+            .get(CATALOG_PK, &format!("{LISTING_PREFIX}{id}"))
+            .await?
+            .map(decode_listing)
+            .transpose()
+    }
+}
+
+fn decode_listing(item: crate::store::Item) -> Result<Listing, StoreError> {
+    let Value::Object(_) = &item.body else {
+        return Err(StoreError::Corrupt {
+            pk: item.pk,
+            sk: item.sk,
+            reason: "not an object".into(),
+        });
+    };
+    serde_json::from_value(item.body.clone()).map_err(|e| StoreError::Corrupt {
+        pk: item.pk,
+        sk: item.sk,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::apps::BuiltinApps;
+
+    #[test]
+    fn the_shipped_catalog_loads_and_matches_the_built_in_apps() {
+        let listings = shipped().unwrap();
+        let hello = listings.iter().find(|l| l.id == "hello").unwrap();
+        assert!(
+            hello.versions.len() >= 3,
+            "several versions, so upgrade and downgrade are real"
+        );
+        assert_eq!(hello.kinds(), ["cloud_app", "integration"]);
+        let jitsi = listings.iter().find(|l| l.id == "jitsi").unwrap();
+        assert_eq!(jitsi.kinds(), ["plugin"]);
+        for (id, app) in BuiltinApps::all().iter() {
+            let listing = listings
+                .iter()
+                .find(|l| l.id == id)
+                .unwrap_or_else(|| panic!("no listing for built-in {id}"));
+            assert!(
+                listing.version(&app.manifest().version).is_some(),
+                "{id}: the code's version is listed"
+            );
+        }
+    }
+
+    fn hello_text() -> Value {
+        serde_json::from_str(SHIPPED[0].1).unwrap()
+    }
+
+    fn bad(mut edit: impl FnMut(&mut Value)) -> CatalogError {
+        let mut v = hello_text();
+        edit(&mut v);
+        parse("infra/catalog/x.json", &v.to_string()).unwrap_err()
+    }
+
+    #[test]
+    fn malformed_files_name_the_file_and_field() {
+        let e = parse("infra/catalog/x.json", "{not json").unwrap_err();
+        assert_eq!(e.file, "infra/catalog/x.json");
+        let e = bad(|v| v["versions"][1]["manifest"]["requested_permissions"] = json!(["fly"]));
+        assert_eq!(e.field, "versions[1].manifest.requested_permissions[0]");
+        assert!(e.to_string().starts_with("infra/catalog/x.json: versions[1].manifest.requested_permissions[0]: unknown variant `fly`"), "{e}");
+        let e = bad(|v| v["versions"][0]["manifest"]["version"] = json!("v9"));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("versions[0].manifest.version", "must be \"v1.1.0\"")
+        );
+        let e = bad(|v| v["versions"][2]["version"] = json!("v1.0.0"));
+        assert_eq!(e.field, "versions[2].version");
+        let e = bad(|v| v["colour"] = json!("red"));
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        let e = bad(|v| v["integrations"]["slash_commands"][0]["trigger"] = json!("/hello"));
+        assert_eq!(e.field, "integrations.slash_commands[0].trigger");
+        let e = bad(|v| v["id"] = json!("no spaces"));
+        assert_eq!(e.field, "id");
+        let e = bad(|v| {
+            v["versions"][0]["manifest"]["requested_permissions"] = json!(["remote_oauth2"])
+        });
+        assert!(e.message.contains("requires ActAsUser"), "{e}");
+        let e = bad(|v| {
+            v["versions"] = json!([]);
+        });
+        assert_eq!(e.field, "versions");
+    }
+
+    #[tokio::test]
+    async fn the_catalog_loads_into_the_store_once() {
+        let state = InstallState::new(std::sync::Arc::new(
+            crate::store::sqlite::SqliteStore::open_in_memory().unwrap(),
+        ));
+        let listings = shipped().unwrap();
+        assert_eq!(state.load_catalog(&listings).await.unwrap(), listings.len());
+        assert_eq!(
+            state.load_catalog(&listings).await.unwrap(),
+            0,
+            "unchanged listings are not rewritten"
+        );
+        let mut changed = listings.clone();
+        changed[0].description = "new words".into();
+        assert_eq!(state.load_catalog(&changed).await.unwrap(), 1);
+        assert_eq!(
+            state
+                .listing(&changed[0].id)
+                .await
+                .unwrap()
+                .unwrap()
+                .description,
+            "new words"
+        );
+        assert_eq!(state.listings().await.unwrap().len(), listings.len());
+        assert!(state.listing("nope").await.unwrap().is_none());
+    }
+}

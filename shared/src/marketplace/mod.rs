@@ -1,0 +1,4 @@
+//! The App Marketplace: listings, tenants and their admin tokens, and per-tenant installs that
+//! can be upgraded, downgraded, configured, enabled, disabled and removed.
+
+pub mod catalog;
