@@ -117,6 +117,20 @@ pub fn verify_command_token(given: Option<&str>, expected: &str) -> Result<(), A
     }
 }
 
+/// SHA-256 of a token, hex: what is stored of tokens that are only ever compared.
+pub fn hash_token(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compares a token with a stored [`hash_token`] in constant time.
+pub fn token_matches_hash(token: &str, hash: &str) -> bool {
+    !hash.is_empty() && bool::from(hash_token(token).as_bytes().ct_eq(hash.as_bytes()))
+}
+
 /// A fresh random secret: 32 bytes, URL-safe base64 without padding.
 pub fn generate_secret() -> String {
     use base64::Engine;

@@ -21,6 +21,7 @@ pub async fn ensure_tenant_with_apps(
     apps: &BuiltinApps,
 ) -> Result<Vec<Provisioned>, StoreError> {
     let tenant = Tenant {
+        admin_token_hash: String::new(),
         id: tenant_id.to_owned(),
         site_url: site_url.to_owned(),
         created_at: auth::now(),

@@ -340,7 +340,8 @@ impl Host {
         let token = Some(req.token.as_str())
             .filter(|t| !t.is_empty())
             .or(header_token);
-        auth::verify_command_token(token, ctx.install.command_token.expose())
+        ctx.install
+            .accepts_command_token(token)
             .map_err(|e| Error::Unauthorized(e.to_string()))?;
 
         let commands = command_bindings(ctx.app, ctx.install);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Item, ItemStore, StoreError};
-use crate::protocol::apps::Permission;
+use crate::protocol::apps::{Permission, Subject};
 
 /// A secret value: serialised as the plain string for storage, never shown by `Debug`.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,9 @@ pub struct Tenant {
     pub id: String,
     /// The Mattermost site URL, as `context.mattermost_site_url` carries it.
     pub site_url: String,
+    /// SHA-256 (hex) of the secret part of the tenant admin token; the token itself is never kept.
+    #[serde(default)]
+    pub admin_token_hash: String,
     #[serde(default)]
     pub created_at: u64,
     #[serde(skip)]
@@ -74,6 +77,12 @@ pub struct Install {
     #[serde(default)]
     pub granted_locations: Vec<String>,
     #[serde(default)]
+    pub granted_subjects: Vec<Subject>,
+    /// Slash commands and outgoing webhooks created in Mattermost for this install, with the
+    /// tokens Mattermost issued for them.
+    #[serde(default)]
+    pub integrations: Vec<RegisteredIntegration>,
+    #[serde(default)]
     pub config: Map<String, Value>,
     #[serde(default)]
     pub installed_at: u64,
@@ -81,6 +90,36 @@ pub struct Install {
     pub updated_at: u64,
     #[serde(skip)]
     pub revision: u64,
+}
+
+/// A classic integration Mattermost created for an install.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredIntegration {
+    /// `slash_command` or `outgoing_webhook`.
+    pub kind: String,
+    /// The trigger or webhook name from the listing.
+    pub name: String,
+    /// Mattermost's id of the command or hook.
+    pub mattermost_id: String,
+    /// The token Mattermost sends with it.
+    pub token: Secret,
+}
+
+impl Install {
+    /// Does `token` match the install's own command token or one Mattermost issued for it?
+    pub fn accepts_command_token(&self, token: Option<&str>) -> Result<(), crate::auth::AuthError> {
+        let own = crate::auth::verify_command_token(token, self.command_token.expose());
+        if own.is_ok()
+            || self
+                .integrations
+                .iter()
+                .any(|i| crate::auth::verify_command_token(token, i.token.expose()).is_ok())
+        {
+            Ok(())
+        } else {
+            own
+        }
+    }
 }
 
 fn enabled() -> bool {
