@@ -12,12 +12,18 @@ use crate::protocol::apps::{
 };
 
 pub const APP_ID: &str = "hello";
-pub const VERSION: &str = "v1.0.0";
+pub const VERSION: &str = "v1.1.0";
 /// The call that returns the form.
 pub const SEND_FORM: &str = "/send-form";
 /// The call that takes the form's submission.
 pub const SEND: &str = "/send";
+/// The call that returns the configuration form (the marketplace's configure convention).
+pub const CONFIGURE: &str = "/configure";
+/// The call that validates a configuration; its `data` is stored.
+pub const CONFIGURE_SUBMIT: &str = "/configure/submit";
 const MAX_MESSAGE: usize = 1000;
+const MAX_GREETING: usize = 40;
+const DEFAULT_GREETING: &str = "Hello";
 
 pub struct Hello;
 
@@ -65,8 +71,11 @@ impl App for Hello {
             description: "Says hello. A built-in app that proves the command path end to end."
                 .into(),
             homepage_url: "https://developers.mattermost.com/integrate/apps/".into(),
-            requested_permissions: vec![Permission::ActAsBot],
+            requested_permissions: vec![Permission::ActAsBot, Permission::ActAsUser, Permission::UserJoinedChannelNotification],
             requested_locations: vec![location::COMMAND.into(), location::POST_MENU.into()],
+            on_install: Some(Call::path("/installed")),
+            on_uninstall: Some(Call::path("/uninstalling")),
+            on_version_changed: Some(Call::path("/version-changed")),
             ..Default::default()
         }
     }
@@ -110,6 +119,17 @@ impl App for Hello {
         Some(match command.path.as_str() {
             SEND_FORM => CallResponse::form(send_form()),
             SEND => send(command),
+            CONFIGURE => CallResponse::form(configure_form(command)),
+            CONFIGURE_SUBMIT => configure(command),
+            "/installed" => CallResponse::ok("Hello is installed. Try `/hello send hi`."),
+            "/version-changed" => CallResponse::ok(format!(
+                "Hello moved from {} to {VERSION}.",
+                command.text("prev_version").unwrap_or("an unknown version")
+            )),
+            "/uninstalling" if command.config.get("locked") == Some(&true.into()) => CallResponse::error(
+                "Hello is locked against removal: unlock it in its configuration, or force the uninstall.",
+            ),
+            "/uninstalling" => CallResponse::ok("Goodbye."),
             _ => return None,
         })
     }
@@ -138,7 +158,54 @@ fn send(command: &Command) -> CallResponse {
         Some(u) if !u.username.is_empty() => format!("@{}", u.username),
         _ => "you".to_owned(),
     };
-    CallResponse::ok(format!("Hello, {who}! You said: {message}"))
+    let greeting = command.config.get("greeting").and_then(|g| g.as_str()).unwrap_or(DEFAULT_GREETING);
+    CallResponse::ok(format!("{greeting}, {who}! You said: {message}"))
+}
+
+/// The configuration form, filled with the current values.
+fn configure_form(command: &Command) -> Form {
+    let greeting = command.config.get("greeting").cloned().unwrap_or_else(|| DEFAULT_GREETING.into());
+    let locked = command.config.get("locked").cloned().unwrap_or(false.into());
+    Form {
+        title: "Configure Hello".into(),
+        submit: Some(Call::path(CONFIGURE_SUBMIT)),
+        fields: vec![
+            Field {
+                is_required: true,
+                value: Some(greeting),
+                description: "How Hello greets".into(),
+                max_length: MAX_GREETING as i64,
+                ..Field::new("greeting", FieldType::Text)
+            },
+            Field {
+                value: Some(locked),
+                description: "Refuse to be uninstalled unless forced".into(),
+                ..Field::new("locked", FieldType::Bool)
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// Validates a configuration; the answer's data is what the host stores.
+fn configure(command: &Command) -> CallResponse {
+    let mut errors = Map::new();
+    match command.text("greeting") {
+        None => {
+            errors.insert("greeting".into(), "Say how Hello should greet.".into());
+        }
+        Some(g) if g.chars().count() > MAX_GREETING => {
+            errors.insert("greeting".into(), format!("At most {MAX_GREETING} characters.").into());
+        }
+        Some(_) => {}
+    }
+    if !errors.is_empty() {
+        return CallResponse::field_errors("The configuration was not saved.", errors);
+    }
+    CallResponse::ok_data(serde_json::json!({
+        "greeting": command.text("greeting"),
+        "locked": command.flag("locked"),
+    }))
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub struct Command {
     /// Lookups and refreshes: the field being changed and what was typed so far.
     pub selected_field: String,
     pub query: String,
+    /// The install's configuration, as the tenant admin last saved it.
+    pub config: Map<String, Value>,
 }
 
 impl Command {
@@ -71,7 +73,28 @@ impl Command {
             trigger_id: String::new(),
             selected_field: String::new(),
             query: String::new(),
+            config: Map::new(),
         }
+    }
+
+    /// A call the host makes itself (install, uninstall and configuration calls).
+    pub fn internal(path: &str, values: Map<String, Value>) -> Self {
+        Command { values, ..Command::new(Source::AppsCall, path, Context::default()) }
+    }
+
+    /// Fills what the tenant and install know into the context: site URL, app, bot, config.
+    pub fn bind_install(&mut self, tenant: &crate::store::Tenant, install: &crate::store::Install) {
+        let c = &mut self.context;
+        if c.mattermost_site_url.is_empty() {
+            c.mattermost_site_url = tenant.site_url.clone();
+        }
+        if c.app_id.is_empty() {
+            c.app_id = install.app_id.clone();
+        }
+        if c.bot_user_id.is_empty() {
+            c.bot_user_id = install.bot_user_id.clone();
+        }
+        self.config = install.config.clone();
     }
 
     /// A V2 Apps call. `path` is the path the request was routed by.

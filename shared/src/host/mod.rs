@@ -397,16 +397,7 @@ impl Host {
 
     /// Runs a command: `/ping` and the bindings call are the host's, the rest the app's.
     async fn dispatch(&self, ctx: &Ctx<'_>, mut command: Command) -> Result<CallResponse, Error> {
-        let c = &mut command.context;
-        if c.mattermost_site_url.is_empty() {
-            c.mattermost_site_url = ctx.tenant.site_url.clone();
-        }
-        if c.app_id.is_empty() {
-            c.app_id = ctx.route.app.clone();
-        }
-        if c.bot_user_id.is_empty() {
-            c.bot_user_id = ctx.install.bot_user_id.clone();
-        }
+        command.bind_install(ctx.tenant, ctx.install);
         if command.path == "/ping" {
             return Ok(CallResponse::ok("PONG"));
         }

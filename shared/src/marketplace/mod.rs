@@ -2,3 +2,4 @@
 //! can be upgraded, downgraded, configured, enabled, disabled and removed.
 
 pub mod catalog;
+pub mod provisioner;
