@@ -28,6 +28,18 @@ pub enum Error {
     Conflict(String),
     #[error("the install store is unavailable; try again shortly")]
     Unavailable(#[source] StoreError),
+    /// The request is well-formed but asks for something without the consent it needs.
+    #[error("{0}")]
+    ConsentRequired(String),
+    /// Input an app validated and refused, with a message per field.
+    #[error("{text}")]
+    Invalid {
+        text: String,
+        errors: serde_json::Map<String, serde_json::Value>,
+    },
+    /// A service this host depends on (Lambda, Mattermost) failed; nothing was changed.
+    #[error("{0}")]
+    Dependency(String),
 }
 
 impl Error {
@@ -43,6 +55,9 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Unavailable(_) => "unavailable",
+            Error::ConsentRequired(_) => "consent_required",
+            Error::Invalid { .. } => "invalid",
+            Error::Dependency(_) => "dependency_failed",
         }
     }
 
@@ -57,16 +72,23 @@ impl Error {
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
             Error::Unavailable(_) => 503,
+            Error::ConsentRequired(_) | Error::Invalid { .. } => 400,
+            Error::Dependency(_) => 502,
         }
     }
 
     /// The JSON body: an Apps error response (`{"type":"error","text":...}`) with the code, so
     /// Mattermost shows the text and scripts can match the code.
     pub fn body(&self) -> ErrorBody {
+        let data = match self {
+            Error::Invalid { errors, .. } => Some(serde_json::json!({ "errors": errors })),
+            _ => None,
+        };
         ErrorBody {
             kind: "error",
             code: self.code(),
             text: self.to_string(),
+            data,
         }
     }
 }
@@ -88,4 +110,7 @@ pub struct ErrorBody {
     pub kind: &'static str,
     pub code: &'static str,
     pub text: String,
+    /// Field errors, as in an Apps error response (`data.errors`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }

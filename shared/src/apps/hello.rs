@@ -71,7 +71,11 @@ impl App for Hello {
             description: "Says hello. A built-in app that proves the command path end to end."
                 .into(),
             homepage_url: "https://developers.mattermost.com/integrate/apps/".into(),
-            requested_permissions: vec![Permission::ActAsBot, Permission::ActAsUser, Permission::UserJoinedChannelNotification],
+            requested_permissions: vec![
+                Permission::ActAsBot,
+                Permission::ActAsUser,
+                Permission::UserJoinedChannelNotification,
+            ],
             requested_locations: vec![location::COMMAND.into(), location::POST_MENU.into()],
             on_install: Some(Call::path("/installed")),
             on_uninstall: Some(Call::path("/uninstalling")),
@@ -126,9 +130,11 @@ impl App for Hello {
                 "Hello moved from {} to {VERSION}.",
                 command.text("prev_version").unwrap_or("an unknown version")
             )),
-            "/uninstalling" if command.config.get("locked") == Some(&true.into()) => CallResponse::error(
-                "Hello is locked against removal: unlock it in its configuration, or force the uninstall.",
-            ),
+            "/uninstalling" if command.config.get("locked") == Some(&true.into()) => {
+                CallResponse::error(
+                    "Hello is locked against removal: unlock it in its configuration, or force the uninstall.",
+                )
+            }
             "/uninstalling" => CallResponse::ok("Goodbye."),
             _ => return None,
         })
@@ -158,14 +164,26 @@ fn send(command: &Command) -> CallResponse {
         Some(u) if !u.username.is_empty() => format!("@{}", u.username),
         _ => "you".to_owned(),
     };
-    let greeting = command.config.get("greeting").and_then(|g| g.as_str()).unwrap_or(DEFAULT_GREETING);
+    let greeting = command
+        .config
+        .get("greeting")
+        .and_then(|g| g.as_str())
+        .unwrap_or(DEFAULT_GREETING);
     CallResponse::ok(format!("{greeting}, {who}! You said: {message}"))
 }
 
 /// The configuration form, filled with the current values.
 fn configure_form(command: &Command) -> Form {
-    let greeting = command.config.get("greeting").cloned().unwrap_or_else(|| DEFAULT_GREETING.into());
-    let locked = command.config.get("locked").cloned().unwrap_or(false.into());
+    let greeting = command
+        .config
+        .get("greeting")
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_GREETING.into());
+    let locked = command
+        .config
+        .get("locked")
+        .cloned()
+        .unwrap_or(false.into());
     Form {
         title: "Configure Hello".into(),
         submit: Some(Call::path(CONFIGURE_SUBMIT)),
@@ -195,7 +213,10 @@ fn configure(command: &Command) -> CallResponse {
             errors.insert("greeting".into(), "Say how Hello should greet.".into());
         }
         Some(g) if g.chars().count() > MAX_GREETING => {
-            errors.insert("greeting".into(), format!("At most {MAX_GREETING} characters.").into());
+            errors.insert(
+                "greeting".into(),
+                format!("At most {MAX_GREETING} characters.").into(),
+            );
         }
         Some(_) => {}
     }

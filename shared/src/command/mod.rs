@@ -79,7 +79,10 @@ impl Command {
 
     /// A call the host makes itself (install, uninstall and configuration calls).
     pub fn internal(path: &str, values: Map<String, Value>) -> Self {
-        Command { values, ..Command::new(Source::AppsCall, path, Context::default()) }
+        Command {
+            values,
+            ..Command::new(Source::AppsCall, path, Context::default())
+        }
     }
 
     /// Fills what the tenant and install know into the context: site URL, app, bot, config.

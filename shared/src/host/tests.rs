@@ -282,6 +282,22 @@ struct RecordingMattermost {
 
 #[async_trait]
 impl Mattermost for RecordingMattermost {
+    async fn create_command(
+        &self,
+        _: &str,
+        _: &str,
+        _: &crate::mattermost::NewCommand,
+    ) -> Result<crate::mattermost::Created, MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
+    async fn create_outgoing_webhook(
+        &self,
+        _: &str,
+        _: &str,
+        _: &crate::mattermost::NewOutgoingWebhook,
+    ) -> Result<crate::mattermost::Created, MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
     async fn open_dialog(
         &self,
         site: &str,

@@ -37,7 +37,12 @@ pub struct Pinned {
 #[async_trait]
 pub trait Provisioner: Send + Sync + 'static {
     /// Points the tenant's alias of every function of `app` at code for `version`.
-    async fn provision(&self, tenant: &str, app: &str, version: &str) -> Result<Vec<Pinned>, ProvisionError>;
+    async fn provision(
+        &self,
+        tenant: &str,
+        app: &str,
+        version: &str,
+    ) -> Result<Vec<Pinned>, ProvisionError>;
 
     /// Removes the tenant's aliases of `app`'s functions; absent ones are fine.
     async fn deprovision(&self, tenant: &str, app: &str) -> Result<(), ProvisionError>;
@@ -67,31 +72,60 @@ impl EmbeddedProvisioner {
     }
 
     /// What is recorded for a tenant's app: its version and pinned functions.
-    pub async fn recorded(&self, tenant: &str, app: &str) -> Result<Option<(String, Vec<Pinned>)>, StoreError> {
-        let item = self.state.items().get(&format!("TENANT#{tenant}"), &format!("PROVISION#{app}")).await?;
-        Ok(item.and_then(|i| serde_json::from_value::<ProvisionRecord>(i.body).ok()).map(|r| (r.version, r.functions)))
+    pub async fn recorded(
+        &self,
+        tenant: &str,
+        app: &str,
+    ) -> Result<Option<(String, Vec<Pinned>)>, StoreError> {
+        let item = self
+            .state
+            .items()
+            .get(&format!("TENANT#{tenant}"), &format!("PROVISION#{app}"))
+            .await?;
+        Ok(item
+            .and_then(|i| serde_json::from_value::<ProvisionRecord>(i.body).ok())
+            .map(|r| (r.version, r.functions)))
     }
 }
 
 #[async_trait]
 impl Provisioner for EmbeddedProvisioner {
-    async fn provision(&self, tenant: &str, app: &str, version: &str) -> Result<Vec<Pinned>, ProvisionError> {
+    async fn provision(
+        &self,
+        tenant: &str,
+        app: &str,
+        version: &str,
+    ) -> Result<Vec<Pinned>, ProvisionError> {
         let functions: Vec<Pinned> = Function::of_app(app)
-            .map(|f| Pinned { function: f.name.into(), alias: tenant_alias(tenant), function_version: "embedded".into() })
+            .map(|f| Pinned {
+                function: f.name.into(),
+                alias: tenant_alias(tenant),
+                function_version: "embedded".into(),
+            })
             .collect();
-        let record = ProvisionRecord { app: app.into(), version: version.into(), functions: functions.clone() };
+        let record = ProvisionRecord {
+            app: app.into(),
+            version: version.into(),
+            functions: functions.clone(),
+        };
         let body = serde_json::to_value(&record).expect("records serialise");
         let (pk, sk) = (format!("TENANT#{tenant}"), format!("PROVISION#{app}"));
         let items = self.state.items();
         match items.get(&pk, &sk).await? {
             None => items.create(&pk, &sk, &body).await.map(|_| ())?,
-            Some(old) => items.replace(&pk, &sk, old.revision, &body).await.map(|_| ())?,
+            Some(old) => items
+                .replace(&pk, &sk, old.revision, &body)
+                .await
+                .map(|_| ())?,
         }
         Ok(functions)
     }
 
     async fn deprovision(&self, tenant: &str, app: &str) -> Result<(), ProvisionError> {
-        self.state.items().delete(&format!("TENANT#{tenant}"), &format!("PROVISION#{app}")).await?;
+        self.state
+            .items()
+            .delete(&format!("TENANT#{tenant}"), &format!("PROVISION#{app}"))
+            .await?;
         Ok(())
     }
 }
@@ -119,23 +153,40 @@ impl LambdaProvisioner {
     }
 
     fn deployed(&self, binary: &str) -> Result<&str, ProvisionError> {
-        self.names.get(binary).map(String::as_str).ok_or_else(|| ProvisionError::UnknownFunction(binary.into()))
+        self.names
+            .get(binary)
+            .map(String::as_str)
+            .ok_or_else(|| ProvisionError::UnknownFunction(binary.into()))
     }
 }
 
-fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(e: aws_sdk_lambda::error::SdkError<E, R>) -> ProvisionError {
+fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_lambda::error::SdkError<E, R>,
+) -> ProvisionError {
     ProvisionError::Backend(aws_sdk_lambda::error::DisplayErrorContext(e).to_string())
 }
 
 #[async_trait]
 impl Provisioner for LambdaProvisioner {
-    async fn provision(&self, tenant: &str, app: &str, version: &str) -> Result<Vec<Pinned>, ProvisionError> {
+    async fn provision(
+        &self,
+        tenant: &str,
+        app: &str,
+        version: &str,
+    ) -> Result<Vec<Pinned>, ProvisionError> {
         let alias = tenant_alias(tenant);
         let description = format!("{app} {version}");
         let mut pinned = Vec::new();
         for f in Function::of_app(app) {
             let name = self.deployed(f.name)?;
-            let published = self.client.publish_version().function_name(name).description(&description).send().await.map_err(backend)?;
+            let published = self
+                .client
+                .publish_version()
+                .function_name(name)
+                .description(&description)
+                .send()
+                .await
+                .map_err(backend)?;
             let function_version = published.version.unwrap_or_default();
             let updated = self
                 .client
@@ -148,7 +199,10 @@ impl Provisioner for LambdaProvisioner {
                 .await;
             match updated {
                 Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
                     self.client
                         .create_alias()
                         .function_name(name)
@@ -161,7 +215,11 @@ impl Provisioner for LambdaProvisioner {
                 }
                 Err(e) => return Err(backend(e)),
             }
-            pinned.push(Pinned { function: name.into(), alias: alias.clone(), function_version });
+            pinned.push(Pinned {
+                function: name.into(),
+                alias: alias.clone(),
+                function_version,
+            });
         }
         Ok(pinned)
     }
@@ -170,9 +228,18 @@ impl Provisioner for LambdaProvisioner {
         let alias = tenant_alias(tenant);
         for f in Function::of_app(app) {
             let name = self.deployed(f.name)?;
-            match self.client.delete_alias().function_name(name).name(&alias).send().await {
+            match self
+                .client
+                .delete_alias()
+                .function_name(name)
+                .name(&alias)
+                .send()
+                .await
+            {
                 Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) => {}
                 Err(e) => return Err(backend(e)),
             }
         }
