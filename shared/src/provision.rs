@@ -1,9 +1,16 @@
-//! First-run set-up of a tenant with the built-in apps installed, for the local host (and the
-//! tests and benchmarks that drive it). Marketplace installs with consent come on top of this.
+//! First-run set-up for the local host (and the tests and benchmarks that drive it): load the
+//! shipped catalog, register one tenant and install every built-in app for it through the
+//! marketplace, with the consent their manifests ask for.
 
-use crate::apps::{App, BuiltinApps};
-use crate::auth;
-use crate::store::{Install, InstallState, Secret, StoreError, Tenant};
+use std::sync::Arc;
+
+use crate::apps::BuiltinApps;
+use crate::error::Error;
+use crate::marketplace::Marketplace;
+use crate::marketplace::catalog;
+use crate::marketplace::provisioner::EmbeddedProvisioner;
+use crate::marketplace::service::{Consent, InstallRequest};
+use crate::store::{Install, InstallState};
 
 /// An install and whether this call created it (its secrets are then new and worth showing).
 pub struct Provisioned {
@@ -11,66 +18,83 @@ pub struct Provisioned {
     pub created: bool,
 }
 
-/// Makes sure `tenant_id` exists (for `site_url`) and has every built-in app installed with the
-/// permissions and locations it requests. Existing records are left as they are, so a restart
-/// keeps its secrets.
+pub struct Bootstrapped {
+    /// The tenant admin token, when this call registered the tenant.
+    pub admin_token: Option<String>,
+    pub installs: Vec<Provisioned>,
+}
+
+/// Makes sure the catalog is loaded, `tenant_id` exists for `site_url`, and every built-in app
+/// is installed for it. Existing records are left as they are, so a restart keeps its secrets.
+pub async fn bootstrap(
+    market: &Marketplace,
+    apps: &BuiltinApps,
+    tenant_id: &str,
+    site_url: &str,
+    base_url: &str,
+) -> Result<Bootstrapped, Error> {
+    let listings = catalog::shipped()
+        .map_err(|e| Error::BadRequest(format!("the shipped catalog does not load: {e}")))?;
+    let state = market.state();
+    state.load_catalog(&listings).await?;
+    let admin_token = match market.create_tenant(tenant_id, site_url, base_url).await {
+        Ok(registered) => Some(registered.admin_token),
+        Err(Error::Conflict(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let tenant = state
+        .tenant(tenant_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("unknown tenant `{tenant_id}`")))?;
+    let mut installs = Vec::new();
+    for (app_id, app) in apps.iter() {
+        let created = match state.install(tenant_id, app_id).await? {
+            Some(_) => false,
+            None => {
+                let manifest = app.manifest();
+                let consent = Consent {
+                    permissions: manifest.requested_permissions,
+                    locations: manifest.requested_locations,
+                };
+                let req = InstallRequest {
+                    version: Some(manifest.version),
+                    consent: Some(consent),
+                    ..Default::default()
+                };
+                match market.install(&tenant, app_id, req, base_url).await {
+                    Ok(_) => true,
+                    Err(Error::Conflict(_)) => false,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let install = state
+            .install(tenant_id, app_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("`{app_id}` vanished")))?;
+        installs.push(Provisioned { install, created });
+    }
+    Ok(Bootstrapped {
+        admin_token,
+        installs,
+    })
+}
+
+/// [`bootstrap`] on an embedded marketplace over `state`: a tenant with every built-in app.
 pub async fn ensure_tenant_with_apps(
     state: &InstallState,
     tenant_id: &str,
     site_url: &str,
     apps: &BuiltinApps,
-) -> Result<Vec<Provisioned>, StoreError> {
-    let tenant = Tenant {
-        admin_token_hash: String::new(),
-        id: tenant_id.to_owned(),
-        site_url: site_url.to_owned(),
-        created_at: auth::now(),
-        revision: 0,
-    };
-    match state.create_tenant(&tenant).await {
-        Ok(_) | Err(StoreError::Conflict) => {}
-        Err(e) => return Err(e),
-    }
-    let mut out = Vec::new();
-    for (_, app) in apps.iter() {
-        let fresh = new_install(tenant_id, app.as_ref());
-        match state.create_install(&fresh).await {
-            Ok(install) => out.push(Provisioned {
-                install,
-                created: true,
-            }),
-            Err(StoreError::Conflict) => {
-                let install = state
-                    .install(tenant_id, &fresh.app_id)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                out.push(Provisioned {
-                    install,
-                    created: false,
-                });
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
-}
-
-/// A new install of `app` with fresh secrets, granted what its manifest requests.
-pub fn new_install(tenant_id: &str, app: &dyn App) -> Install {
-    let manifest = app.manifest();
-    let now = auth::now();
-    Install {
-        tenant_id: tenant_id.to_owned(),
-        app_id: manifest.app_id,
-        version: manifest.version,
-        enabled: true,
-        jwt_secret: Secret::new(auth::generate_secret()),
-        command_token: Secret::new(auth::generate_secret()),
-        webhook_secret: Secret::new(auth::generate_secret()),
-        granted_permissions: manifest.requested_permissions,
-        granted_locations: manifest.requested_locations,
-        installed_at: now,
-        updated_at: now,
-        ..Default::default()
-    }
+) -> Result<Vec<Provisioned>, Error> {
+    let market = Marketplace::new(
+        state.clone(),
+        apps.clone(),
+        Arc::new(EmbeddedProvisioner::new(state.clone())),
+    );
+    Ok(
+        bootstrap(&market, apps, tenant_id, site_url, "http://localhost")
+            .await?
+            .installs,
+    )
 }

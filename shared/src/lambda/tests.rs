@@ -13,7 +13,7 @@ use crate::store::sqlite::SqliteStore;
 async fn host() -> (Host, crate::store::Install) {
     let state = InstallState::new(Arc::new(SqliteStore::open_in_memory().unwrap()));
     let apps = BuiltinApps::all();
-    let install = ensure_tenant_with_apps(&state, "acme", "", &apps)
+    let install = ensure_tenant_with_apps(&state, "acme", "https://mm.acme.test", &apps)
         .await
         .unwrap()
         .remove(0)

@@ -3,3 +3,6 @@
 
 pub mod catalog;
 pub mod provisioner;
+pub mod service;
+
+pub use service::Marketplace;

@@ -143,6 +143,8 @@ fn tenant_pk(tenant: &str) -> String {
 
 const TENANT_SK: &str = "TENANT";
 const INSTALL_SK_PREFIX: &str = "INSTALL#";
+/// Per-install records other modules keep, removed with the install.
+const APP_RECORD_KINDS: &[&str] = &["SUB", "PROVISION"];
 
 fn install_sk(app: &str) -> String {
     format!("{INSTALL_SK_PREFIX}{app}")
@@ -280,6 +282,21 @@ impl InstallState {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+
+    /// Deletes what other modules keep for an install (subscriptions, provisioning records),
+    /// all stored under sort keys `<KIND>#<app>` or `<KIND>#<app>#...` in the tenant partition.
+    pub async fn delete_app_records(&self, tenant: &str, app: &str) -> Result<(), StoreError> {
+        let pk = tenant_pk(tenant);
+        for kind in APP_RECORD_KINDS {
+            for item in self.items.query(&pk, &format!("{kind}#{app}")).await? {
+                let rest = &item.sk[kind.len() + 1 + app.len()..];
+                if rest.is_empty() || rest.starts_with('#') {
+                    self.items.delete(&pk, &item.sk).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn delete_install(&self, tenant: &str, app: &str) -> Result<bool, StoreError> {
