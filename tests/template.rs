@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cloudapps::host::FUNCTIONS;
-use cloudapps::host::route::Kind;
 use cloudapps_tests::workspace_root;
 use serde_yaml::Value;
 
@@ -84,16 +83,10 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
                 )
             })
             .collect();
-        let (method, path) = f.http_route();
-        assert!(
-            events.remove(&(method.to_owned(), path.clone())),
-            "{}: no {method} {path} event",
-            f.name
-        );
-        if f.kind == Kind::SlashCommand {
+        for (method, path) in f.http_routes() {
             assert!(
-                events.remove(&("GET".to_owned(), path.clone())),
-                "{}: slash commands may also arrive by GET",
+                events.remove(&(method.to_owned(), path.clone())),
+                "{}: no {method} {path} event",
                 f.name
             );
         }
@@ -105,40 +98,76 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
     }
 }
 
-#[test]
-fn policies_grant_exactly_the_table_actions_each_function_needs() {
-    let resources = function_resources(&template());
-    for f in FUNCTIONS {
-        let policies = resources[f.name]["Properties"]["Policies"]
+/// The actions a function's policy grants, by the kind of resource they are granted on.
+fn granted(name: &str, r: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut table, mut lambda) = (BTreeSet::new(), BTreeSet::new());
+    for policy in r["Properties"]["Policies"]
+        .as_sequence()
+        .expect("explicit policies")
+    {
+        for statement in policy["Statement"]
             .as_sequence()
-            .expect("explicit policies");
-        let mut granted = BTreeSet::new();
-        for policy in policies {
-            for statement in policy["Statement"]
+            .expect("inline statements only")
+        {
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{name}");
+            let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
+            let actions = statement["Action"]
                 .as_sequence()
-                .expect("inline statements only")
-            {
-                assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{}", f.name);
-                let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
+                .expect("a list of actions")
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned());
+            if resource.contains("InstallTable.Arn") {
+                assert!(!resource.contains('*'), "{name}: {resource}");
+                table.extend(actions);
+            } else {
                 assert!(
-                    resource.contains("InstallTable.Arn") && !resource.contains('*'),
-                    "{}: {resource}",
-                    f.name
+                    resource.contains("function:${AWS::StackName}-*"),
+                    "{name}: Lambda actions only on this stack's functions: {resource}"
                 );
-                for action in statement["Action"]
-                    .as_sequence()
-                    .expect("a list of actions")
-                {
-                    granted.insert(action.as_str().unwrap().to_owned());
-                }
+                lambda.extend(actions);
             }
         }
-        let needed: BTreeSet<String> = f.table_actions().iter().map(|a| (*a).to_owned()).collect();
+    }
+    (table, lambda)
+}
+
+#[test]
+fn policies_grant_exactly_what_each_function_calls() {
+    let resources = function_resources(&template());
+    for f in FUNCTIONS {
+        let (table, lambda) = granted(f.name, &resources[f.name]);
+        let set = |actions: &[&str]| {
+            actions
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect::<BTreeSet<String>>()
+        };
+        assert_eq!(table, set(f.table_actions()), "{}: table actions", f.name);
         assert_eq!(
-            granted, needed,
-            "{}: the policy must grant exactly what the code calls",
+            lambda,
+            set(f.lambda_actions()),
+            "{}: Lambda actions",
             f.name
         );
+    }
+}
+
+#[test]
+fn provisioning_functions_know_every_app_function_by_name() {
+    let resources = function_resources(&template());
+    for f in FUNCTIONS.iter().filter(|f| !f.lambda_actions().is_empty()) {
+        let spec = serde_yaml::to_string(
+            &resources[f.name]["Properties"]["Environment"]["Variables"]["CLOUDAPPS_FUNCTIONS"],
+        )
+        .unwrap();
+        for app_fn in FUNCTIONS.iter().filter(|a| a.app().is_some()) {
+            assert!(
+                spec.contains(&format!("{}=${{", app_fn.name)),
+                "{}: CLOUDAPPS_FUNCTIONS lacks {}",
+                f.name,
+                app_fn.name
+            );
+        }
     }
 }
 

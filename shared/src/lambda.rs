@@ -16,6 +16,7 @@ use crate::apps::BuiltinApps;
 use crate::error::Error;
 use crate::host::route::app_root;
 use crate::host::{Function, Host, Inbound, Outbound};
+use crate::marketplace::provisioner::LambdaProvisioner;
 use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
 use crate::store::InstallState;
 use crate::store::dynamo::DynamoStore;
@@ -28,7 +29,7 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_json();
     let function = Function::by_name(name)
         .ok_or_else(|| format!("no function named `{name}` in cloudapps::host::FUNCTIONS"))?;
-    let host = host_from_env().await?.only(function);
+    let host = host_from_env(function).await?.only(function);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let host = &host;
         async move { Ok::<_, std::convert::Infallible>(handle_event(host, function, event).await) }
@@ -38,17 +39,31 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
 
 /// The host over DynamoDB (`TABLE_NAME`), with clients built once and the connection warmed
 /// during init, when it is free.
-async fn host_from_env() -> Result<Host, lambda_runtime::Error> {
+async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Error> {
     let table = std::env::var("TABLE_NAME")
         .map_err(|_| "TABLE_NAME is not set: point it at the install-state table")?;
     let store = DynamoStore::connect(table).await;
     let state = InstallState::new(Arc::new(store));
-    if let Err(e) = state.tenant("__warm-up__").await {
+    if function.app().is_none() {
+        // Marketplace functions keep the shipped catalog in the store current.
+        let listings = crate::marketplace::catalog::shipped()?;
+        state.load_catalog(&listings).await?;
+    } else if let Err(e) = state.tenant("__warm-up__").await {
         tracing::warn!(error = %e, "warm-up read of the install store failed");
     }
-    Ok(Host::new(state, BuiltinApps::all())
+    let mut host = Host::new(state, BuiltinApps::all())
         .with_public_url(std::env::var("CLOUDAPPS_PUBLIC_URL").ok())
-        .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new())))
+        .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new()))
+        .with_operator_token_hash(std::env::var("CLOUDAPPS_OPERATOR_TOKEN_SHA256").ok());
+    if let Ok(spec) = std::env::var("CLOUDAPPS_FUNCTIONS") {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let names = LambdaProvisioner::parse_names(&spec);
+        host = host.with_provisioner(Arc::new(LambdaProvisioner::new(
+            aws_sdk_lambda::Client::new(&config),
+            names,
+        )));
+    }
+    Ok(host)
 }
 
 /// Decodes the event, runs it through the host, and encodes the result.
@@ -140,7 +155,14 @@ fn from_envelope(
                 "a direct invocation with a bare path needs the tenant's alias ({TENANT_ALIAS_PREFIX}<tenant>) or a /t/<tenant>/apps/<app>/... path"
             ))
         })?;
-        format!("{}{}", app_root(tenant, function.app), req.path)
+        let app = function.app().ok_or_else(|| {
+            Error::BadRequest(format!(
+                "function {} serves {}: send the full path",
+                function.name,
+                function.describe()
+            ))
+        })?;
+        format!("{}{}", app_root(tenant, app), req.path)
     };
     let mut inbound = Inbound::new(method, path, headers, Bytes::from(req.body));
     inbound.query = req.raw_query;

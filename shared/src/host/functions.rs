@@ -1,35 +1,56 @@
 //! The Lambda functions: which binary serves which route. This list is the one source of truth
 //! for the function binaries, the manifest's `aws_lambda` block and (checked by a test) the
-//! resources and HTTP API events of `template.yaml`.
+//! resources, HTTP API events and IAM policies of `template.yaml`.
 
 use super::route::{Kind, Route, app_root};
 use crate::apps::hello;
+use crate::marketplace::routes::Op;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// One endpoint of one app: a fixed kind, or one call path.
+    App {
+        app: &'static str,
+        kind: Kind,
+        call_path: &'static str,
+    },
+    /// One marketplace operation.
+    Marketplace(Op),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Function {
     /// The binary and the function's name in `template.yaml`'s `BuildProperties.Binary`.
     pub name: &'static str,
-    pub app: &'static str,
-    pub kind: Kind,
-    /// For [`Kind::Call`]: the call path served.
-    pub call_path: &'static str,
+    pub serves: Serves,
 }
 
 const fn call(name: &'static str, app: &'static str, call_path: &'static str) -> Function {
     Function {
         name,
-        app,
-        kind: Kind::Call,
-        call_path,
+        serves: Serves::App {
+            app,
+            kind: Kind::Call,
+            call_path,
+        },
     }
 }
 
 const fn fixed(name: &'static str, app: &'static str, kind: Kind) -> Function {
     Function {
         name,
-        app,
-        kind,
-        call_path: "",
+        serves: Serves::App {
+            app,
+            kind,
+            call_path: "",
+        },
+    }
+}
+
+const fn market(name: &'static str, op: Op) -> Function {
+    Function {
+        name,
+        serves: Serves::Marketplace(op),
     }
 }
 
@@ -42,6 +63,17 @@ pub const FUNCTIONS: &[Function] = &[
     fixed("hello-command", hello::APP_ID, Kind::SlashCommand),
     fixed("hello-action", hello::APP_ID, Kind::PostAction),
     fixed("hello-dialog", hello::APP_ID, Kind::Dialog),
+    market("marketplace-register-tenant", Op::RegisterTenant),
+    market("marketplace-list", Op::List),
+    market("marketplace-get", Op::Get),
+    market("marketplace-install", Op::Install),
+    market("marketplace-change-version", Op::ChangeVersion),
+    market("marketplace-config-form", Op::ConfigForm),
+    market("marketplace-configure", Op::Configure),
+    market("marketplace-enable", Op::Enable),
+    market("marketplace-disable", Op::Disable),
+    market("marketplace-rotate", Op::Rotate),
+    market("marketplace-uninstall", Op::Uninstall),
 ];
 
 impl Function {
@@ -49,33 +81,97 @@ impl Function {
         FUNCTIONS.iter().find(|f| f.name == name)
     }
 
+    /// The app this function serves an endpoint of.
+    pub fn app(&self) -> Option<&'static str> {
+        match self.serves {
+            Serves::App { app, .. } => Some(app),
+            Serves::Marketplace(_) => None,
+        }
+    }
+
     /// The functions of one app.
     pub fn of_app(app: &str) -> impl Iterator<Item = &'static Function> {
-        FUNCTIONS.iter().filter(move |f| f.app == app)
+        FUNCTIONS.iter().filter(move |f| f.app() == Some(app))
     }
 
-    /// The path below the app root this function serves.
-    pub fn path(&self) -> &'static str {
-        self.kind.fixed_path().unwrap_or(self.call_path)
+    /// The call path, for a function serving an Apps call.
+    pub fn call_path(&self) -> Option<&'static str> {
+        match self.serves {
+            Serves::App {
+                kind: Kind::Call,
+                call_path,
+                ..
+            } => Some(call_path),
+            _ => None,
+        }
     }
 
-    /// The HTTP API route: method and path template, e.g. `POST /t/{tenant}/apps/hello/send`.
-    pub fn http_route(&self) -> (&'static str, String) {
-        (
-            self.kind.method(),
-            format!("{}{}", app_root("{tenant}", self.app), self.path()),
-        )
+    /// The HTTP API routes: method and path template, e.g. `POST /t/{tenant}/apps/hello/send`.
+    pub fn http_routes(&self) -> Vec<(&'static str, String)> {
+        match self.serves {
+            Serves::App {
+                app,
+                kind,
+                call_path,
+            } => {
+                let path = format!(
+                    "{}{}",
+                    app_root("{tenant}", app),
+                    kind.fixed_path().unwrap_or(call_path)
+                );
+                // Mattermost may send a slash command as a GET with the form in the query.
+                match kind {
+                    Kind::SlashCommand => vec![("POST", path.clone()), ("GET", path)],
+                    _ => vec![(kind.method(), path)],
+                }
+            }
+            Serves::Marketplace(op) => vec![(op.method(), op.path().to_owned())],
+        }
     }
 
-    /// The IAM actions the function needs on the install table, and nothing more: serving a
-    /// request reads the tenant and the install in one batch (the warm-up reads one item).
+    /// The IAM actions the function needs on the install table, and nothing more. An app
+    /// endpoint reads the tenant and the install in one batch (its warm-up reads one item).
     pub fn table_actions(&self) -> &'static [&'static str] {
-        &["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+        match self.serves {
+            Serves::App { .. } => &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
+            Serves::Marketplace(op) => op.table_actions(),
+        }
     }
 
-    pub fn serves(&self, route: &Route) -> bool {
-        route.app == self.app
-            && route.kind == self.kind
-            && (self.kind != Kind::Call || route.path == self.call_path)
+    /// The Lambda actions the function needs on this stack's functions (provisioning).
+    pub fn lambda_actions(&self) -> &'static [&'static str] {
+        match self.serves {
+            Serves::App { .. } => &[],
+            Serves::Marketplace(op) => op.lambda_actions(),
+        }
+    }
+
+    pub fn serves_app(&self, route: &Route) -> bool {
+        match self.serves {
+            Serves::App {
+                app,
+                kind,
+                call_path,
+            } => {
+                route.app == app
+                    && route.kind == kind
+                    && (kind != Kind::Call || route.path == call_path)
+            }
+            Serves::Marketplace(_) => false,
+        }
+    }
+
+    pub fn serves_marketplace(&self, op: Op) -> bool {
+        self.serves == Serves::Marketplace(op)
+    }
+
+    /// What it serves, for error messages: `POST /t/{tenant}/apps/hello/send`.
+    pub fn describe(&self) -> String {
+        let routes: Vec<String> = self
+            .http_routes()
+            .into_iter()
+            .map(|(m, p)| format!("{m} {p}"))
+            .collect();
+        routes.join(" and ")
     }
 }

@@ -17,6 +17,10 @@ use crate::apps::{App, BuiltinApps};
 use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
+use crate::marketplace::Marketplace;
+use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
+use crate::marketplace::routes::{self as market_routes, Op};
+use crate::marketplace::service::ListQuery;
 use crate::mattermost::Mattermost;
 use crate::protocol::apps::{
     AwsLambdaDeploy, AwsLambdaFunction, Binding, CallRequest, CallResponse, Form, HttpDeploy,
@@ -114,17 +118,41 @@ pub struct Host {
     /// Set for a Lambda function: the one route it serves.
     only: Option<&'static Function>,
     mattermost: Option<Arc<dyn Mattermost>>,
+    marketplace: Marketplace,
 }
 
 impl Host {
+    /// A host over `state`, provisioning tenants with the embedded adapter.
     pub fn new(state: InstallState, apps: BuiltinApps) -> Self {
+        let provisioner = Arc::new(EmbeddedProvisioner::new(state.clone()));
+        let marketplace = Marketplace::new(state.clone(), apps.clone(), provisioner);
         Host {
             state,
             apps,
             public_url: None,
             only: None,
             mattermost: None,
+            marketplace,
         }
+    }
+
+    /// Provisions tenants with `provisioner` (the Lambda adapter in AWS).
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.marketplace = Marketplace::new(self.state.clone(), self.apps.clone(), provisioner);
+        if let Some(mm) = &self.mattermost {
+            self.marketplace = self.marketplace.with_mattermost(mm.clone());
+        }
+        self
+    }
+
+    /// Lets holders of the operator credential with this SHA-256 register tenants.
+    pub fn with_operator_token_hash(mut self, hash: Option<String>) -> Self {
+        self.marketplace = self.marketplace.with_operator_token_hash(hash);
+        self
+    }
+
+    pub fn marketplace(&self) -> &Marketplace {
+        &self.marketplace
     }
 
     pub fn with_public_url(mut self, url: Option<String>) -> Self {
@@ -142,6 +170,7 @@ impl Host {
 
     /// The Mattermost REST client classic commands open dialogs with.
     pub fn with_mattermost(mut self, client: Arc<dyn Mattermost>) -> Self {
+        self.marketplace = self.marketplace.with_mattermost(client.clone());
         self.mattermost = Some(client);
         self
     }
@@ -189,16 +218,19 @@ impl Host {
                 limit: MAX_BODY_BYTES,
             });
         }
+        if req.path == "/marketplace" || req.path.starts_with("/marketplace/") {
+            return self.serve_marketplace(&req).await;
+        }
         let route = route::parse(&req.path)?;
         let span = tracing::Span::current();
         span.record("tenant", route.tenant.as_str());
         span.record("app", route.app.as_str());
         span.record("command", route.path.as_str());
-        if let Some(f) = self.only.filter(|f| !f.serves(&route)) {
-            let (method, path) = f.http_route();
+        if let Some(f) = self.only.filter(|f| !f.serves_app(&route)) {
             return Err(Error::NotFound(format!(
-                "function {} serves only {method} {path}",
-                f.name
+                "function {} serves only {}",
+                f.name,
+                f.describe()
             )));
         }
         if let Some(t) = req
@@ -250,7 +282,7 @@ impl Host {
             install: &install,
         };
         match route.kind {
-            Kind::Manifest => Ok(self.manifest(&ctx)),
+            Kind::Manifest => self.manifest(&ctx).await,
             Kind::Call => self.apps_call(&ctx).await,
             Kind::SlashCommand => self.slash_command(&ctx).await,
             Kind::PostAction => self.post_action(&ctx).await,
@@ -258,23 +290,99 @@ impl Host {
         }
     }
 
-    fn manifest(&self, ctx: &Ctx<'_>) -> Outbound {
-        let mut manifest = ctx.app.manifest();
+    /// A marketplace operation: operator or tenant-admin auth, JSON in and out.
+    async fn serve_marketplace(&self, req: &Inbound) -> Result<Outbound, Error> {
+        let route = market_routes::parse(req.method.as_str(), &req.path)?;
+        let span = tracing::Span::current();
+        span.record("tenant", route.tenant.as_str());
+        span.record("app", route.app.as_str());
+        span.record("command", format!("{:?}", route.op).as_str());
+        if let Some(f) = self.only.filter(|f| !f.serves_marketplace(route.op)) {
+            return Err(Error::NotFound(format!(
+                "function {} serves only {}",
+                f.name,
+                f.describe()
+            )));
+        }
+        let m = &self.marketplace;
+        let base = self.base_url(req);
+        let bearer = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        if route.op == Op::RegisterTenant {
+            let registered = m
+                .register_tenant(bearer, json_body(req, "tenant registration")?, &base)
+                .await?;
+            return Ok(Outbound::json(201, &registered));
+        }
+        let tenant = m.authorize_admin(&route.tenant, bearer).await?;
+        let app = route.app.as_str();
+        Ok(match route.op {
+            Op::RegisterTenant => unreachable_route(),
+            Op::List => {
+                let query: ListQuery = serde_html_form::from_str(&req.query).map_err(|e| {
+                    Error::BadRequest(format!(
+                        "bad query: {e}; use q, type, category and installed=true|false"
+                    ))
+                })?;
+                Outbound::json(
+                    200,
+                    &serde_json::json!({ "apps": m.list(&tenant, &query).await? }),
+                )
+            }
+            Op::Get => Outbound::json(200, &m.get(&tenant, app).await?),
+            Op::Install => {
+                let install = json_body_or_default(req, "install request")?;
+                Outbound::json(201, &m.install(&tenant, app, install, &base).await?)
+            }
+            Op::ChangeVersion => Outbound::json(
+                200,
+                &m.change_version(&tenant, app, json_body(req, "version change")?)
+                    .await?,
+            ),
+            Op::ConfigForm => {
+                Outbound::json(200, &CallResponse::form(m.config_form(&tenant, app).await?))
+            }
+            Op::Configure => {
+                let body: ConfigureRequest = json_body(req, "configuration")?;
+                Outbound::json(200, &m.configure(&tenant, app, body.values).await?)
+            }
+            Op::Enable => Outbound::json(200, &m.set_enabled(&tenant, app, true).await?),
+            Op::Disable => Outbound::json(200, &m.set_enabled(&tenant, app, false).await?),
+            Op::Rotate => Outbound::json(200, &m.rotate(&tenant, app).await?),
+            Op::Uninstall => {
+                let force = req
+                    .query
+                    .split('&')
+                    .any(|kv| kv == "force=true" || kv == "force=1");
+                Outbound::json(200, &m.uninstall(&tenant, app, force).await?)
+            }
+        })
+    }
+
+    /// The manifest of the installed version (from the catalog), with this tenant's root URL.
+    async fn manifest(&self, ctx: &Ctx<'_>) -> Result<Outbound, Error> {
+        let listed = self.state.listing(&ctx.route.app).await?;
+        let mut manifest = listed
+            .and_then(|l| l.version(&ctx.install.version).map(|v| v.manifest.clone()))
+            .unwrap_or_else(|| ctx.app.manifest());
         manifest.http = Some(HttpDeploy {
             root_url: ctx.root_url(self),
             use_jwt: true,
         });
         let functions = Function::of_app(&ctx.route.app)
-            .filter(|f| f.kind == Kind::Call)
-            .map(|f| AwsLambdaFunction {
-                path: f.call_path.into(),
-                name: f.name.into(),
-                handler: "bootstrap".into(),
-                runtime: "provided.al2023".into(),
+            .filter_map(|f| {
+                Some(AwsLambdaFunction {
+                    path: f.call_path()?.into(),
+                    name: f.name.into(),
+                    handler: "bootstrap".into(),
+                    runtime: "provided.al2023".into(),
+                })
             })
             .collect();
         manifest.aws_lambda = Some(AwsLambdaDeploy { functions });
-        Outbound::json(200, &manifest)
+        Ok(Outbound::json(200, &manifest))
     }
 
     async fn apps_call(&self, ctx: &Ctx<'_>) -> Result<Outbound, Error> {
@@ -530,6 +638,36 @@ impl Ctx<'_> {
             app_root(&self.route.tenant, &self.route.app)
         )
     }
+}
+
+/// The body of a marketplace request, which must be JSON.
+fn json_body<T: serde::de::DeserializeOwned>(req: &Inbound, what: &str) -> Result<T, Error> {
+    require_content_type(req, "application/json")?;
+    serde_json::from_slice(&req.body)
+        .map_err(|e| Error::BadRequest(format!("the body is not a valid {what}: {e}")))
+}
+
+/// Like [`json_body`], but an empty body means the defaults.
+fn json_body_or_default<T: serde::de::DeserializeOwned + Default>(
+    req: &Inbound,
+    what: &str,
+) -> Result<T, Error> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json_body(req, what)
+    }
+}
+
+/// Registration was answered before the tenant-admin routes; this arm cannot be reached.
+fn unreachable_route() -> Outbound {
+    Outbound::error(&Error::NotFound("no such route".into()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigureRequest {
+    values: serde_json::Map<String, serde_json::Value>,
 }
 
 fn require_content_type(req: &Inbound, expected: &str) -> Result<(), Error> {

@@ -6,3 +6,4 @@ pub mod provisioner;
 pub mod service;
 
 pub use service::Marketplace;
+pub mod routes;
