@@ -20,8 +20,9 @@ use crate::error::Error;
 use crate::marketplace::Marketplace;
 use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
 use crate::marketplace::routes::{self as market_routes, Op};
-use crate::marketplace::service::ListQuery;
+use crate::marketplace::service::{ListQuery, RegisterTenant};
 use crate::mattermost::Mattermost;
+use crate::protocol::apps::Permission;
 use crate::protocol::apps::{
     AwsLambdaDeploy, AwsLambdaFunction, Binding, CallRequest, CallResponse, Form, HttpDeploy,
     ResponseType, location,
@@ -311,10 +312,12 @@ impl Host {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim);
         if route.op == Op::RegisterTenant {
-            let registered = m
-                .register_tenant(bearer, json_body(req, "tenant registration")?, &base)
-                .await?;
-            return Ok(Outbound::json(201, &registered));
+            m.authorize_operator(bearer)?;
+            let req: RegisterTenant = json_body(req, "tenant registration")?;
+            return Ok(Outbound::json(
+                201,
+                &m.create_tenant(&req.id, &req.site_url, &base).await?,
+            ));
         }
         let tenant = m.authorize_admin(&route.tenant, bearer).await?;
         let app = route.app.as_str();
@@ -413,6 +416,22 @@ impl Host {
             return Err(Error::Forbidden(format!(
                 "this call comes from {site}, but tenant `{}` is registered for {}",
                 ctx.tenant.id, ctx.tenant.site_url
+            )));
+        }
+        let wants_user_token = call
+            .expand
+            .as_ref()
+            .is_some_and(|e| !e.acting_user_access_token.is_empty())
+            || !call.context.acting_user_access_token.is_empty();
+        if wants_user_token
+            && !ctx
+                .install
+                .granted_permissions
+                .contains(&Permission::ActAsUser)
+        {
+            return Err(Error::Forbidden(format!(
+                "`{}` was not granted act_as_user for tenant `{}`, so it may not receive user tokens",
+                ctx.route.app, ctx.tenant.id
             )));
         }
         let mut command = Command::from_call(&ctx.route.path, call);

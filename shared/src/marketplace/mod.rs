@@ -7,3 +7,6 @@ pub mod service;
 
 pub use service::Marketplace;
 pub mod routes;
+
+#[cfg(test)]
+mod tests;

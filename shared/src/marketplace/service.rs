@@ -225,24 +225,20 @@ impl Marketplace {
         &self.state
     }
 
-    /// Registers a tenant; the caller must hold the operator credential.
-    pub async fn register_tenant(
-        &self,
-        operator_token: Option<&str>,
-        req: RegisterTenant,
-        base_url: &str,
-    ) -> Result<TenantRegistered, Error> {
+    /// Checks the operator credential that tenant registration needs.
+    pub fn authorize_operator(&self, token: Option<&str>) -> Result<(), Error> {
         let hash = self.operator_token_hash.as_deref().ok_or_else(|| {
             Error::Forbidden(
                 "tenant registration is off: no operator credential is configured".into(),
             )
         })?;
-        if !operator_token.is_some_and(|t| auth::token_matches_hash(t, hash)) {
-            return Err(Error::Unauthorized(
+        if token.is_some_and(|t| auth::token_matches_hash(t, hash)) {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized(
                 "the operator credential is missing or wrong".into(),
-            ));
+            ))
         }
-        self.create_tenant(&req.id, &req.site_url, base_url).await
     }
 
     /// Creates a tenant and its admin token (registration and the local host's first start).
