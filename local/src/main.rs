@@ -14,7 +14,7 @@ use cloudapps::auth::{AppClaims, sign_app_jwt};
 use cloudapps::host::Host;
 use cloudapps::host::route::{Kind, app_root};
 use cloudapps::mattermost::HttpMattermost;
-use cloudapps::provision::{Provisioned, ensure_tenant_with_apps};
+use cloudapps::provision::{Provisioned, bootstrap};
 use cloudapps::store::ItemStore;
 use cloudapps::store::dynamo::DynamoStore;
 use cloudapps::store::sqlite::SqliteStore;
@@ -49,6 +49,10 @@ struct Args {
         default_value = "http://localhost:8065"
     )]
     site_url: String,
+    /// The operator credential that may register more tenants at /marketplace/tenants
+    /// (registration is off without one).
+    #[arg(long, env = "CLOUDAPPS_OPERATOR_TOKEN")]
+    operator_token: Option<String>,
     /// Print the installs' secrets again (they are printed once, when first created).
     #[arg(long)]
     show_secrets: bool,
@@ -117,7 +121,41 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let state = InstallState::new(items);
     let apps = BuiltinApps::all();
-    let mut installs = ensure_tenant_with_apps(&state, &args.tenant, &args.site_url, &apps).await?;
+
+    // Serving binds first, so that port 0 resolves before URLs are handed out.
+    let listener = match args.action {
+        Some(_) => None,
+        None => Some(
+            tokio::net::TcpListener::bind((args.bind, args.port))
+                .await
+                .map_err(|e| format!("cannot listen on {}:{}: {e}", args.bind, args.port))?,
+        ),
+    };
+    let addr = match &listener {
+        Some(l) => l.local_addr()?,
+        None => std::net::SocketAddr::new(args.bind, args.port),
+    };
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let host = Host::new(state.clone(), apps.clone())
+        .with_public_url(Some(public_url.clone()))
+        .with_mattermost(Arc::new(HttpMattermost::new()))
+        .with_operator_token_hash(
+            args.operator_token
+                .as_deref()
+                .map(cloudapps::auth::hash_token),
+        );
+    let boot = bootstrap(
+        host.marketplace(),
+        &apps,
+        &args.tenant,
+        &args.site_url,
+        &public_url,
+    )
+    .await?;
+    let mut installs = boot.installs;
     for (flag, pairs) in [
         ("--command-token", &args.command_tokens),
         ("--bot-token", &args.bot_tokens),
@@ -159,19 +197,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
-    let listener = tokio::net::TcpListener::bind((args.bind, args.port))
-        .await
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.bind, args.port))?;
-    let addr = listener.local_addr()?;
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
-    let host = Host::new(state, apps)
-        .with_public_url(Some(public_url.clone()))
-        .with_mattermost(Arc::new(HttpMattermost::new()));
-
-    print_setup(&args, &public_url, &location, &installs);
+    let Some(listener) = listener else {
+        return Ok(());
+    };
+    print_setup(
+        &args,
+        &public_url,
+        &location,
+        boot.admin_token.as_deref(),
+        &installs,
+    );
     tracing::info!(%addr, "listening");
     server::serve(listener, host).await?;
     tracing::info!("stopped");
@@ -179,12 +214,25 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// What to give Mattermost: printed to stdout, not logged, because it may hold secrets.
-fn print_setup(args: &Args, public_url: &str, location: &str, installs: &[Provisioned]) {
+fn print_setup(
+    args: &Args,
+    public_url: &str,
+    location: &str,
+    admin_token: Option<&str>,
+    installs: &[Provisioned],
+) {
     println!("cloudapps local host listening on {public_url} (state in {location})");
     println!(
         "Tenant `{}` (Mattermost at {}):",
         args.tenant, args.site_url
     );
+    println!(
+        "  marketplace:         {public_url}/marketplace/t/{}/apps",
+        args.tenant
+    );
+    if let Some(token) = admin_token {
+        println!("  tenant admin token:  {token}");
+    }
     for Provisioned { install, created } in installs {
         tracing::info!(
             app = %install.app_id,
