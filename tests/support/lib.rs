@@ -139,3 +139,95 @@ impl Drop for LocalHost {
 }
 
 pub mod mattermost_standin;
+
+/// The moto server endpoint the test command started.
+pub fn moto_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run the suite with ./scripts/test, which starts moto server on 127.0.0.1"))
+}
+
+/// A Lambda client for moto server.
+pub async fn moto_lambda() -> aws_sdk_lambda::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    aws_sdk_lambda::Client::new(&config)
+}
+
+/// Deploys stand-ins for this stack's app functions on moto (which stores but does not run
+/// them), as SAM would name them: `<stack>-<binary>`. Returns binary → deployed name.
+pub async fn deploy_app_functions_on_moto(
+    stack: &str,
+) -> std::collections::BTreeMap<String, String> {
+    // moto checks that the execution role exists; create it through IAM's query API (moto
+    // routes by the credential scope and does not check signatures).
+    let role = "cloudapps-test-role";
+    let form = [
+        ("Action", "CreateRole"),
+        ("Version", "2010-05-08"),
+        ("RoleName", role),
+        ("AssumeRolePolicyDocument", "{}"),
+    ];
+    reqwest::Client::new()
+        .post(moto_endpoint())
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
+        .form(&form)
+        .send()
+        .await
+        .expect("moto IAM");
+    let client = moto_lambda().await;
+    let zip = minimal_zip();
+    let mut names = std::collections::BTreeMap::new();
+    for f in cloudapps::host::FUNCTIONS
+        .iter()
+        .filter(|f| f.app().is_some())
+    {
+        let name = format!("{stack}-{}", f.name);
+        client
+            .create_function()
+            .function_name(&name)
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(format!("arn:aws:iam::123456789012:role/{role}"))
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(zip.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create a function on moto");
+        names.insert(f.name.to_owned(), name);
+    }
+    names
+}
+
+/// A zip archive holding one empty `bootstrap` file (stored, not deflated).
+fn minimal_zip() -> Vec<u8> {
+    let name = b"bootstrap";
+    let crc: u32 = 0;
+    let mut local = Vec::new();
+    local.extend_from_slice(&[0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    local.extend_from_slice(&crc.to_le_bytes());
+    local.extend_from_slice(&0u32.to_le_bytes());
+    local.extend_from_slice(&0u32.to_le_bytes());
+    local.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    local.extend_from_slice(&0u16.to_le_bytes());
+    local.extend_from_slice(name);
+    let mut central = Vec::new();
+    central.extend_from_slice(&[0x50, 0x4b, 0x01, 0x02, 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    central.extend_from_slice(&crc.to_le_bytes());
+    central.extend_from_slice(&0u32.to_le_bytes());
+    central.extend_from_slice(&0u32.to_le_bytes());
+    central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    central.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    central.extend_from_slice(name);
+    let mut end = vec![0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 1, 0, 1, 0];
+    end.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    end.extend_from_slice(&(local.len() as u32).to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes());
+    [local, central, end].concat()
+}

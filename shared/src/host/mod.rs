@@ -139,10 +139,7 @@ impl Host {
 
     /// Provisions tenants with `provisioner` (the Lambda adapter in AWS).
     pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
-        self.marketplace = Marketplace::new(self.state.clone(), self.apps.clone(), provisioner);
-        if let Some(mm) = &self.mattermost {
-            self.marketplace = self.marketplace.with_mattermost(mm.clone());
-        }
+        self.marketplace = self.marketplace.with_provisioner(provisioner);
         self
     }
 

@@ -210,6 +210,11 @@ impl Marketplace {
         }
     }
 
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.provisioner = provisioner;
+        self
+    }
+
     pub fn with_mattermost(mut self, client: Arc<dyn Mattermost>) -> Self {
         self.mattermost = Some(client);
         self
