@@ -63,6 +63,7 @@ pub const FUNCTIONS: &[Function] = &[
     fixed("hello-command", hello::APP_ID, Kind::SlashCommand),
     fixed("hello-action", hello::APP_ID, Kind::PostAction),
     fixed("hello-dialog", hello::APP_ID, Kind::Dialog),
+    fixed("hello-outgoing", hello::APP_ID, Kind::OutgoingWebhook),
     market("marketplace-register-tenant", Op::RegisterTenant),
     market("marketplace-list", Op::List),
     market("marketplace-get", Op::Get),

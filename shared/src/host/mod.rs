@@ -31,6 +31,7 @@ use crate::protocol::classic::{
     OpenDialogRequest, PostActionIntegration, PostActionIntegrationRequest, SlashCommandRequest,
     SubmitDialogRequest,
 };
+use crate::protocol::classic::{OutgoingWebhookRequest, OutgoingWebhookResponse};
 use crate::store::{Install, InstallState, Tenant};
 pub use functions::{FUNCTIONS, Function};
 use route::{Kind, Route, app_root};
@@ -285,6 +286,7 @@ impl Host {
             Kind::SlashCommand => self.slash_command(&ctx).await,
             Kind::PostAction => self.post_action(&ctx).await,
             Kind::Dialog => self.dialog(&ctx).await,
+            Kind::OutgoingWebhook => self.outgoing_webhook(&ctx).await,
         }
     }
 
@@ -477,6 +479,59 @@ impl Host {
             .present_form(ctx, answer, &req.user_id, &req.trigger_id)
             .await;
         Ok(Outbound::json(200, &render::slash(&answer)))
+    }
+
+    /// A message that starts with a trigger word: the rest of it is run as that command, and
+    /// the answer is posted as a reply.
+    async fn outgoing_webhook(&self, ctx: &Ctx<'_>) -> Result<Outbound, Error> {
+        let content_type = ctx
+            .req
+            .header("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let hook: OutgoingWebhookRequest =
+            if content_type.starts_with("application/x-www-form-urlencoded") {
+                serde_html_form::from_bytes(&ctx.req.body).map_err(|e| {
+                    Error::BadRequest(format!("the body is not an outgoing webhook form: {e}"))
+                })?
+            } else {
+                require_content_type(ctx.req, "application/json")?;
+                serde_json::from_slice(&ctx.req.body).map_err(|e| {
+                    Error::BadRequest(format!("the body is not an outgoing webhook payload: {e}"))
+                })?
+            };
+        ctx.install
+            .accepts_command_token(Some(hook.token.as_str()))
+            .map_err(|e| Error::Unauthorized(e.to_string()))?;
+        let text = hook.text.trim_start();
+        let rest = text
+            .get(hook.trigger_word.len()..)
+            .filter(|_| !hook.trigger_word.is_empty() && text.starts_with(&hook.trigger_word));
+        let req = SlashCommandRequest {
+            command: format!("/{}", hook.trigger_word),
+            text: rest.unwrap_or(text).trim().to_owned(),
+            team_id: hook.team_id,
+            team_domain: hook.team_domain,
+            channel_id: hook.channel_id,
+            channel_name: hook.channel_name,
+            user_id: hook.user_id,
+            user_name: hook.user_name,
+            root_id: hook.post_id,
+            ..Default::default()
+        };
+        let answer = match slash::decode(&req, &command_bindings(ctx.app, ctx.install)) {
+            Ok(command) => self.dispatch(ctx, command).await?,
+            Err(answer) => answer,
+        };
+        let reply = render::slash(&answer);
+        Ok(Outbound::json(
+            200,
+            &OutgoingWebhookResponse {
+                text: reply.text,
+                response_type: "comment".into(),
+                attachments: reply.attachments,
+            },
+        ))
     }
 
     async fn post_action(&self, ctx: &Ctx<'_>) -> Result<Outbound, Error> {

@@ -16,6 +16,8 @@ pub enum Kind {
     PostAction,
     /// `POST .../v1/dialog`: a dialog submission (JSON, signed call token in its state).
     Dialog,
+    /// `POST .../v1/outgoing`: a classic outgoing webhook (JSON or form, its token).
+    OutgoingWebhook,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::SlashCommand => Some("/v1/command"),
             Kind::PostAction => Some("/v1/action"),
             Kind::Dialog => Some("/v1/dialog"),
+            Kind::OutgoingWebhook => Some("/v1/outgoing"),
         }
     }
 }

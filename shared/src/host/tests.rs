@@ -795,3 +795,45 @@ async fn a_store_outage_is_a_503_not_a_panic() {
     .await;
     assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")));
 }
+
+#[tokio::test]
+async fn an_outgoing_webhook_runs_the_rest_of_the_message_as_the_command() {
+    let f = fixture().await;
+    let token = f.install.command_token.expose();
+    let json_hook = json!({"token": token, "team_id": "t1", "channel_id": "c1", "user_id": "u1", "user_name": "alice",
+                           "post_id": "p1", "text": "hello send from a message", "trigger_word": "hello", "timestamp": 1700000000123i64});
+    let req = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/v1/outgoing",
+        &[("content-type", "application/json")],
+        json_hook.to_string(),
+    );
+    assert_eq!(
+        send(&f.host, req).await,
+        (
+            200,
+            json!({"text": "Hello, @alice! You said: from a message", "response_type": "comment"})
+        )
+    );
+    let form = format!(
+        "token={token}&user_id=u1&user_name=alice&text=hello+send+hi+--shout&trigger_word=hello&timestamp=1700000000"
+    );
+    let req = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/v1/outgoing",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form,
+    );
+    assert_eq!(
+        send(&f.host, req).await.1["text"],
+        "Hello, @alice! You said: HI"
+    );
+    let forged = json!({"token": "nope", "text": "hello send x", "trigger_word": "hello"});
+    let req = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/v1/outgoing",
+        &[("content-type", "application/json")],
+        forged.to_string(),
+    );
+    assert_eq!(send(&f.host, req).await.0, 401);
+}

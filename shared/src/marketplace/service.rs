@@ -23,8 +23,6 @@ use crate::store::{Install, InstallState, RegisteredIntegration, Secret, StoreEr
 /// The path of an app's configuration form, and of its validation (a convention of this host).
 pub const CONFIGURE_PATH: &str = "/configure";
 pub const CONFIGURE_SUBMIT_PATH: &str = "/configure/submit";
-/// Where classic outgoing webhooks of an install are delivered.
-pub const OUTGOING_WEBHOOK_PATH: &str = "/v1/outgoing";
 
 #[derive(Clone)]
 pub struct Marketplace {
@@ -514,7 +512,10 @@ impl Marketplace {
             "{root}{}",
             Kind::SlashCommand.fixed_path().unwrap_or_default()
         );
-        let outgoing_url = format!("{root}{OUTGOING_WEBHOOK_PATH}");
+        let outgoing_url = format!(
+            "{root}{}",
+            Kind::OutgoingWebhook.fixed_path().unwrap_or_default()
+        );
         if let Some(admin) = &req.mattermost {
             let registered = self
                 .register_integrations(tenant, listing, admin, &slash_url, &outgoing_url)

@@ -333,6 +333,48 @@ pub struct SubmitDialogResponse {
     pub navigate_to_url: String,
 }
 
+/// What Mattermost POSTs to an outgoing webhook's callback URL, as JSON or form-encoded.
+/// `timestamp` is milliseconds in JSON and seconds in the form (Mattermost divides by 1000).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutgoingWebhookRequest {
+    #[serde(default)]
+    pub token: String,
+    #[serde(default)]
+    pub team_id: String,
+    #[serde(default)]
+    pub team_domain: String,
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub channel_name: String,
+    #[serde(default)]
+    pub timestamp: i64,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub user_name: String,
+    #[serde(default)]
+    pub post_id: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub trigger_word: String,
+    #[serde(default)]
+    pub file_ids: String,
+}
+
+/// The answer to an outgoing webhook: posted as a reply when it has text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutgoingWebhookResponse {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    /// `comment` replies in the thread of the triggering post.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub response_type: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<SlackAttachment>,
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -349,6 +391,23 @@ mod tests {
         assert_eq!(req.response_url, "https://mm.example.com/hooks/commands/h1");
         assert_eq!(req.user_mention_id("carol"), Some("u3"));
         assert_eq!(req.user_mention_id("dave"), None);
+    }
+
+    #[test]
+    fn outgoing_webhook_payload_in_both_encodings() {
+        let json_body = json!({"token":"t","team_id":"t1","team_domain":"acme","channel_id":"c1","channel_name":"town-square","timestamp":1700000000123i64,"user_id":"u1","user_name":"alice","post_id":"p1","text":"hello send hi","trigger_word":"hello","file_ids":""});
+        let from_json: OutgoingWebhookRequest = serde_json::from_value(json_body.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&from_json).unwrap(), json_body);
+        let form = "token=t&team_id=t1&channel_id=c1&timestamp=1700000000&user_id=u1&user_name=alice&text=hello+send+hi&trigger_word=hello&file_ids=f1%2Cf2";
+        let from_form: OutgoingWebhookRequest = serde_html_form::from_str(form).unwrap();
+        assert_eq!(
+            (
+                from_form.timestamp,
+                from_form.text.as_str(),
+                from_form.file_ids.as_str()
+            ),
+            (1_700_000_000, "hello send hi", "f1,f2")
+        );
     }
 
     #[test]
