@@ -87,6 +87,7 @@ pub fn parse(path: &str) -> Result<Route, Error> {
         Kind::SlashCommand,
         Kind::PostAction,
         Kind::Dialog,
+        Kind::OutgoingWebhook,
     ]
     .into_iter()
     .find(|k| k.fixed_path() == Some(call.as_str()))
