@@ -452,3 +452,125 @@ async fn logs_never_show_secrets_tokens_or_bodies() {
         assert!(!logs.contains(needle), "the log shows {needle:?}:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn the_marketplace_registers_a_tenant_and_creates_its_integrations_in_mattermost() {
+    let (standin, site) = StandIn::start("mm-admin").await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::start(dir.path(), &["--operator-token", "op-secret"]);
+    assert!(
+        host.printed("tenant admin token:").is_some(),
+        "{}",
+        host.setup
+    );
+    let http = client();
+    let market = format!("{}/marketplace", host.url);
+
+    let resp = http
+        .post(format!("{market}/tenants"))
+        .bearer_auth("op-secret")
+        .json(&json!({"id": "acme", "site_url": site}))
+        .send()
+        .await
+        .unwrap();
+    let (status, tenant) = json_of(resp).await;
+    assert_eq!(status, 201, "{tenant}");
+    let admin = tenant["admin_token"].as_str().unwrap().to_owned();
+
+    let install = json!({
+        "version": "v1.0.0",
+        "consent": {"permissions": ["act_as_bot"], "locations": ["/command", "/post_menu"]},
+        "mattermost": {"admin_token": "mm-admin", "team_id": "team0000000000000000000001"}
+    });
+    let resp = http
+        .post(format!("{market}/t/acme/apps/hello/install"))
+        .bearer_auth(&admin)
+        .json(&install)
+        .send()
+        .await
+        .unwrap();
+    let (status, installed) = json_of(resp).await;
+    assert_eq!(status, 201, "{installed}");
+    let command = standin.commands.lock().unwrap()[0].clone();
+    assert_eq!(
+        (command["trigger"].as_str(), command["method"].as_str()),
+        (Some("hello"), Some("P"))
+    );
+    assert_eq!(
+        command["url"],
+        format!("{}/t/acme/apps/hello/v1/command", host.url)
+    );
+    assert_eq!(
+        installed["slash_commands"][0]["token"], command["token"],
+        "the token Mattermost issued is kept"
+    );
+    assert_eq!(installed["slash_commands"][0]["registered"], true);
+    let hook = standin.hooks.lock().unwrap()[0].clone();
+    assert_eq!(
+        hook["callback_urls"][0],
+        format!("{}/t/acme/apps/hello/v1/outgoing", host.url)
+    );
+
+    // Mattermost's tokens now authenticate its requests.
+    let resp = http
+        .post(format!("{}/t/acme/apps/hello/v1/command", host.url))
+        .form(&[
+            ("token", command["token"].as_str().unwrap()),
+            ("command", "/hello"),
+            ("text", "send registered"),
+            ("user_id", "u1"),
+            ("user_name", "alice"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await.1["text"],
+        "Hello, @alice! You said: registered"
+    );
+    let resp = http
+        .post(format!("{}/t/acme/apps/hello/v1/outgoing", host.url))
+        .json(&json!({"token": hook["token"], "text": "hello send via hook", "trigger_word": "hello", "user_id": "u1", "user_name": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await.1,
+        json!({"text": "Hello, @alice! You said: via hook", "response_type": "comment"})
+    );
+
+    // A Mattermost that refuses leaves nothing installed.
+    let resp = http
+        .post(format!("{market}/tenants"))
+        .bearer_auth("op-secret")
+        .json(&json!({"id": "globex", "site_url": site}))
+        .send()
+        .await
+        .unwrap();
+    let globex = json_of(resp).await.1["admin_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut wrong = install.clone();
+    wrong["mattermost"]["admin_token"] = json!("not-an-admin");
+    let resp = http
+        .post(format!("{market}/t/globex/apps/hello/install"))
+        .bearer_auth(&globex)
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    let (status, failed) = json_of(resp).await;
+    assert_eq!(
+        (status, failed["code"].as_str()),
+        (502, Some("dependency_failed")),
+        "{failed}"
+    );
+    let resp = http
+        .get(format!("{market}/t/globex/apps/hello"))
+        .bearer_auth(&globex)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(resp).await.1["installed"], Value::Null);
+}

@@ -68,3 +68,62 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
         .unwrap_err();
     assert!(matches!(err, MattermostError::Unreachable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn creates_commands_and_outgoing_webhooks_and_reports_refusals() {
+    use cloudapps::mattermost::{NewCommand, NewOutgoingWebhook};
+    let (standin, site) = StandIn::start("admin").await;
+    let client = HttpMattermost::new();
+    let command = NewCommand {
+        team_id: "t1".into(),
+        trigger: "hello".into(),
+        method: "P".into(),
+        url: "https://apps.example/t/acme/apps/hello/v1/command".into(),
+        ..Default::default()
+    };
+    let created = client
+        .create_command(&site, "admin", &command)
+        .await
+        .unwrap();
+    assert!(!created.id.is_empty() && !created.token.is_empty());
+    assert_eq!(standin.commands.lock().unwrap()[0]["token"], created.token);
+    let bad = NewCommand {
+        trigger: "/hello".into(),
+        ..command.clone()
+    };
+    assert!(matches!(
+        client.create_command(&site, "admin", &bad).await,
+        Err(MattermostError::Refused { status: 400, .. })
+    ));
+    assert!(matches!(
+        client.create_command(&site, "user", &command).await,
+        Err(MattermostError::Refused { status: 401, .. })
+    ));
+
+    let hook = NewOutgoingWebhook {
+        team_id: "t1".into(),
+        display_name: "hello".into(),
+        trigger_words: vec!["hello".into()],
+        callback_urls: vec!["https://apps.example/t/acme/apps/hello/v1/outgoing".into()],
+        content_type: "application/json".into(),
+        ..Default::default()
+    };
+    assert!(
+        !client
+            .create_outgoing_webhook(&site, "admin", &hook)
+            .await
+            .unwrap()
+            .token
+            .is_empty()
+    );
+    let no_trigger = NewOutgoingWebhook {
+        trigger_words: vec![],
+        ..hook
+    };
+    assert!(matches!(
+        client
+            .create_outgoing_webhook(&site, "admin", &no_trigger)
+            .await,
+        Err(MattermostError::Refused { status: 400, .. })
+    ));
+}

@@ -47,6 +47,10 @@ pub struct StandIn {
     pub token: String,
     /// Every accepted `dialogs/open` body.
     pub opened: Arc<Mutex<Vec<Value>>>,
+    /// Every accepted `POST /commands` body, with the id and token it was given.
+    pub commands: Arc<Mutex<Vec<Value>>>,
+    /// Every accepted `POST /hooks/outgoing` body, with the id and token it was given.
+    pub hooks: Arc<Mutex<Vec<Value>>>,
 }
 
 impl StandIn {
@@ -58,6 +62,8 @@ impl StandIn {
         };
         let app = Router::new()
             .route("/api/v4/actions/dialogs/open", post(open_dialog))
+            .route("/api/v4/commands", post(create_command))
+            .route("/api/v4/hooks/outgoing", post(create_outgoing_webhook))
             .with_state(standin.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -75,35 +81,185 @@ fn app_error(status: StatusCode, id: &str, message: &str) -> axum::response::Res
     (status, axum::Json(json!({"id": id, "message": message, "detailed_error": "", "status_code": status.as_u16()}))).into_response()
 }
 
-async fn open_dialog(
-    State(s): State<StandIn>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
+/// The bearer token and a JSON object body, as every v4 call here needs; else the AppError.
+fn authorized_json(
+    s: &StandIn,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Value, axum::response::Response> {
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if auth != format!("Bearer {}", s.token) {
-        return app_error(
+        return Err(app_error(
             StatusCode::UNAUTHORIZED,
             "api.context.session_expired.app_error",
             "Invalid or expired session, please login again.",
-        );
+        ));
     }
-    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/json") {
-        return app_error(
+    let json_type =
+        headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/json");
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if json_type && v.is_object() => Ok(v),
+        _ => Err(app_error(
             StatusCode::BAD_REQUEST,
             "api.context.invalid_body_param.app_error",
-            "Invalid or missing dialog in request body.",
-        );
+            "Invalid or missing body in request.",
+        )),
     }
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+}
+
+/// Accepts a valid creation: records the body with a new id and token, answers 201 with both.
+fn created(
+    list: &Mutex<Vec<Value>>,
+    mut body: Value,
+    check: Result<(), String>,
+) -> axum::response::Response {
+    if let Err(message) = check {
         return app_error(
             StatusCode::BAD_REQUEST,
-            "api.context.invalid_body_param.app_error",
-            "Invalid or missing dialog in request body.",
+            "model.is_valid.app_error",
+            &message,
         );
+    }
+    let mut list = list.lock().expect("stand-in lock");
+    let n = list.len() + 1;
+    body["id"] = json!(format!("{:0>26}", format!("id{n}")));
+    body["token"] = json!(format!("{:0>26}", format!("mmtoken{n}")));
+    list.push(body.clone());
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+async fn create_command(
+    State(s): State<StandIn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    match authorized_json(&s, &headers, &body) {
+        Ok(req) => {
+            let check = check_command(&req);
+            created(&s.commands, req, check)
+        }
+        Err(resp) => resp,
+    }
+}
+
+async fn create_outgoing_webhook(
+    State(s): State<StandIn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    match authorized_json(&s, &headers, &body) {
+        Ok(req) => {
+            let check = check_outgoing_webhook(&req);
+            created(&s.hooks, req, check)
+        }
+        Err(resp) => resp,
+    }
+}
+
+fn only_keys(obj: &Value, allowed: &[&str]) -> Result<(), String> {
+    for key in obj.as_object().into_iter().flat_map(|o| o.keys()) {
+        if !allowed.contains(&key.as_str()) {
+            return Err(format!("unknown field `{key}`"));
+        }
+    }
+    Ok(())
+}
+
+fn absolute_url(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+}
+
+/// `model.Command.IsValid` for what a client may send to `POST /api/v4/commands`.
+pub fn check_command(req: &Value) -> Result<(), String> {
+    only_keys(
+        req,
+        &[
+            "team_id",
+            "trigger",
+            "method",
+            "username",
+            "icon_url",
+            "auto_complete",
+            "auto_complete_desc",
+            "auto_complete_hint",
+            "display_name",
+            "description",
+            "url",
+        ],
+    )?;
+    if req["team_id"].as_str().is_none_or(str::is_empty) {
+        return Err("team_id is required".into());
+    }
+    let trigger = req["trigger"].as_str().unwrap_or_default();
+    if trigger.is_empty()
+        || trigger.starts_with('/')
+        || trigger.contains(' ')
+        || trigger.len() > 128
+    {
+        return Err(format!("invalid trigger {trigger:?}"));
+    }
+    if !["P", "G"].contains(&req["method"].as_str().unwrap_or_default()) {
+        return Err("method must be P or G".into());
+    }
+    if !absolute_url(&req["url"]) {
+        return Err("url must be an absolute http(s) URL".into());
+    }
+    Ok(())
+}
+
+/// `model.OutgoingWebhook.IsValid` for `POST /api/v4/hooks/outgoing`.
+pub fn check_outgoing_webhook(req: &Value) -> Result<(), String> {
+    only_keys(
+        req,
+        &[
+            "team_id",
+            "channel_id",
+            "display_name",
+            "description",
+            "trigger_words",
+            "trigger_when",
+            "callback_urls",
+            "content_type",
+            "username",
+            "icon_url",
+        ],
+    )?;
+    if req["team_id"].as_str().is_none_or(str::is_empty) {
+        return Err("team_id is required".into());
+    }
+    let words = req["trigger_words"].as_array().map(Vec::len).unwrap_or(0);
+    if words == 0 && req["channel_id"].as_str().is_none_or(str::is_empty) {
+        return Err("either trigger_words or channel_id must be set".into());
+    }
+    if !matches!(req["trigger_when"].as_i64(), Some(0 | 1)) {
+        return Err("trigger_when must be 0 or 1".into());
+    }
+    let urls = req["callback_urls"].as_array().cloned().unwrap_or_default();
+    if urls.is_empty() || !urls.iter().all(absolute_url) {
+        return Err("callback_urls must be absolute http(s) URLs".into());
+    }
+    if !["application/json", "application/x-www-form-urlencoded"]
+        .contains(&req["content_type"].as_str().unwrap_or_default())
+    {
+        return Err(
+            "content_type must be application/json or application/x-www-form-urlencoded".into(),
+        );
+    }
+    Ok(())
+}
+
+async fn open_dialog(
+    State(s): State<StandIn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let req = match authorized_json(&s, &headers, &body) {
+        Ok(req) => req,
+        Err(resp) => return resp,
     };
     match check_open_dialog(&req) {
         Ok(()) => {

@@ -399,7 +399,10 @@ async fn install_needs_consent_answers_once_and_then_serves_the_app() {
         installed["message"],
         "Hello is installed. Try `/hello send hi`."
     );
-    assert_eq!(installed["provisioned"].as_array().unwrap().len(), crate::host::Function::of_app("hello").count());
+    assert_eq!(
+        installed["provisioned"].as_array().unwrap().len(),
+        crate::host::Function::of_app("hello").count()
+    );
     let secret = installed["jwt_secret"].as_str().unwrap();
 
     // Secrets are never shown again.
