@@ -86,27 +86,27 @@ fn authorized_json(
     s: &StandIn,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Value, axum::response::Response> {
+) -> Result<Value, Box<axum::response::Response>> {
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if auth != format!("Bearer {}", s.token) {
-        return Err(app_error(
+        return Err(Box::new(app_error(
             StatusCode::UNAUTHORIZED,
             "api.context.session_expired.app_error",
             "Invalid or expired session, please login again.",
-        ));
+        )));
     }
     let json_type =
         headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/json");
     match serde_json::from_slice::<Value>(body) {
         Ok(v) if json_type && v.is_object() => Ok(v),
-        _ => Err(app_error(
+        _ => Err(Box::new(app_error(
             StatusCode::BAD_REQUEST,
             "api.context.invalid_body_param.app_error",
             "Invalid or missing body in request.",
-        )),
+        ))),
     }
 }
 
@@ -141,7 +141,7 @@ async fn create_command(
             let check = check_command(&req);
             created(&s.commands, req, check)
         }
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }
 
@@ -155,7 +155,7 @@ async fn create_outgoing_webhook(
             let check = check_outgoing_webhook(&req);
             created(&s.hooks, req, check)
         }
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }
 
@@ -259,7 +259,7 @@ async fn open_dialog(
 ) -> axum::response::Response {
     let req = match authorized_json(&s, &headers, &body) {
         Ok(req) => req,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match check_open_dialog(&req) {
         Ok(()) => {
