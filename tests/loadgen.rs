@@ -1,10 +1,13 @@
 //! A load generator for the local host. It starts `cloudapps-local` (built next to it) on a
 //! fresh data directory, then drives one scenario at a time over keep-alive HTTP/1.1
 //! connections on loopback for a bounded time and request count, and prints throughput and
-//! latency percentiles.
+//! latency percentiles: the command path (an Apps call, a slash command) and the marketplace
+//! (listing the catalog, installing an app for a fresh tenant).
 //!
 //! `cargo build --release -p cloudapps-local -p cloudapps-tests && target/release/loadgen`
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +16,7 @@ use cloudapps::auth::{AppClaims, now, sign_app_jwt};
 use cloudapps_tests::LocalHost;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use hyper::Request;
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
 #[derive(Parser, Debug)]
@@ -28,6 +31,9 @@ struct Args {
     /// Stop a scenario after this many requests, whatever the time.
     #[arg(long, default_value_t = 2_000_000)]
     max_requests: u64,
+    /// Tenants registered up front for the install scenario (one install each).
+    #[arg(long, default_value_t = 2000)]
+    tenants: u64,
     /// Client worker threads (the rest of the machine is the server's).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -36,11 +42,17 @@ struct Args {
 #[derive(Clone)]
 struct Scenario {
     name: &'static str,
-    path: String,
-    content_type: &'static str,
-    auth: Option<String>,
+    method: Method,
+    /// Taken in turn by all connections; a scenario whose requests must not repeat stops at the
+    /// end of the list.
+    paths: Arc<Vec<String>>,
+    repeat: bool,
+    headers: Vec<(&'static str, String)>,
     body: Bytes,
+    expect: u16,
 }
+
+const OPERATOR: &str = "loadgen-operator";
 
 fn main() {
     let args = Args::parse();
@@ -50,13 +62,16 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let host = LocalHost::start_quiet(dir.path(), &[]);
+    let host = LocalHost::start_quiet(dir.path(), &["--operator-token", OPERATOR]);
     let secret = host
         .printed("JWT secret:")
         .expect("JWT secret in the setup block");
     let token = host
         .printed("command token:")
         .expect("command token in the setup block");
+    let admin = host
+        .printed("tenant admin token:")
+        .expect("admin token in the setup block");
     let addr = host.url.trim_start_matches("http://").to_owned();
     let jwt = sign_app_jwt(
         &AppClaims {
@@ -69,20 +84,46 @@ fn main() {
     let slash = format!(
         "token={token}&command=%2Fhello&text=send+hello+there+--shout&user_id=u1&user_name=alice&channel_id=c1&team_id=t1"
     );
+    let one = |p: &str| Arc::new(vec![p.to_owned()]);
+    let json = ("content-type", "application/json".to_owned());
+
+    // Tenants for the install scenario, each with its own admin token.
+    let tenants: Vec<(String, String)> = rt.block_on(register_tenants(&addr, args.tenants));
+    let consent = r#"{"version":"v1.0.0","consent":{"permissions":["act_as_bot"],"locations":["/command","/post_menu"]}}"#;
+
     let scenarios = [
         Scenario {
             name: "apps call (JWT, JSON)",
-            path: "/t/local/apps/hello/send".into(),
-            content_type: "application/json",
-            auth: Some(format!("Bearer {jwt}")),
+            method: Method::POST,
+            paths: one("/t/local/apps/hello/send"),
+            repeat: true,
+            headers: vec![
+                json.clone(),
+                ("mattermost-app-authorization", format!("Bearer {jwt}")),
+            ],
             body: Bytes::from_static(call.as_bytes()),
+            expect: 200,
         },
         Scenario {
             name: "slash command (token, form)",
-            path: "/t/local/apps/hello/v1/command".into(),
-            content_type: "application/x-www-form-urlencoded",
-            auth: None,
+            method: Method::POST,
+            paths: one("/t/local/apps/hello/v1/command"),
+            repeat: true,
+            headers: vec![(
+                "content-type",
+                "application/x-www-form-urlencoded".to_owned(),
+            )],
             body: Bytes::from(slash),
+            expect: 200,
+        },
+        Scenario {
+            name: "marketplace list",
+            method: Method::GET,
+            paths: one("/marketplace/t/local/apps"),
+            repeat: true,
+            headers: vec![("authorization", format!("Bearer {admin}"))],
+            body: Bytes::new(),
+            expect: 200,
         },
     ];
     println!(
@@ -92,6 +133,7 @@ fn main() {
         args.threads,
         args.seconds.min(60)
     );
+    let seconds = Duration::from_secs(args.seconds.min(60));
     for s in scenarios {
         rt.block_on(run(
             &addr,
@@ -100,28 +142,95 @@ fn main() {
             Duration::from_secs(1),
             u64::MAX,
         )); // warm-up
-        let (hist, errors, elapsed) = rt.block_on(run(
-            &addr,
+        report(
             &s,
-            args.connections,
-            Duration::from_secs(args.seconds.min(60)),
-            args.max_requests,
-        ));
-        let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-        println!(
-            "{:<28} {:>9} req in {:>5.2} s = {:>8.0} req/s · p50 {:>7.1} µs · p99 {:>7.1} µs · p99.9 {:>8.1} µs · max {:>8.1} µs · errors {}",
-            s.name,
-            hist.len(),
-            elapsed.as_secs_f64(),
-            hist.len() as f64 / elapsed.as_secs_f64(),
-            us(0.5),
-            us(0.99),
-            us(0.999),
-            hist.max() as f64 / 1000.0,
-            errors
+            rt.block_on(run(&addr, &s, args.connections, seconds, args.max_requests)),
         );
     }
+    // Installs: one per tenant, each path once; the token goes with the tenant.
+    let install = Scenario {
+        name: "marketplace install",
+        method: Method::POST,
+        paths: Arc::new(
+            tenants
+                .iter()
+                .map(|(t, tok)| format!("/marketplace/t/{t}/apps/hello/install#{tok}"))
+                .collect(),
+        ),
+        repeat: false,
+        headers: vec![json],
+        body: Bytes::from_static(consent.as_bytes()),
+        expect: 201,
+    };
+    report(
+        &install,
+        rt.block_on(run(
+            &addr,
+            &install,
+            args.connections,
+            seconds,
+            args.max_requests,
+        )),
+    );
     host.stop();
+}
+
+async fn register_tenants(addr: &str, n: u64) -> Vec<(String, String)> {
+    let (mut sender, _conn) = connect(addr).await;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let id = format!("load{i}");
+        let body = format!(r#"{{"id":"{id}","site_url":"http://localhost:8065"}}"#);
+        let req = Request::post("/marketplace/tenants")
+            .header("host", addr)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {OPERATOR}"))
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        sender.ready().await.expect("connection ready");
+        let resp = sender.send_request(req).await.expect("register a tenant");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        out.push((
+            id,
+            v["admin_token"].as_str().expect("admin token").to_owned(),
+        ));
+    }
+    out
+}
+
+fn report(s: &Scenario, (hist, errors, elapsed): (Histogram<u64>, u64, Duration)) {
+    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{:<28} {:>9} req in {:>5.2} s = {:>8.0} req/s · p50 {:>7.1} µs · p99 {:>7.1} µs · p99.9 {:>8.1} µs · max {:>8.1} µs · errors {}",
+        s.name,
+        hist.len(),
+        elapsed.as_secs_f64(),
+        hist.len() as f64 / elapsed.as_secs_f64(),
+        us(0.5),
+        us(0.99),
+        us(0.999),
+        hist.max() as f64 / 1000.0,
+        errors
+    );
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> (Sender, tokio::task::JoinHandle<()>) {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the local host");
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP/1.1 handshake");
+    (
+        sender,
+        tokio::spawn(async move {
+            let _ = conn.await;
+        }),
+    )
 }
 
 /// Runs `connections` clients until `duration` passes or `max` requests were made.
@@ -134,11 +243,11 @@ async fn run(
 ) -> (Histogram<u64>, u64, Duration) {
     let start = Instant::now();
     let deadline = start + duration;
-    let per_conn = (max / connections as u64).max(1);
+    let next = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
-            let (addr, s) = (addr.to_owned(), s.clone());
-            tokio::spawn(async move { client(&addr, &s, deadline, per_conn).await })
+            let (addr, s, next) = (addr.to_owned(), s.clone(), next.clone());
+            tokio::spawn(async move { client(&addr, &s, deadline, max, &next).await })
         })
         .collect();
     let mut hist = Histogram::<u64>::new(3).unwrap();
@@ -151,30 +260,45 @@ async fn run(
     (hist, errors, start.elapsed())
 }
 
-async fn client(addr: &str, s: &Scenario, deadline: Instant, max: u64) -> (Histogram<u64>, u64) {
+async fn client(
+    addr: &str,
+    s: &Scenario,
+    deadline: Instant,
+    max: u64,
+    next: &AtomicU64,
+) -> (Histogram<u64>, u64) {
     let mut hist = Histogram::<u64>::new(3).unwrap();
     let mut errors = 0;
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the local host");
-    stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP/1.1 handshake");
-    tokio::spawn(conn);
-    let mut sent = 0;
-    while sent < max && Instant::now() < deadline {
-        let mut req = Request::post(&s.path)
-            .header("host", addr)
-            .header("content-type", s.content_type);
-        if let Some(auth) = &s.auth {
-            req = req.header("mattermost-app-authorization", auth);
+    let (mut sender, _conn) = connect(addr).await;
+    while Instant::now() < deadline {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= max || (!s.repeat && i >= s.paths.len() as u64) {
+            break;
+        }
+        // A path may carry its own bearer token after `#`.
+        let entry = &s.paths[(i % s.paths.len() as u64) as usize];
+        let (path, token) = entry
+            .split_once('#')
+            .map_or((entry.as_str(), None), |(p, t)| (p, Some(t)));
+        let mut req = Request::builder()
+            .method(s.method.clone())
+            .uri(path)
+            .header("host", addr);
+        for (k, v) in &s.headers {
+            req = req.header(*k, v);
+        }
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
         }
         let req = req.body(Full::new(s.body.clone())).unwrap();
+        if sender.ready().await.is_err() {
+            errors += 1;
+            break;
+        }
         let t = Instant::now();
         match sender.send_request(req).await {
             Ok(resp) => {
-                let ok = resp.status() == 200;
+                let ok = resp.status().as_u16() == s.expect;
                 let body = resp.into_body().collect().await;
                 hist.record(t.elapsed().as_nanos() as u64).unwrap();
                 if !ok || body.is_err() {
@@ -186,7 +310,6 @@ async fn client(addr: &str, s: &Scenario, deadline: Instant, max: u64) -> (Histo
                 break;
             }
         }
-        sent += 1;
     }
     (hist, errors)
 }
