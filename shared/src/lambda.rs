@@ -44,7 +44,10 @@ async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Erro
         .map_err(|_| "TABLE_NAME is not set: point it at the install-state table")?;
     let store = DynamoStore::connect(table).await;
     let state = InstallState::new(Arc::new(store));
-    if function.app().is_none() {
+    if function
+        .app()
+        .is_none_or(|app| app == crate::apps::marketplace::APP_ID)
+    {
         // Marketplace functions keep the shipped catalog in the store current.
         let listings = crate::marketplace::catalog::shipped()?;
         state.load_catalog(&listings).await?;

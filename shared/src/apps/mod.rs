@@ -2,6 +2,7 @@
 //! does routing, auth, decoding and rendering around it, so handlers see only [`Command`]s.
 
 pub mod hello;
+pub mod marketplace;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::command::Command;
+use crate::marketplace::Marketplace;
 use crate::protocol::apps::{Binding, CallResponse, Manifest};
+use crate::store::Tenant;
 
 #[async_trait]
 pub trait App: Send + Sync + 'static {
@@ -24,6 +27,19 @@ pub trait App: Send + Sync + 'static {
     /// Handles a command; `None` when the app has no handler for `command.path`. `/ping` and
     /// the bindings call are answered by the host.
     async fn call(&self, command: &Command) -> Option<CallResponse>;
+
+    /// Handles a command that manages the tenant's apps; only the built-in marketplace app
+    /// does. `base_url` is where Mattermost reaches this host. `None` passes the command on to
+    /// [`App::call`].
+    async fn call_marketplace(
+        &self,
+        _command: &Command,
+        _market: &Marketplace,
+        _tenant: &Tenant,
+        _base_url: &str,
+    ) -> Option<CallResponse> {
+        None
+    }
 }
 
 /// The apps this host runs in-process, by app id.
@@ -35,7 +51,10 @@ pub struct BuiltinApps {
 impl BuiltinApps {
     /// Every built-in app.
     pub fn all() -> Self {
-        Self::of(vec![Arc::new(hello::Hello)])
+        Self::of(vec![
+            Arc::new(hello::Hello),
+            Arc::new(marketplace::MarketplaceApp),
+        ])
     }
 
     pub fn of(apps: Vec<Arc<dyn App>>) -> Self {

@@ -3,7 +3,7 @@
 //! resources, HTTP API events and IAM policies of `template.yaml`.
 
 use super::route::{Kind, Route, app_root};
-use crate::apps::hello;
+use crate::apps::{hello, marketplace};
 use crate::marketplace::routes::Op;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,43 @@ pub const FUNCTIONS: &[Function] = &[
     fixed("hello-action", hello::APP_ID, Kind::PostAction),
     fixed("hello-dialog", hello::APP_ID, Kind::Dialog),
     fixed("hello-outgoing", hello::APP_ID, Kind::OutgoingWebhook),
+    fixed(
+        "marketplace-app-manifest",
+        marketplace::APP_ID,
+        Kind::Manifest,
+    ),
+    call("marketplace-app-ping", marketplace::APP_ID, "/ping"),
+    call("marketplace-app-bindings", marketplace::APP_ID, "/bindings"),
+    call(
+        "marketplace-app-list",
+        marketplace::APP_ID,
+        marketplace::LIST,
+    ),
+    call(
+        "marketplace-app-install",
+        marketplace::APP_ID,
+        marketplace::INSTALL,
+    ),
+    call(
+        "marketplace-app-upgrade",
+        marketplace::APP_ID,
+        marketplace::UPGRADE,
+    ),
+    call(
+        "marketplace-app-configure",
+        marketplace::APP_ID,
+        marketplace::CONFIGURE,
+    ),
+    call(
+        "marketplace-app-configure-submit",
+        marketplace::APP_ID,
+        marketplace::CONFIGURE_SUBMIT,
+    ),
+    call(
+        "marketplace-app-uninstall",
+        marketplace::APP_ID,
+        marketplace::UNINSTALL,
+    ),
     market("marketplace-register-tenant", Op::RegisterTenant),
     market("marketplace-list", Op::List),
     market("marketplace-get", Op::Get),
@@ -134,6 +171,18 @@ impl Function {
     /// endpoint reads the tenant and the install in one batch (its warm-up reads one item).
     pub fn table_actions(&self) -> &'static [&'static str] {
         match self.serves {
+            // The marketplace app runs marketplace operations, so it may write as they do.
+            Serves::App {
+                app: marketplace::APP_ID,
+                kind: Kind::Call,
+                call_path,
+            } if Self::manages_installs(call_path) => &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+            ],
             Serves::App { .. } => &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
             Serves::Marketplace(op) => op.table_actions(),
         }
@@ -142,9 +191,35 @@ impl Function {
     /// The Lambda actions the function needs on this stack's functions (provisioning).
     pub fn lambda_actions(&self) -> &'static [&'static str] {
         match self.serves {
+            Serves::App {
+                app: marketplace::APP_ID,
+                kind: Kind::Call,
+                call_path,
+            } if [
+                marketplace::INSTALL,
+                marketplace::UPGRADE,
+                marketplace::UNINSTALL,
+            ]
+            .contains(&call_path) =>
+            {
+                Op::Install.lambda_actions()
+            }
             Serves::App { .. } => &[],
             Serves::Marketplace(op) => op.lambda_actions(),
         }
+    }
+
+    /// The marketplace app's calls that read and change installs.
+    fn manages_installs(call_path: &str) -> bool {
+        [
+            marketplace::LIST,
+            marketplace::INSTALL,
+            marketplace::UPGRADE,
+            marketplace::CONFIGURE,
+            marketplace::CONFIGURE_SUBMIT,
+            marketplace::UNINSTALL,
+        ]
+        .contains(&call_path)
     }
 
     pub fn serves_app(&self, route: &Route) -> bool {

@@ -586,6 +586,14 @@ impl Host {
                 serde_json::to_value(bindings).unwrap_or_default(),
             ));
         }
+        let base = self.base_url(ctx.req);
+        if let Some(answer) = ctx
+            .app
+            .call_marketplace(&command, &self.marketplace, ctx.tenant, &base)
+            .await
+        {
+            return Ok(answer);
+        }
         ctx.app.call(&command).await.ok_or_else(|| {
             Error::NotFound(format!(
                 "app `{}` has no call path {}",

@@ -19,6 +19,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "infra/catalog/jitsi.json",
         include_str!("../../../infra/catalog/jitsi.json"),
     ),
+    (
+        "infra/catalog/marketplace.json",
+        include_str!("../../../infra/catalog/marketplace.json"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

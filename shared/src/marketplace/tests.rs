@@ -278,7 +278,7 @@ async fn listings_with_search_and_filters() {
             .await
         }
     };
-    assert_eq!(ids(&get("").await.1), ["hello", "jitsi"]);
+    assert_eq!(ids(&get("").await.1), ["hello", "jitsi", "marketplace"]);
     assert_eq!(ids(&get("?q=VIDEO").await.1), ["jitsi"]);
     assert_eq!(ids(&get("?type=plugin").await.1), ["jitsi"]);
     assert_eq!(
@@ -297,7 +297,10 @@ async fn listings_with_search_and_filters() {
     let (_, installed) = get("?installed=true").await;
     assert_eq!(ids(&installed), ["hello"]);
     assert_eq!(installed["apps"][0]["installed"]["version"], "v1.1.0");
-    assert_eq!(ids(&get("?installed=false").await.1), ["jitsi"]);
+    assert_eq!(
+        ids(&get("?installed=false").await.1),
+        ["jitsi", "marketplace"]
+    );
 
     let (status, hello) = m
         .send(
@@ -803,5 +806,157 @@ async fn disable_enable_rotate_and_uninstall() {
             .await
             .0,
         404
+    );
+}
+
+#[tokio::test]
+async fn system_admins_manage_apps_in_place_through_the_marketplace_app() {
+    let m = market().await;
+    let token = m.register("acme").await;
+    let consent = json!({"consent": {"permissions": ["act_as_bot"], "locations": ["/command"]}});
+    let (status, installed) = m
+        .send(
+            Method::POST,
+            "/marketplace/t/acme/apps/marketplace/install",
+            Some(&token),
+            Some(consent),
+        )
+        .await;
+    assert_eq!(status, 201, "{installed}");
+    let secret = installed["jwt_secret"].as_str().unwrap().to_owned();
+    let call = |path: &'static str, values: Value, roles: &'static str, state: Value| {
+        let m = &m;
+        let secret = secret.clone();
+        async move {
+            let jwt = sign_app_jwt(
+                &AppClaims {
+                    exp: auth::now() + 60,
+                    acting_user_id: "u1".into(),
+                },
+                &secret,
+            );
+            let body = json!({"path": path, "values": values, "state": state,
+                              "context": {"acting_user": {"id": "u1", "username": "admin", "roles": roles}}});
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", "application/json".parse().unwrap());
+            headers.insert(
+                "mattermost-app-authorization",
+                format!("Bearer {jwt}").parse().unwrap(),
+            );
+            let out = m
+                .host
+                .handle(Inbound::new(
+                    Method::POST,
+                    format!("/t/acme/apps/marketplace{path}"),
+                    headers,
+                    Bytes::from(body.to_string()),
+                ))
+                .await;
+            serde_json::from_slice::<Value>(&out.body).unwrap()
+        }
+    };
+    let admin = "system_user system_admin";
+    let refused = call("/list", json!({}), "system_user", Value::Null).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["text"].as_str()),
+        (Some("error"), Some("Only system admins can manage apps."))
+    );
+    let listed = call("/list", json!({}), admin, Value::Null).await;
+    assert!(
+        listed["text"]
+            .as_str()
+            .unwrap()
+            .contains("| **Hello** `hello` |"),
+        "{listed}"
+    );
+
+    let unaccepted = call("/install", json!({"app": "hello"}), admin, Value::Null).await;
+    assert!(
+        unaccepted["data"]["errors"]["accept"]
+            .as_str()
+            .unwrap()
+            .contains("act_as_user"),
+        "{unaccepted}"
+    );
+    let done = call(
+        "/install",
+        json!({"app": "hello", "accept": true}),
+        admin,
+        Value::Null,
+    )
+    .await;
+    assert!(
+        done["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Installed **hello** v1.1.0"),
+        "{done}"
+    );
+    assert!(
+        done["text"]
+            .as_str()
+            .unwrap()
+            .contains("https://apps.example/t/acme/apps/hello/manifest.json")
+    );
+
+    let form = call(
+        "/configure-app",
+        json!({"app": "hello"}),
+        admin,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(form["type"], "form");
+    assert_eq!(form["form"]["submit"]["path"], "/configure-app/submit");
+    let saved = call(
+        "/configure-app/submit",
+        json!({"greeting": "Yo"}),
+        admin,
+        form["form"]["submit"]["state"].clone(),
+    )
+    .await;
+    assert_eq!(saved["text"], "Saved the configuration of **hello**.");
+    assert_eq!(
+        m.state
+            .install("acme", "hello")
+            .await
+            .unwrap()
+            .unwrap()
+            .config["greeting"],
+        "Yo"
+    );
+
+    let down = call(
+        "/upgrade",
+        json!({"app": "hello", "version": "v1.0.0", "accept": true}),
+        admin,
+        Value::Null,
+    )
+    .await;
+    assert!(
+        down["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("**hello** moved from v1.1.0 to v1.0.0"),
+        "{down}"
+    );
+    let gone = call("/uninstall", json!({"app": "hello"}), admin, Value::Null).await;
+    assert!(
+        gone["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Uninstalled **hello**"),
+        "{gone}"
+    );
+    let unknown = call(
+        "/install",
+        json!({"app": "nope", "accept": true}),
+        admin,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (unknown["type"].as_str(), unknown["text"].as_str()),
+        (Some("error"), Some("no app `nope` in the catalog"))
     );
 }
