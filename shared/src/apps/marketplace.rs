@@ -170,7 +170,7 @@ impl App for MarketplaceApp {
         if !known.contains(&command.path.as_str()) {
             return None;
         }
-        if let Err(refusal) = require_system_admin(command) {
+        if let Some(refusal) = refusal(command) {
             return Some(refusal);
         }
         Some(
@@ -182,9 +182,9 @@ impl App for MarketplaceApp {
 }
 
 /// Only a system admin may manage apps. Classic commands carry no roles, so they are refused.
-fn require_system_admin(command: &Command) -> Result<(), CallResponse> {
+fn refusal(command: &Command) -> Option<CallResponse> {
     if command.source != Source::AppsCall {
-        return Err(CallResponse::error(
+        return Some(CallResponse::error(
             "Manage apps with the Apps command `/marketplace`: a classic slash command does not say who is an admin.",
         ));
     }
@@ -193,11 +193,7 @@ fn require_system_admin(command: &Command) -> Result<(), CallResponse> {
         .acting_user
         .as_ref()
         .is_some_and(|u| u.roles.split_whitespace().any(|r| r == "system_admin"));
-    if admin {
-        Ok(())
-    } else {
-        Err(CallResponse::error("Only system admins can manage apps."))
-    }
+    (!admin).then(|| CallResponse::error("Only system admins can manage apps."))
 }
 
 fn error_answer(e: &Error) -> CallResponse {
