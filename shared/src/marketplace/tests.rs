@@ -90,6 +90,18 @@ impl Market {
         path: &str,
         body: Value,
     ) -> (u16, Value) {
+        self.app_call(tenant, "hello", secret, path, body).await
+    }
+
+    /// An Apps call to an installed app, signed with its JWT secret.
+    async fn app_call(
+        &self,
+        tenant: &str,
+        app: &str,
+        secret: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let jwt = sign_app_jwt(
             &AppClaims {
                 exp: auth::now() + 60,
@@ -103,15 +115,13 @@ impl Market {
             "mattermost-app-authorization",
             format!("Bearer {jwt}").parse().unwrap(),
         );
-        let out = self
-            .host
-            .handle(Inbound::new(
-                Method::POST,
-                format!("/t/{tenant}/apps/hello{path}"),
-                headers,
-                Bytes::from(body.to_string()),
-            ))
-            .await;
+        let req = Inbound::new(
+            Method::POST,
+            format!("/t/{tenant}/apps/{app}{path}"),
+            headers,
+            Bytes::from(body.to_string()),
+        );
+        let out = self.host.handle(req).await;
         (out.status, serde_json::from_slice(&out.body).unwrap())
     }
 }
@@ -825,34 +835,13 @@ async fn system_admins_manage_apps_in_place_through_the_marketplace_app() {
     assert_eq!(status, 201, "{installed}");
     let secret = installed["jwt_secret"].as_str().unwrap().to_owned();
     let call = |path: &'static str, values: Value, roles: &'static str, state: Value| {
-        let m = &m;
-        let secret = secret.clone();
+        let (m, secret) = (&m, secret.clone());
         async move {
-            let jwt = sign_app_jwt(
-                &AppClaims {
-                    exp: auth::now() + 60,
-                    acting_user_id: "u1".into(),
-                },
-                &secret,
-            );
             let body = json!({"path": path, "values": values, "state": state,
                               "context": {"acting_user": {"id": "u1", "username": "admin", "roles": roles}}});
-            let mut headers = HeaderMap::new();
-            headers.insert("content-type", "application/json".parse().unwrap());
-            headers.insert(
-                "mattermost-app-authorization",
-                format!("Bearer {jwt}").parse().unwrap(),
-            );
-            let out = m
-                .host
-                .handle(Inbound::new(
-                    Method::POST,
-                    format!("/t/acme/apps/marketplace{path}"),
-                    headers,
-                    Bytes::from(body.to_string()),
-                ))
-                .await;
-            serde_json::from_slice::<Value>(&out.body).unwrap()
+            m.app_call("acme", "marketplace", &secret, path, body)
+                .await
+                .1
         }
     };
     let admin = "system_user system_admin";
