@@ -30,7 +30,10 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
         .provision("acme", "hello", "v1.0.0")
         .await
         .unwrap();
-    assert_eq!(pinned.len(), cloudapps::host::Function::of_app("hello").count());
+    assert_eq!(
+        pinned.len(),
+        cloudapps::host::Function::of_app("hello").count()
+    );
     for p in &pinned {
         let alias = lambda
             .get_alias()
