@@ -13,6 +13,7 @@ pub mod apps;
 pub mod auth;
 pub mod command;
 pub mod error;
+pub mod events;
 pub mod host;
 pub mod lambda;
 pub mod marketplace;

@@ -231,3 +231,14 @@ fn minimal_zip() -> Vec<u8> {
     end.extend_from_slice(&0u16.to_le_bytes());
     [local, central, end].concat()
 }
+
+/// An SQS client for moto server.
+pub async fn moto_sqs() -> aws_sdk_sqs::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&config)
+}
