@@ -3,6 +3,7 @@
 //! for fan-out.
 
 pub mod queue;
+pub mod subscriptions;
 
 use serde::{Deserialize, Serialize};
 
