@@ -99,8 +99,8 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
 }
 
 /// The actions a function's policy grants, by the kind of resource they are granted on.
-fn granted(name: &str, r: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
-    let (mut table, mut lambda) = (BTreeSet::new(), BTreeSet::new());
+fn granted(name: &str, r: &Value) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    let (mut table, mut lambda, mut queue) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for policy in r["Properties"]["Policies"]
         .as_sequence()
         .expect("explicit policies")
@@ -119,6 +119,8 @@ fn granted(name: &str, r: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
             if resource.contains("InstallTable.Arn") {
                 assert!(!resource.contains('*'), "{name}: {resource}");
                 table.extend(actions);
+            } else if resource.contains("EventsQueue.Arn") {
+                queue.extend(actions);
             } else {
                 assert!(
                     resource.contains("function:${AWS::StackName}-*"),
@@ -128,14 +130,14 @@ fn granted(name: &str, r: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
             }
         }
     }
-    (table, lambda)
+    (table, lambda, queue)
 }
 
 #[test]
 fn policies_grant_exactly_what_each_function_calls() {
     let resources = function_resources(&template());
     for f in FUNCTIONS {
-        let (table, lambda) = granted(f.name, &resources[f.name]);
+        let (table, lambda, queue) = granted(f.name, &resources[f.name]);
         let set = |actions: &[&str]| {
             actions
                 .iter()
@@ -149,7 +151,34 @@ fn policies_grant_exactly_what_each_function_calls() {
             "{}: Lambda actions",
             f.name
         );
+        assert_eq!(queue, set(f.queue_actions()), "{}: queue actions", f.name);
     }
+}
+
+#[test]
+fn the_events_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
+    let t = template();
+    let redrive = &t["Resources"]["EventsQueue"]["Properties"]["RedrivePolicy"];
+    assert!(
+        serde_yaml::to_string(&redrive["deadLetterTargetArn"])
+            .unwrap()
+            .contains("EventsDeadLetterQueue.Arn")
+    );
+    assert!(
+        redrive["maxReceiveCount"]
+            .as_u64()
+            .is_some_and(|n| (1..=10).contains(&n))
+    );
+    let alarm = &t["Resources"]["EventsDeadLetterAlarm"]["Properties"];
+    assert_eq!(
+        alarm["MetricName"].as_str(),
+        Some("ApproximateNumberOfMessagesVisible")
+    );
+    assert!(
+        serde_yaml::to_string(&alarm["Dimensions"])
+            .unwrap()
+            .contains("EventsDeadLetterQueue.QueueName")
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::Parser;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{AppClaims, sign_app_jwt};
+use cloudapps::events::queue::SqliteQueue;
 use cloudapps::host::Host;
 use cloudapps::host::route::{Kind, app_root};
 use cloudapps::mattermost::HttpMattermost;
@@ -146,7 +147,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             args.operator_token
                 .as_deref()
                 .map(cloudapps::auth::hash_token),
-        );
+        )
+        .with_queue(Arc::new(SqliteQueue::open(
+            &args.data_dir.join("events.db"),
+        )?));
     let boot = bootstrap(
         host.marketplace(),
         &apps,

@@ -58,6 +58,13 @@ async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Erro
         .with_public_url(std::env::var("CLOUDAPPS_PUBLIC_URL").ok())
         .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new()))
         .with_operator_token_hash(std::env::var("CLOUDAPPS_OPERATOR_TOKEN_SHA256").ok());
+    if let Ok(url) = std::env::var("EVENTS_QUEUE_URL") {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        host = host.with_queue(Arc::new(crate::events::queue::SqsQueue::new(
+            aws_sdk_sqs::Client::new(&config),
+            url,
+        )));
+    }
     if let Ok(spec) = std::env::var("CLOUDAPPS_FUNCTIONS") {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let names = LambdaProvisioner::parse_names(&spec);

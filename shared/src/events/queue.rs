@@ -58,7 +58,15 @@ fn now_ms() -> i64 {
 
 impl SqliteQueue {
     pub fn open(path: &Path) -> Result<Self, QueueError> {
-        Self::init(Connection::open(path).map_err(backend)?)
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                QueueError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        Self::init(
+            Connection::open(path)
+                .map_err(|e| QueueError::Backend(format!("cannot open {}: {e}", path.display())))?,
+        )
     }
 
     pub fn open_in_memory() -> Result<Self, QueueError> {

@@ -16,6 +16,8 @@ pub enum Serves {
     },
     /// One marketplace operation.
     Marketplace(Op),
+    /// Event ingest: `POST /events/t/{tenant}`.
+    Ingest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,9 @@ const fn market(name: &'static str, op: Op) -> Function {
         serves: Serves::Marketplace(op),
     }
 }
+
+/// Where events from sources other than Mattermost's own calls are accepted.
+pub const INGEST_PATH: &str = "/events/t/{tenant}";
 
 pub const FUNCTIONS: &[Function] = &[
     fixed("hello-manifest", hello::APP_ID, Kind::Manifest),
@@ -112,6 +117,10 @@ pub const FUNCTIONS: &[Function] = &[
     market("marketplace-disable", Op::Disable),
     market("marketplace-rotate", Op::Rotate),
     market("marketplace-uninstall", Op::Uninstall),
+    Function {
+        name: "events-ingest",
+        serves: Serves::Ingest,
+    },
 ];
 
 impl Function {
@@ -123,7 +132,7 @@ impl Function {
     pub fn app(&self) -> Option<&'static str> {
         match self.serves {
             Serves::App { app, .. } => Some(app),
-            Serves::Marketplace(_) => None,
+            Serves::Marketplace(_) | Serves::Ingest => None,
         }
     }
 
@@ -164,6 +173,7 @@ impl Function {
                 }
             }
             Serves::Marketplace(op) => vec![(op.method(), op.path().to_owned())],
+            Serves::Ingest => vec![("POST", INGEST_PATH.to_owned())],
         }
     }
 
@@ -185,6 +195,8 @@ impl Function {
             ],
             Serves::App { .. } => &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
             Serves::Marketplace(op) => op.table_actions(),
+            // The tenant admin token is checked against the tenant record.
+            Serves::Ingest => &["dynamodb:GetItem"],
         }
     }
 
@@ -204,9 +216,21 @@ impl Function {
             {
                 Op::Install.lambda_actions()
             }
-            Serves::App { .. } => &[],
+            Serves::App { .. } | Serves::Ingest => &[],
             Serves::Marketplace(op) => op.lambda_actions(),
         }
+    }
+
+    /// The actions the function needs on the events queue.
+    pub fn queue_actions(&self) -> &'static [&'static str] {
+        match self.serves {
+            Serves::Ingest => &["sqs:SendMessage"],
+            _ => &[],
+        }
+    }
+
+    pub fn serves_ingest(&self) -> bool {
+        self.serves == Serves::Ingest
     }
 
     /// The marketplace app's calls that read and change installs.
@@ -233,7 +257,7 @@ impl Function {
                     && route.kind == kind
                     && (kind != Kind::Call || route.path == call_path)
             }
-            Serves::Marketplace(_) => false,
+            Serves::Marketplace(_) | Serves::Ingest => false,
         }
     }
 

@@ -17,6 +17,8 @@ use crate::apps::{App, BuiltinApps};
 use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
+use crate::events::Event;
+use crate::events::queue::EventQueue;
 use crate::marketplace::Marketplace;
 use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
 use crate::marketplace::routes::{self as market_routes, Op};
@@ -121,6 +123,8 @@ pub struct Host {
     only: Option<&'static Function>,
     mattermost: Option<Arc<dyn Mattermost>>,
     marketplace: Marketplace,
+    /// Where accepted events wait for fan-out.
+    queue: Option<Arc<dyn EventQueue>>,
 }
 
 impl Host {
@@ -135,6 +139,7 @@ impl Host {
             only: None,
             mattermost: None,
             marketplace,
+            queue: None,
         }
     }
 
@@ -147,6 +152,12 @@ impl Host {
     /// Lets holders of the operator credential with this SHA-256 register tenants.
     pub fn with_operator_token_hash(mut self, hash: Option<String>) -> Self {
         self.marketplace = self.marketplace.with_operator_token_hash(hash);
+        self
+    }
+
+    /// Accepts events onto `queue`.
+    pub fn with_queue(mut self, queue: Arc<dyn EventQueue>) -> Self {
+        self.queue = Some(queue);
         self
     }
 
@@ -216,6 +227,9 @@ impl Host {
             return Err(Error::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,
             });
+        }
+        if req.path.starts_with("/events/") {
+            return self.ingest(&req).await;
         }
         if req.path == "/marketplace" || req.path.starts_with("/marketplace/") {
             return self.serve_marketplace(&req).await;
@@ -288,6 +302,61 @@ impl Host {
             Kind::Dialog => self.dialog(&ctx).await,
             Kind::OutgoingWebhook => self.outgoing_webhook(&ctx).await,
         }
+    }
+
+    /// Accepts a normalized event: tenant-admin auth, validation, an event id, and an answer
+    /// only once the event is durably on the queue.
+    async fn ingest(&self, req: &Inbound) -> Result<Outbound, Error> {
+        let tenant = req
+            .path
+            .strip_prefix("/events/t/")
+            .map(|t| t.trim_end_matches('/'))
+            .filter(|t| route::valid_id(t))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no route for {}; events go to POST /events/t/<tenant>",
+                    req.path
+                ))
+            })?;
+        tracing::Span::current().record("tenant", tenant);
+        if let Some(f) = self.only.filter(|f| !f.serves_ingest()) {
+            return Err(Error::NotFound(format!(
+                "function {} serves only {}",
+                f.name,
+                f.describe()
+            )));
+        }
+        if req.method != Method::POST {
+            return Err(Error::MethodNotAllowed {
+                method: req.method.to_string(),
+                allowed: "POST",
+            });
+        }
+        let bearer = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        self.marketplace.authorize_admin(tenant, bearer).await?;
+        let mut event: Event = json_body(req, "event")?;
+        event.validate().map_err(Error::BadRequest)?;
+        event.id = auth::generate_secret();
+        event.tenant = tenant.to_owned();
+        if event.at_ms == 0 {
+            event.at_ms = (auth::now() * 1000) as i64;
+        }
+        let queue = self
+            .queue
+            .as_ref()
+            .ok_or_else(|| Error::Dependency("this host has no event queue configured".into()))?;
+        let body = serde_json::to_string(&event).map_err(|e| Error::BadRequest(e.to_string()))?;
+        queue
+            .send(&body)
+            .await
+            .map_err(|e| Error::Dependency(format!("the event was not accepted: {e}")))?;
+        Ok(Outbound::json(
+            202,
+            &serde_json::json!({ "event_id": event.id }),
+        ))
     }
 
     /// A marketplace operation: operator or tenant-admin auth, JSON in and out.

@@ -949,3 +949,96 @@ async fn system_admins_manage_apps_in_place_through_the_marketplace_app() {
         (Some("error"), Some("no app `nope` in the catalog"))
     );
 }
+
+#[tokio::test]
+async fn events_are_accepted_only_once_durably_queued_and_valid() {
+    use crate::events::queue::{EventQueue, SqliteQueue};
+    let m = market().await;
+    let token = m.register("acme").await;
+    let queue = Arc::new(SqliteQueue::open_in_memory().unwrap());
+    let host = m.host.clone().with_queue(queue.clone());
+    let post = |body: Value, token: Option<&str>| {
+        let host = host.clone();
+        let token = token.map(str::to_owned);
+        async move {
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", "application/json".parse().unwrap());
+            if let Some(t) = token {
+                headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
+            }
+            let out = host
+                .handle(Inbound::new(
+                    Method::POST,
+                    "/events/t/acme",
+                    headers,
+                    Bytes::from(body.to_string()),
+                ))
+                .await;
+            (
+                out.status,
+                serde_json::from_slice::<Value>(&out.body).unwrap(),
+            )
+        }
+    };
+    let joined = json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "c1"});
+    let (status, accepted) = post(joined.clone(), Some(&token)).await;
+    assert_eq!(status, 202, "{accepted}");
+    let queued = queue
+        .receive(10, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    let event: Value = serde_json::from_str(&queued[0].body).unwrap();
+    assert_eq!(
+        (
+            event["id"].clone(),
+            event["tenant"].as_str(),
+            event["kind"].as_str()
+        ),
+        (
+            accepted["event_id"].clone(),
+            Some("acme"),
+            Some("user_joined_channel")
+        )
+    );
+
+    for (body, token, status) in [
+        (
+            json!({"kind": "user_joined_channel", "user_id": "u1"}),
+            Some(token.as_str()),
+            400,
+        ),
+        (
+            json!({"kind": "user_danced", "user_id": "u1"}),
+            Some(token.as_str()),
+            400,
+        ),
+        (joined.clone(), None, 401),
+        (joined.clone(), Some("acme.forged"), 401),
+    ] {
+        let (got, err) = post(body.clone(), token).await;
+        assert_eq!(
+            (got, err["type"].as_str()),
+            (status, Some("error")),
+            "{body}: {err}"
+        );
+    }
+    assert!(
+        queue
+            .receive(10, std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing enqueued for refused events"
+    );
+    let no_queue = m
+        .host
+        .handle(Inbound::new(
+            Method::POST,
+            "/events/t/acme",
+            HeaderMap::new(),
+            Bytes::new(),
+        ))
+        .await;
+    assert_eq!(no_queue.status, 401, "auth comes before anything else");
+}
