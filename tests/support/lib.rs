@@ -16,16 +16,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// A DynamoDB client for the moto server the test command started (`AWS_ENDPOINT_URL`).
 pub async fn moto_dynamodb() -> aws_sdk_dynamodb::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: run the suite with ./scripts/test, which starts moto server on 127.0.0.1")
-    });
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+    aws_sdk_dynamodb::Client::new(&moto_config().await)
 }
 
 /// A built binary of this workspace, next to the running executable: `target/<profile>/` for
@@ -148,13 +139,17 @@ pub fn moto_endpoint() -> String {
 
 /// A Lambda client for moto server.
 pub async fn moto_lambda() -> aws_sdk_lambda::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_sdk_lambda::Client::new(&moto_config().await)
+}
+
+/// The SDK configuration for moto server: its endpoint, a region, dummy credentials.
+async fn moto_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()
         .load()
-        .await;
-    aws_sdk_lambda::Client::new(&config)
+        .await
 }
 
 /// Deploys stand-ins for this stack's app functions on moto (which stores but does not run
@@ -234,11 +229,5 @@ fn minimal_zip() -> Vec<u8> {
 
 /// An SQS client for moto server.
 pub async fn moto_sqs() -> aws_sdk_sqs::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
-    aws_sdk_sqs::Client::new(&config)
+    aws_sdk_sqs::Client::new(&moto_config().await)
 }

@@ -248,16 +248,16 @@ pub mod contract {
 
     use super::EventQueue;
 
+    async fn assert_empty(queue: &dyn EventQueue, visibility: Duration, why: &str) {
+        assert!(
+            queue.receive(10, visibility).await.unwrap().is_empty(),
+            "{why}"
+        );
+    }
+
     /// Sends, receives, hides, re-delivers and deletes, on an empty queue.
     pub async fn at_least_once_with_visibility(queue: &dyn EventQueue) {
-        assert!(
-            queue
-                .receive(10, Duration::from_secs(30))
-                .await
-                .unwrap()
-                .is_empty(),
-            "starts empty"
-        );
+        assert_empty(queue, Duration::from_secs(30), "starts empty").await;
         let a = queue.send(r#"{"n":1}"#).await.unwrap();
         let b = queue.send(r#"{"n":2}"#).await.unwrap();
         assert_ne!(a, b);
@@ -266,21 +266,11 @@ pub mod contract {
         bodies.sort();
         assert_eq!(bodies, [r#"{"n":1}"#, r#"{"n":2}"#]);
         assert!(got.iter().all(|m| m.receive_count == 1));
-        assert!(
-            queue
-                .receive(10, Duration::from_secs(30))
-                .await
-                .unwrap()
-                .is_empty(),
-            "hidden while being handled"
-        );
+        assert_empty(queue, Duration::from_secs(30), "hidden while being handled").await;
         for m in &got {
             queue.delete(&m.receipt).await.unwrap();
         }
-        assert!(
-            queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
-            "deleted for good"
-        );
+        assert_empty(queue, Duration::ZERO, "deleted for good").await;
 
         // Not deleted: it comes back, counted, and only the newest receipt deletes it.
         queue.send("again").await.unwrap();
@@ -291,7 +281,7 @@ pub mod contract {
             (second.id.clone(), 2)
         );
         queue.delete(&second.receipt).await.unwrap();
-        assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+        assert_empty(queue, Duration::ZERO, "nothing left").await;
     }
 }
 

@@ -72,6 +72,15 @@ impl Market {
         body["admin_token"].as_str().unwrap().to_owned()
     }
 
+    /// Installs the newest hello with full consent; returns its JWT secret.
+    async fn install_latest(&self, tenant: &str, token: &str) -> String {
+        let (status, installed) = self
+            .install(tenant, token, json!({"consent": consent_all()}))
+            .await;
+        assert_eq!(status, 201, "{installed}");
+        installed["jwt_secret"].as_str().unwrap().to_owned()
+    }
+
     async fn install(&self, tenant: &str, token: &str, body: Value) -> (u16, Value) {
         self.send(
             Method::POST,
@@ -601,13 +610,7 @@ async fn user_tokens_need_act_as_user() {
 async fn configure_in_place_validates_and_stores_per_tenant() {
     let m = market().await;
     let token = m.register("acme").await;
-    let secret = m
-        .install("acme", &token, json!({"consent": consent_all()}))
-        .await
-        .1["jwt_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = m.install_latest("acme", &token).await;
     let path = "/marketplace/t/acme/apps/hello/config";
     let (status, form) = m.send(Method::GET, path, Some(&token), None).await;
     assert_eq!((status, form["type"].as_str()), (200, Some("form")));
@@ -711,13 +714,7 @@ async fn parallel_configure_and_upgrade_lose_no_update() {
 async fn disable_enable_rotate_and_uninstall() {
     let m = market().await;
     let token = m.register("acme").await;
-    let secret = m
-        .install("acme", &token, json!({"consent": consent_all()}))
-        .await
-        .1["jwt_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = m.install_latest("acme", &token).await;
     let app = "/marketplace/t/acme/apps/hello";
     assert_eq!(
         m.send(Method::POST, &format!("{app}/disable"), Some(&token), None)
