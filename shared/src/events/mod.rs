@@ -109,7 +109,12 @@ impl Event {
         if missing.is_empty() {
             Ok(kind)
         } else {
-            Err(format!("a {kind:?} event needs {}", missing.join(", ")))
+            // The kind as senders write it (`user_joined_channel`), not its Rust name.
+            let name = serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Err(format!("a {name} event needs {}", missing.join(", ")))
         }
     }
 }
@@ -127,7 +132,7 @@ mod tests {
                 .unwrap();
         assert_eq!(
             e.validate().unwrap_err(),
-            "a UserJoinedChannel event needs channel_id"
+            "a user_joined_channel event needs channel_id"
         );
         let e: Event = serde_json::from_value(json!({"kind": "message_posted", "user_id": "u1", "channel_id": "c1", "post_id": "p1", "text": "hi"})).unwrap();
         assert_eq!(e.validate(), Ok(EventKind::MessagePosted));
