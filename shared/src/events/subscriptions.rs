@@ -64,12 +64,13 @@ impl Subscription {
             _ => None,
         };
         if let Some(rule) = scope_error {
-            return Err(Error::BadRequest(format!("{subject:?} {rule}")));
+            return Err(Error::BadRequest(format!("{} {rule}", wire_name(subject))));
         }
         if !install.granted_subjects.contains(&subject) {
             return Err(Error::Forbidden(format!(
-                "`{}` was not granted the subject {subject:?}",
-                install.app_id
+                "`{}` was not granted the subject {}",
+                install.app_id,
+                wire_name(subject)
             )));
         }
         Ok(subject)
@@ -77,10 +78,7 @@ impl Subscription {
 
     /// The sort key: re-subscribing to the same subject and scope replaces the earlier one.
     fn key(&self, app: &str, subject: Subject) -> String {
-        let subject = serde_json::to_value(subject)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let subject = wire_name(subject);
         let scope = if !self.channel_id.is_empty() {
             format!("c:{}", self.channel_id)
         } else if !self.team_id.is_empty() {
@@ -90,6 +88,14 @@ impl Subscription {
         };
         format!("SUB#{app}#{subject}#{scope}")
     }
+}
+
+/// A subject as Apps writes it (`user_joined_channel`).
+fn wire_name(subject: Subject) -> String {
+    serde_json::to_value(subject)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn tenant_pk(tenant: &str) -> String {
