@@ -1,6 +1,6 @@
-//! The event queue port: at-least-once delivery with a visibility timeout, as SQS gives it.
-//! Adapters: SQS (aws-sdk-sqs) for Lambda, a durable SQLite queue for the local host. One
-//! contract suite runs against both.
+//! The event queue port: at-least-once delivery with a visibility timeout, as SQS gives it,
+//! and a dead-letter queue for messages that ran out of attempts. Adapters: SQS (aws-sdk-sqs)
+//! for Lambda, a durable SQLite queue for the local host. One contract suite runs against both.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,12 +37,37 @@ pub trait EventQueue: Send + Sync + 'static {
 
     /// Deletes a received message. A receipt from an earlier receive is ignored.
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Keeps a received message hidden for `delay` from now: the backoff before its next
+    /// attempt.
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+
+    /// Up to `max` messages that ran out of attempts, oldest first, left where they are.
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError>;
+
+    /// Moves up to `max` dead letters back onto the queue with fresh attempts; returns how
+    /// many moved.
+    async fn redrive(&self, max: usize) -> Result<usize, QueueError>;
 }
+
+/// A message in the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub body: String,
+}
+
+/// Attempts before a message goes to the dead-letter queue: SQS's `maxReceiveCount` in the
+/// template, and the local queue's default.
+pub const MAX_RECEIVES: u32 = 5;
 
 /// The local host's queue: a table in a SQLite file, committed with fsync.
 #[derive(Clone)]
 pub struct SqliteQueue {
     conn: Arc<Mutex<Connection>>,
+    max_receives: u32,
+    /// Wakes a waiting consumer when a message is sent.
+    sent: Arc<tokio::sync::Notify>,
 }
 
 fn backend(e: impl std::fmt::Display) -> QueueError {
@@ -85,12 +110,30 @@ impl SqliteQueue {
                  visible_at    INTEGER NOT NULL,
                  receive_count INTEGER NOT NULL DEFAULT 0,
                  receipt       TEXT
+             );
+             CREATE TABLE IF NOT EXISTS dead (
+                 seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id   TEXT NOT NULL UNIQUE,
+                 body TEXT NOT NULL
              );",
         )
         .map_err(backend)?;
         Ok(SqliteQueue {
             conn: Arc::new(Mutex::new(conn)),
+            max_receives: MAX_RECEIVES,
+            sent: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Sets how many receives a message gets before it is dead-lettered.
+    pub fn with_max_receives(mut self, max_receives: u32) -> Self {
+        self.max_receives = max_receives.max(1);
+        self
+    }
+
+    /// Waits until a message is sent or `timeout` passes: lets a consumer idle without polling.
+    pub async fn wait_for_message(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.sent.notified()).await;
     }
 
     async fn with<T: Send + 'static>(
@@ -118,13 +161,27 @@ impl EventQueue for SqliteQueue {
             Ok(())
         })
         .await?;
+        self.sent.notify_one();
         Ok(id)
     }
 
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError> {
+        let max_receives = self.max_receives;
         self.with(move |c| {
             let now = now_ms();
             let tx = c.transaction().map_err(backend)?;
+            // As SQS does with a redrive policy: a message received max_receives times without
+            // being deleted moves to the dead letters instead of being received again.
+            tx.execute(
+                "INSERT INTO dead (id, body) SELECT id, body FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2 ORDER BY seq",
+                params![now, max_receives],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
+                params![now, max_receives],
+            )
+            .map_err(backend)?;
             let mut out = Vec::new();
             {
                 let mut pick = tx
@@ -161,21 +218,141 @@ impl EventQueue for SqliteQueue {
         })
         .await
     }
+
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE queue SET visible_at = ?1 WHERE receipt = ?2",
+                params![now_ms() + delay.as_millis() as i64, receipt],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT id, body FROM dead ORDER BY seq LIMIT ?1")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![max as i64], |r| {
+                    Ok(DeadLetter {
+                        id: r.get(0)?,
+                        body: r.get(1)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
+        let moved = self
+            .with(move |c| {
+                let tx = c.transaction().map_err(backend)?;
+                let moved = tx
+                    .execute(
+                        "INSERT INTO queue (id, body, visible_at) SELECT id, body, 0 FROM dead ORDER BY seq LIMIT ?1",
+                        params![max as i64],
+                    )
+                    .map_err(backend)?;
+                tx.execute(
+                    "DELETE FROM dead WHERE id IN (SELECT id FROM queue)",
+                    [],
+                )
+                .map_err(backend)?;
+                tx.commit().map_err(backend)?;
+                Ok(moved)
+            })
+            .await?;
+        if moved > 0 {
+            self.sent.notify_one();
+        }
+        Ok(moved)
+    }
 }
 
-/// The SQS adapter: one queue URL, a client built once per process.
+/// The SQS adapter: the queue and its dead-letter queue (SQS moves messages there by the
+/// queue's redrive policy), a client built once per process.
 #[derive(Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    dead_letter_url: Option<String>,
 }
+
+/// At most what one SQS receive returns.
+const SQS_BATCH: usize = 10;
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         SqsQueue {
             client,
             url: url.into(),
+            dead_letter_url: None,
         }
+    }
+
+    /// The queue the redrive policy moves exhausted messages to.
+    pub fn with_dead_letter_queue(mut self, url: impl Into<String>) -> Self {
+        self.dead_letter_url = Some(url.into());
+        self
+    }
+
+    fn dead_letter_url(&self) -> Result<&str, QueueError> {
+        self.dead_letter_url
+            .as_deref()
+            .ok_or_else(|| QueueError::Backend("no dead-letter queue is configured".into()))
+    }
+
+    async fn receive_from(
+        &self,
+        url: &str,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Received>, QueueError> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName;
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max.clamp(1, SQS_BATCH) as i32)
+            .visibility_timeout(visibility.as_secs() as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Received {
+                receive_count: m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1),
+                id: m.message_id.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+                receipt: m.receipt_handle.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn delete_from(&self, url: &str, receipt: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(())
     }
 }
 
@@ -200,44 +377,70 @@ impl EventQueue for SqsQueue {
     }
 
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError> {
-        use aws_sdk_sqs::types::MessageSystemAttributeName;
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
-            .visibility_timeout(visibility.as_secs() as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| Received {
-                receive_count: m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1),
-                id: m.message_id.unwrap_or_default(),
-                body: m.body.unwrap_or_default(),
-                receipt: m.receipt_handle.unwrap_or_default(),
-            })
-            .collect())
+        self.receive_from(&self.url, max, visibility).await
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        self.delete_from(&self.url, receipt).await
+    }
+
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        // SQS caps a message's visibility timeout at 12 hours.
+        let seconds = delay.as_secs().min(12 * 3600) as i32;
         self.client
-            .delete_message()
+            .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt)
+            .visibility_timeout(seconds)
             .send()
             .await
             .map_err(sqs_error)?;
         Ok(())
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let url = self.dead_letter_url()?;
+        // A peek: received with no visibility timeout, so they stay available; SQS may hand
+        // the same message out again, so stop when a receive brings nothing new.
+        let mut seen: Vec<DeadLetter> = Vec::new();
+        while seen.len() < max {
+            let batch = self
+                .receive_from(url, max - seen.len(), Duration::ZERO)
+                .await?;
+            let before = seen.len();
+            for m in batch {
+                if !seen.iter().any(|d| d.id == m.id) {
+                    seen.push(DeadLetter {
+                        id: m.id,
+                        body: m.body,
+                    });
+                }
+            }
+            if seen.len() == before {
+                break;
+            }
+        }
+        Ok(seen)
+    }
+
+    async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
+        let url = self.dead_letter_url()?.to_owned();
+        let mut moved = 0;
+        while moved < max {
+            let batch = self
+                .receive_from(&url, max - moved, Duration::from_secs(60))
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                // Sent before deleted: a failure in between leaves a copy, never a loss.
+                self.send(&m.body).await?;
+                self.delete_from(&url, &m.receipt).await?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 }
 
@@ -283,6 +486,52 @@ pub mod contract {
         queue.delete(&second.receipt).await.unwrap();
         assert_empty(queue, Duration::ZERO, "nothing left").await;
     }
+
+    /// On an empty queue whose messages dead-letter after `max_receives` receives: a backoff
+    /// hides a message, exhausted messages move to the dead letters (and only they), and a
+    /// redrive brings them back with fresh attempts.
+    pub async fn retries_then_dead_letters(queue: &dyn EventQueue, max_receives: u32) {
+        let hidden = Duration::from_secs(30);
+        queue.send("poison").await.unwrap();
+        let first = queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        queue.retry_after(&first.receipt, hidden).await.unwrap();
+        assert_empty(queue, Duration::ZERO, "backing off").await;
+        queue
+            .retry_after(&first.receipt, Duration::ZERO)
+            .await
+            .unwrap();
+        for attempt in 2..=max_receives {
+            let m = queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+            assert_eq!(m.receive_count, attempt);
+        }
+        queue.send("healthy").await.unwrap();
+        let rest = queue.receive(10, hidden).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["healthy"],
+            "the exhausted message is no longer received"
+        );
+        queue.delete(&rest[0].receipt).await.unwrap();
+        let dead = queue.dead_letters(10).await.unwrap();
+        assert_eq!(
+            dead.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+            ["poison"]
+        );
+        assert_eq!(
+            queue.dead_letters(10).await.unwrap(),
+            dead,
+            "a peek keeps them"
+        );
+        assert_eq!(queue.redrive(10).await.unwrap(), 1);
+        assert!(queue.dead_letters(10).await.unwrap().is_empty());
+        let back = queue.receive(10, hidden).await.unwrap();
+        assert_eq!(
+            (back[0].body.as_str(), back[0].receive_count),
+            ("poison", 1),
+            "redriven with fresh attempts"
+        );
+        queue.delete(&back[0].receipt).await.unwrap();
+    }
 }
 
 #[cfg(test)]
@@ -291,7 +540,9 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_queue_meets_the_contract() {
-        contract::at_least_once_with_visibility(&SqliteQueue::open_in_memory().unwrap()).await;
+        let queue = SqliteQueue::open_in_memory().unwrap();
+        contract::at_least_once_with_visibility(&queue).await;
+        contract::retries_then_dead_letters(&queue.with_max_receives(3), 3).await;
     }
 
     #[tokio::test]
