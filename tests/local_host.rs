@@ -574,3 +574,53 @@ async fn the_marketplace_registers_a_tenant_and_creates_its_integrations_in_matt
         .unwrap();
     assert_eq!(json_of(resp).await.1["installed"], Value::Null);
 }
+
+#[tokio::test]
+async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
+    let (standin, site) = StandIn::start("notices-bot-token").await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--site-url",
+        site.as_str(),
+        "--bot-token",
+        "notices=notices-bot-token",
+    ];
+    // The first run accepts events but delivers none: it stops with the event still queued.
+    let host = LocalHost::start(
+        dir.path(),
+        &[&args[..], &["--fanout-workers", "0"]].concat(),
+    );
+    let admin = host
+        .printed("tenant admin token:")
+        .expect("the first start prints the tenant admin token");
+    let resp = client()
+        .post(format!("{}/events/t/local", host.url))
+        .bearer_auth(&admin)
+        .json(&json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "town-square"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(resp).await;
+    assert_eq!(status, 202, "{body}");
+    host.stop();
+    assert!(standin.posts.lock().unwrap().is_empty());
+
+    let host = LocalHost::start(dir.path(), &args);
+    let mut posts = Vec::new();
+    for _ in 0..200 {
+        posts = standin.posts.lock().unwrap().clone();
+        if !posts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(posts.len(), 1, "{}", host.logs());
+    assert_eq!(posts[0]["channel_id"], "town-square");
+    assert!(
+        posts[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Welcome to the channel!")
+    );
+    host.stop();
+}

@@ -75,6 +75,7 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
             .as_mapping()
             .expect("events")
             .values()
+            .filter(|e| e["Type"].as_str() != Some("SQS"))
             .map(|e| {
                 assert_eq!(e["Type"].as_str(), Some("HttpApi"), "{}", f.name);
                 (
@@ -99,8 +100,16 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
 }
 
 /// The actions a function's policy grants, by the kind of resource they are granted on.
-fn granted(name: &str, r: &Value) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
-    let (mut table, mut lambda, mut queue) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+#[derive(Default)]
+struct Granted {
+    table: BTreeSet<String>,
+    lambda: BTreeSet<String>,
+    queue: BTreeSet<String>,
+    dead_letter_queue: BTreeSet<String>,
+}
+
+fn granted(name: &str, r: &Value) -> Granted {
+    let mut g = Granted::default();
     for policy in r["Properties"]["Policies"]
         .as_sequence()
         .expect("explicit policies")
@@ -118,40 +127,48 @@ fn granted(name: &str, r: &Value) -> (BTreeSet<String>, BTreeSet<String>, BTreeS
                 .map(|a| a.as_str().unwrap().to_owned());
             if resource.contains("InstallTable.Arn") {
                 assert!(!resource.contains('*'), "{name}: {resource}");
-                table.extend(actions);
+                g.table.extend(actions);
             } else if resource.contains("EventsQueue.Arn") {
-                queue.extend(actions);
+                g.queue.extend(actions);
+            } else if resource.contains("EventsDeadLetterQueue.Arn") {
+                g.dead_letter_queue.extend(actions);
             } else {
                 assert!(
                     resource.contains("function:${AWS::StackName}-*"),
                     "{name}: Lambda actions only on this stack's functions: {resource}"
                 );
-                lambda.extend(actions);
+                g.lambda.extend(actions);
             }
         }
     }
-    (table, lambda, queue)
+    g
 }
 
 #[test]
 fn policies_grant_exactly_what_each_function_calls() {
     let resources = function_resources(&template());
     for f in FUNCTIONS {
-        let (table, lambda, queue) = granted(f.name, &resources[f.name]);
+        let g = granted(f.name, &resources[f.name]);
         let set = |actions: &[&str]| {
             actions
                 .iter()
                 .map(|a| (*a).to_owned())
                 .collect::<BTreeSet<String>>()
         };
-        assert_eq!(table, set(f.table_actions()), "{}: table actions", f.name);
+        assert_eq!(g.table, set(f.table_actions()), "{}: table actions", f.name);
         assert_eq!(
-            lambda,
+            g.lambda,
             set(f.lambda_actions()),
             "{}: Lambda actions",
             f.name
         );
-        assert_eq!(queue, set(f.queue_actions()), "{}: queue actions", f.name);
+        assert_eq!(g.queue, set(f.queue_actions()), "{}: queue actions", f.name);
+        assert_eq!(
+            g.dead_letter_queue,
+            set(f.dead_letter_queue_actions()),
+            "{}: dead-letter queue actions",
+            f.name
+        );
     }
 }
 
@@ -179,6 +196,44 @@ fn the_events_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
             .unwrap()
             .contains("EventsDeadLetterQueue.QueueName")
     );
+}
+
+#[test]
+fn only_the_fanout_consumes_the_queue_and_reports_partial_failures() {
+    let resources = function_resources(&template());
+    for f in FUNCTIONS {
+        let sqs: Vec<&Value> = resources[f.name]["Properties"]["Events"]
+            .as_mapping()
+            .expect("events")
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("SQS"))
+            .collect();
+        if f.serves != cloudapps::host::functions::Serves::FanOut {
+            assert!(sqs.is_empty(), "{}: consumes the queue", f.name);
+            continue;
+        }
+        assert_eq!(sqs.len(), 1, "{}", f.name);
+        let p = &sqs[0]["Properties"];
+        assert!(
+            serde_yaml::to_string(&p["Queue"])
+                .unwrap()
+                .contains("EventsQueue.Arn")
+        );
+        assert_eq!(
+            p["FunctionResponseTypes"][0].as_str(),
+            Some("ReportBatchItemFailures")
+        );
+        // A batch must finish within the queue's visibility timeout, or it is redelivered
+        // while still being handled.
+        let timeout = resources[f.name]["Properties"]["Timeout"].as_u64().unwrap();
+        let visibility = template()["Resources"]["EventsQueue"]["Properties"]["VisibilityTimeout"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            visibility >= 6 * timeout,
+            "visibility {visibility} s, timeout {timeout} s"
+        );
+    }
 }
 
 #[test]

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use clap::Parser;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{AppClaims, sign_app_jwt};
+use cloudapps::events::fanout::{DELIVERY_TIMEOUT, FanOut, HttpDeliverer};
 use cloudapps::events::queue::SqliteQueue;
 use cloudapps::host::Host;
+use cloudapps::host::events::InProcessDeliverer;
 use cloudapps::host::route::{Kind, app_root};
 use cloudapps::mattermost::HttpMattermost;
 use cloudapps::provision::{Provisioned, bootstrap};
@@ -60,9 +62,14 @@ struct Args {
     /// Store the token Mattermost issued for an app's slash command, as APP=TOKEN (repeatable).
     #[arg(long = "command-token", value_name = "APP=TOKEN")]
     command_tokens: Vec<String>,
-    /// Store an app's bot access token, used to open dialogs for classic commands, as APP=TOKEN.
+    /// Store an app's bot access token, used to open dialogs for classic commands and to post
+    /// as the bot from event handlers, as APP=TOKEN.
     #[arg(long = "bot-token", value_name = "APP=TOKEN")]
     bot_tokens: Vec<String>,
+    /// Concurrent consumers delivering queued events to subscribers; 0 accepts events and
+    /// keeps them queued (for a host that only ingests).
+    #[arg(long, env = "CLOUDAPPS_FANOUT_WORKERS", default_value_t = 4)]
+    fanout_workers: usize,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -147,10 +154,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             args.operator_token
                 .as_deref()
                 .map(cloudapps::auth::hash_token),
-        )
-        .with_queue(Arc::new(SqliteQueue::open(
-            &args.data_dir.join("events.db"),
-        )?));
+        );
+    let queue = SqliteQueue::open(&args.data_dir.join("events.db"))?;
+    let host = host.with_queue(Arc::new(queue.clone()));
     let boot = bootstrap(
         host.marketplace(),
         &apps,
@@ -211,6 +217,20 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         boot.admin_token.as_deref(),
         &installs,
     );
+    // Events accepted before a restart are still in the queue and go out now.
+    let fanout = FanOut::new(
+        state.clone(),
+        Arc::new(InProcessDeliverer::new(
+            host.clone(),
+            &public_url,
+            HttpDeliverer::new(DELIVERY_TIMEOUT),
+        )),
+        &public_url,
+    );
+    for _ in 0..args.fanout_workers {
+        let (fanout, queue) = (fanout.clone(), queue.clone());
+        tokio::spawn(async move { fanout.consume(queue).await });
+    }
     tracing::info!(%addr, "listening");
     server::serve(listener, host).await?;
     tracing::info!("stopped");

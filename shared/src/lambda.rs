@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -14,6 +15,9 @@ use serde_json::Value;
 
 use crate::apps::BuiltinApps;
 use crate::error::Error;
+use crate::events::fanout::{DELIVERY_TIMEOUT, FanOut, HttpDeliverer};
+use crate::events::queue::{EventQueue, Received, SqsQueue};
+use crate::host::functions::Serves;
 use crate::host::route::app_root;
 use crate::host::{Function, Host, Inbound, Outbound};
 use crate::marketplace::provisioner::LambdaProvisioner;
@@ -29,6 +33,9 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_json();
     let function = Function::by_name(name)
         .ok_or_else(|| format!("no function named `{name}` in cloudapps::host::FUNCTIONS"))?;
+    if function.serves == Serves::FanOut {
+        return run_fanout().await;
+    }
     let host = host_from_env(function).await?.only(function);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let host = &host;
@@ -37,13 +44,86 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The SQS consumer: each batch is fanned out, failed messages get their backoff and are
+/// reported as batch item failures, so the event source mapping deletes only the others.
+async fn run_fanout() -> Result<(), lambda_runtime::Error> {
+    let state = state_from_env().await?;
+    let queue = events_queue_from_env()
+        .await
+        .ok_or("EVENTS_QUEUE_URL is not set: point it at the events queue")?;
+    let public_url = std::env::var("CLOUDAPPS_PUBLIC_URL")
+        .map_err(|_| "CLOUDAPPS_PUBLIC_URL is not set: built-in apps are reached there")?;
+    let fanout = FanOut::new(
+        state,
+        Arc::new(HttpDeliverer::new(DELIVERY_TIMEOUT)),
+        &public_url,
+    );
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let (fanout, queue) = (&fanout, &queue);
+        async move {
+            Ok::<_, std::convert::Infallible>(fanout_batch(fanout, queue, event.payload).await)
+        }
+    }))
+    .await
+}
+
+/// One batch from the event source mapping: the ids of the messages to retry, which SQS keeps
+/// (each hidden for its backoff); it deletes the rest.
+pub async fn fanout_batch(
+    fanout: &FanOut,
+    queue: &dyn EventQueue,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let batch = event.records.into_iter().map(received).collect();
+    let failed = fanout.process_batch(queue, batch, false).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+fn received(m: SqsMessage) -> Received {
+    Received {
+        receive_count: m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
+        id: m.message_id.unwrap_or_default(),
+        body: m.body.unwrap_or_default(),
+        receipt: m.receipt_handle.unwrap_or_default(),
+    }
+}
+
+/// The events queue (`EVENTS_QUEUE_URL`) and its dead-letter queue (`EVENTS_DLQ_URL`).
+async fn events_queue_from_env() -> Option<SqsQueue> {
+    let url = std::env::var("EVENTS_QUEUE_URL").ok()?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&config), url);
+    Some(match std::env::var("EVENTS_DLQ_URL") {
+        Ok(dlq) => queue.with_dead_letter_queue(dlq),
+        Err(_) => queue,
+    })
+}
+
+async fn state_from_env() -> Result<InstallState, lambda_runtime::Error> {
+    let table = std::env::var("TABLE_NAME")
+        .map_err(|_| "TABLE_NAME is not set: point it at the install-state table")?;
+    Ok(InstallState::new(Arc::new(
+        DynamoStore::connect(table).await,
+    )))
+}
+
 /// The host over DynamoDB (`TABLE_NAME`), with clients built once and the connection warmed
 /// during init, when it is free.
 async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Error> {
-    let table = std::env::var("TABLE_NAME")
-        .map_err(|_| "TABLE_NAME is not set: point it at the install-state table")?;
-    let store = DynamoStore::connect(table).await;
-    let state = InstallState::new(Arc::new(store));
+    let state = state_from_env().await?;
     if function
         .app()
         .is_none_or(|app| app == crate::apps::marketplace::APP_ID)
@@ -58,12 +138,8 @@ async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Erro
         .with_public_url(std::env::var("CLOUDAPPS_PUBLIC_URL").ok())
         .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new()))
         .with_operator_token_hash(std::env::var("CLOUDAPPS_OPERATOR_TOKEN_SHA256").ok());
-    if let Ok(url) = std::env::var("EVENTS_QUEUE_URL") {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        host = host.with_queue(Arc::new(crate::events::queue::SqsQueue::new(
-            aws_sdk_sqs::Client::new(&config),
-            url,
-        )));
+    if let Some(queue) = events_queue_from_env().await {
+        host = host.with_queue(Arc::new(queue));
     }
     if let Ok(spec) = std::env::var("CLOUDAPPS_FUNCTIONS") {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

@@ -41,6 +41,15 @@ pub struct NewOutgoingWebhook {
     pub content_type: String,
 }
 
+/// `POST /api/v4/posts` (`model.Post`): a message, in a thread when `root_id` is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewPost {
+    pub channel_id: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub root_id: String,
+}
+
 /// What Mattermost answers on creating a command or hook: its id and the token it will send.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Created {
@@ -65,6 +74,14 @@ pub trait Mattermost: Send + Sync + 'static {
         token: &str,
         hook: &NewOutgoingWebhook,
     ) -> Result<Created, MattermostError>;
+
+    /// `POST {site}/api/v4/posts` with the bot's token.
+    async fn create_post(
+        &self,
+        site_url: &str,
+        token: &str,
+        post: &NewPost,
+    ) -> Result<(), MattermostError>;
 
     /// `POST {site}/api/v4/actions/dialogs/open` with the bot's token.
     async fn open_dialog(
@@ -173,6 +190,15 @@ impl Mattermost for HttpMattermost {
         hook: &NewOutgoingWebhook,
     ) -> Result<Created, MattermostError> {
         self.create(site_url, "hooks/outgoing", token, hook).await
+    }
+
+    async fn create_post(
+        &self,
+        site_url: &str,
+        token: &str,
+        post: &NewPost,
+    ) -> Result<(), MattermostError> {
+        self.post(site_url, "posts", token, post).await.map(|_| ())
     }
 
     async fn open_dialog(

@@ -51,6 +51,8 @@ pub struct StandIn {
     pub commands: Arc<Mutex<Vec<Value>>>,
     /// Every accepted `POST /hooks/outgoing` body, with the id and token it was given.
     pub hooks: Arc<Mutex<Vec<Value>>>,
+    /// Every accepted `POST /posts` body, with the id it was given.
+    pub posts: Arc<Mutex<Vec<Value>>>,
 }
 
 impl StandIn {
@@ -64,6 +66,7 @@ impl StandIn {
             .route("/api/v4/actions/dialogs/open", post(open_dialog))
             .route("/api/v4/commands", post(create_command))
             .route("/api/v4/hooks/outgoing", post(create_outgoing_webhook))
+            .route("/api/v4/posts", post(create_post))
             .with_state(standin.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -157,6 +160,50 @@ async fn create_outgoing_webhook(
         }
         Err(resp) => *resp,
     }
+}
+
+async fn create_post(
+    State(s): State<StandIn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    match authorized_json(&s, &headers, &body) {
+        Ok(req) => {
+            let check = check_post(&req);
+            created(&s.posts, req, check)
+        }
+        Err(resp) => *resp,
+    }
+}
+
+/// `model.Post.IsValid` for what a client may send to `POST /api/v4/posts`.
+pub fn check_post(req: &Value) -> Result<(), String> {
+    only_keys(
+        req,
+        &[
+            "channel_id",
+            "message",
+            "root_id",
+            "file_ids",
+            "props",
+            "metadata",
+        ],
+    )?;
+    if req["channel_id"].as_str().is_none_or(str::is_empty) {
+        return Err("channel_id is required".into());
+    }
+    let message = req["message"].as_str().unwrap_or_default();
+    // model.PostMessageMaxRunesV2
+    if message.chars().count() > 16383 {
+        return Err("message is longer than 16383 characters".into());
+    }
+    if message.is_empty() && req["file_ids"].as_array().is_none_or(Vec::is_empty) {
+        return Err("a post needs a message or files".into());
+    }
+    if req.get("root_id").is_some() && req["root_id"].as_str().is_none_or(str::is_empty) {
+        return Err("root_id, when sent, must be a post id".into());
+    }
+    Ok(())
 }
 
 fn only_keys(obj: &Value, allowed: &[&str]) -> Result<(), String> {

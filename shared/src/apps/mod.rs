@@ -3,6 +3,7 @@
 
 pub mod hello;
 pub mod marketplace;
+pub mod notices;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::command::Command;
+use crate::error::Error;
+use crate::events::subscriptions::Subscription;
 use crate::marketplace::Marketplace;
+use crate::mattermost::Mattermost;
 use crate::protocol::apps::{Binding, CallResponse, Manifest};
 use crate::store::Tenant;
 
@@ -40,6 +44,22 @@ pub trait App: Send + Sync + 'static {
     ) -> Option<CallResponse> {
         None
     }
+
+    /// The subscriptions the app takes on install (those whose subject the install was
+    /// granted); uninstall removes them.
+    fn subscriptions(&self) -> Vec<Subscription> {
+        Vec::new()
+    }
+
+    /// Handles a post-event notification (a call with `context.subject`); `mattermost` posts
+    /// as the bot whose token the notification carries. `None` passes it on to [`App::call`].
+    async fn notify(
+        &self,
+        _command: &Command,
+        _mattermost: &dyn Mattermost,
+    ) -> Option<Result<CallResponse, Error>> {
+        None
+    }
 }
 
 /// The apps this host runs in-process, by app id.
@@ -54,6 +74,7 @@ impl BuiltinApps {
         Self::of(vec![
             Arc::new(hello::Hello),
             Arc::new(marketplace::MarketplaceApp),
+            Arc::new(notices::Notices),
         ])
     }
 

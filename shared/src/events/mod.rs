@@ -2,12 +2,14 @@
 //! outgoing webhooks, other JSON senders) is decoded into, and the durable queue events wait in
 //! for fan-out.
 
+pub mod fanout;
 pub mod queue;
 pub mod subscriptions;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::apps::Subject;
+use crate::protocol::apps::{Context, Subject};
+use crate::protocol::classic::OutgoingWebhookRequest;
 
 /// The eight post-event notifications of the product design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -35,35 +37,45 @@ impl EventKind {
         }
     }
 
-    /// The Apps subscription subject that delivers this kind, if Apps has one.
-    pub fn subject(self) -> Option<Subject> {
+    /// The subscription subject that delivers this kind (`user_updated` is this host's own).
+    pub fn subject(self) -> Subject {
         match self {
-            EventKind::MessagePosted => Some(Subject::PostCreated),
-            EventKind::ChannelCreated => Some(Subject::ChannelCreated),
-            EventKind::UserCreated => Some(Subject::UserCreated),
-            EventKind::UserJoinedChannel => Some(Subject::UserJoinedChannel),
-            EventKind::UserJoinedTeam => Some(Subject::UserJoinedTeam),
-            EventKind::UserLeftChannel => Some(Subject::UserLeftChannel),
-            EventKind::UserLeftTeam => Some(Subject::UserLeftTeam),
-            EventKind::UserUpdated => None,
+            EventKind::MessagePosted => Subject::PostCreated,
+            EventKind::ChannelCreated => Subject::ChannelCreated,
+            EventKind::UserCreated => Subject::UserCreated,
+            EventKind::UserJoinedChannel => Subject::UserJoinedChannel,
+            EventKind::UserJoinedTeam => Subject::UserJoinedTeam,
+            EventKind::UserLeftChannel => Subject::UserLeftChannel,
+            EventKind::UserLeftTeam => Subject::UserLeftTeam,
+            EventKind::UserUpdated => Subject::UserUpdated,
         }
     }
 
-    /// The kind an Apps subject notifies of.
+    /// The kind a subject notifies of; `None` for the subjects this host does not deliver
+    /// (the deprecated bot_* subjects and mentions).
     pub fn from_subject(subject: Subject) -> Option<EventKind> {
-        [
-            EventKind::MessagePosted,
-            EventKind::ChannelCreated,
-            EventKind::UserCreated,
-            EventKind::UserJoinedChannel,
-            EventKind::UserJoinedTeam,
-            EventKind::UserLeftChannel,
-            EventKind::UserLeftTeam,
-        ]
-        .into_iter()
-        .find(|k| k.subject() == Some(subject))
+        ALL_KINDS.into_iter().find(|k| k.subject() == subject)
+    }
+
+    /// The kind as senders write it (`user_joined_channel`).
+    pub fn wire_name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 }
+
+const ALL_KINDS: [EventKind; 8] = [
+    EventKind::MessagePosted,
+    EventKind::ChannelCreated,
+    EventKind::UserCreated,
+    EventKind::UserJoinedChannel,
+    EventKind::UserJoinedTeam,
+    EventKind::UserLeftChannel,
+    EventKind::UserLeftTeam,
+    EventKind::UserUpdated,
+];
 
 /// One thing that happened in a tenant's Mattermost.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -109,14 +121,89 @@ impl Event {
         if missing.is_empty() {
             Ok(kind)
         } else {
-            // The kind as senders write it (`user_joined_channel`), not its Rust name.
-            let name = serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            Err(format!("a {name} event needs {}", missing.join(", ")))
+            Err(format!(
+                "a {} event needs {}",
+                kind.wire_name(),
+                missing.join(", ")
+            ))
         }
     }
+
+    /// An Apps subscription notification: the subject names the kind, and the ids come from
+    /// the expanded objects (v1.2 strips the plain ids, so subscriptions expand them) or, when a
+    /// sender keeps them, from the plain fields.
+    pub fn from_notification(ctx: &Context) -> Result<Event, String> {
+        let subject = ctx
+            .subject
+            .ok_or("`context.subject` is missing: this is not a subscription notification")?;
+        let kind = EventKind::from_subject(subject).ok_or_else(|| {
+            format!(
+                "the subject {} is not delivered by this host",
+                wire(subject)
+            )
+        })?;
+        let pick = |expanded: Option<&str>, plain: &str| {
+            expanded
+                .filter(|s| !s.is_empty())
+                .unwrap_or(plain)
+                .to_owned()
+        };
+        let post = ctx.post.as_ref();
+        let channel_team = ctx.channel.as_ref().map(|c| c.team_id.as_str());
+        let event = Event {
+            kind: Some(kind),
+            user_id: pick(
+                ctx.user
+                    .as_ref()
+                    .map(|u| u.id.as_str())
+                    .or(post.map(|p| p.user_id.as_str())),
+                &ctx.user_id,
+            ),
+            channel_id: pick(
+                ctx.channel
+                    .as_ref()
+                    .map(|c| c.id.as_str())
+                    .or(post.map(|p| p.channel_id.as_str())),
+                &ctx.channel_id,
+            ),
+            team_id: pick(
+                ctx.team.as_ref().map(|t| t.id.as_str()).or(channel_team),
+                &ctx.team_id,
+            ),
+            post_id: pick(post.map(|p| p.id.as_str()), &ctx.post_id),
+            text: post.map(|p| p.message.clone()).unwrap_or_default(),
+            ..Default::default()
+        };
+        event.validate()?;
+        Ok(event)
+    }
+
+    /// A classic outgoing webhook: a message was posted. Its `timestamp` is in seconds when
+    /// form-encoded and in milliseconds when JSON, as Mattermost sends them.
+    pub fn from_outgoing_webhook(hook: &OutgoingWebhookRequest, timestamp_in_ms: bool) -> Event {
+        Event {
+            kind: Some(EventKind::MessagePosted),
+            user_id: hook.user_id.clone(),
+            channel_id: hook.channel_id.clone(),
+            team_id: hook.team_id.clone(),
+            post_id: hook.post_id.clone(),
+            text: hook.text.clone(),
+            at_ms: if timestamp_in_ms {
+                hook.timestamp
+            } else {
+                hook.timestamp.saturating_mul(1000)
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// A subject as Apps writes it (`user_joined_channel`).
+pub fn wire(subject: Subject) -> String {
+    serde_json::to_value(subject)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -155,6 +242,9 @@ mod tests {
             Some(EventKind::UserJoinedChannel)
         );
         assert_eq!(EventKind::from_subject(Subject::BotJoinedChannel), None);
-        assert_eq!(EventKind::UserUpdated.subject(), None);
+        assert_eq!(
+            EventKind::from_subject(EventKind::UserUpdated.subject()),
+            Some(EventKind::UserUpdated)
+        );
     }
 }

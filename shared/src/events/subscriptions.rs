@@ -43,6 +43,7 @@ impl Subscription {
         let (channel, team) = (!self.channel_id.is_empty(), !self.team_id.is_empty());
         let scope_error = match subject {
             Subject::UserCreated
+            | Subject::UserUpdated
             | Subject::BotJoinedChannel
             | Subject::BotLeftChannel
             | Subject::BotJoinedTeam
@@ -57,7 +58,8 @@ impl Subscription {
             Subject::UserJoinedTeam | Subject::UserLeftTeam if channel => {
                 Some("takes no channel_id")
             }
-            Subject::ChannelCreated if channel || !team => Some("needs team_id and no channel_id"),
+            // Apps requires team_id; here none means every team of the tenant.
+            Subject::ChannelCreated if channel => Some("takes no channel_id"),
             Subject::PostCreated | Subject::BotMentioned | Subject::SelfMentioned if team => {
                 Some("takes no team_id")
             }
@@ -76,8 +78,15 @@ impl Subscription {
         Ok(subject)
     }
 
+    /// Whether `event` falls in this subscription's scope: no channel or team means every one
+    /// of the tenant (the welcome bot's case), otherwise the event's must match.
+    pub fn covers(&self, event: &super::Event) -> bool {
+        (self.channel_id.is_empty() || self.channel_id == event.channel_id)
+            && (self.team_id.is_empty() || self.team_id == event.team_id)
+    }
+
     /// The sort key: re-subscribing to the same subject and scope replaces the earlier one.
-    fn key(&self, app: &str, subject: Subject) -> String {
+    pub fn key(&self, app: &str, subject: Subject) -> String {
         let subject = wire_name(subject);
         let scope = if !self.channel_id.is_empty() {
             format!("c:{}", self.channel_id)
@@ -90,13 +99,7 @@ impl Subscription {
     }
 }
 
-/// A subject as Apps writes it (`user_joined_channel`).
-fn wire_name(subject: Subject) -> String {
-    serde_json::to_value(subject)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
+use super::wire as wire_name;
 
 fn tenant_pk(tenant: &str) -> String {
     format!("TENANT#{tenant}")
@@ -153,6 +156,23 @@ impl InstallState {
             .await?)
     }
 
+    /// The subscriptions of one install.
+    pub async fn subscriptions_of(
+        &self,
+        install: &Install,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let prefix = format!("SUB#{}#", install.app_id);
+        let items = self
+            .items()
+            .query(&tenant_pk(&install.tenant_id), &prefix)
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|i| serde_json::from_value::<Subscribed>(i.body).ok())
+            .map(|s| s.subscription)
+            .collect())
+    }
+
     /// Every subscription of a tenant to `subject`, of every app: what fan-out delivers to.
     pub async fn subscribers(
         &self,
@@ -181,12 +201,13 @@ mod tests {
 
     async fn hello() -> (InstallState, Install) {
         let state = InstallState::new(Arc::new(SqliteStore::open_in_memory().unwrap()));
-        let install =
-            ensure_tenant_with_apps(&state, "acme", "https://mm.acme.test", &BuiltinApps::all())
-                .await
-                .unwrap()
-                .remove(0)
-                .install;
+        // Only hello: the other built-in apps subscribe on install.
+        let only_hello = BuiltinApps::of(vec![Arc::new(crate::apps::hello::Hello)]);
+        let install = ensure_tenant_with_apps(&state, "acme", "https://mm.acme.test", &only_hello)
+            .await
+            .unwrap()
+            .remove(0)
+            .install;
         (state, install)
     }
 

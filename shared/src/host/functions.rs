@@ -3,7 +3,7 @@
 //! resources, HTTP API events and IAM policies of `template.yaml`.
 
 use super::route::{Kind, Route, app_root};
-use crate::apps::{hello, marketplace};
+use crate::apps::{hello, marketplace, notices};
 use crate::marketplace::routes::Op;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,8 +16,15 @@ pub enum Serves {
     },
     /// One marketplace operation.
     Marketplace(Op),
-    /// Event ingest: `POST /events/t/{tenant}`.
+    /// Event ingest from every source: `POST /events/t/{tenant}` and, for any installed app,
+    /// Apps notifications and outgoing webhooks under its root.
     Ingest,
+    /// The subscription API apps call, for any installed app.
+    Subscriptions,
+    /// The SQS consumer that delivers events to subscribers (no HTTP route).
+    FanOut,
+    /// The operator's view of the dead-letter queue, and its redrive.
+    DeadLetters,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,11 +124,47 @@ pub const FUNCTIONS: &[Function] = &[
     market("marketplace-disable", Op::Disable),
     market("marketplace-rotate", Op::Rotate),
     market("marketplace-uninstall", Op::Uninstall),
+    call(
+        "notices-on-user-joined-channel",
+        notices::APP_ID,
+        notices::ON_USER_JOINED_CHANNEL,
+    ),
+    call(
+        "notices-on-channel-created",
+        notices::APP_ID,
+        notices::ON_CHANNEL_CREATED,
+    ),
+    call(
+        "notices-on-message-posted",
+        notices::APP_ID,
+        notices::ON_MESSAGE_POSTED,
+    ),
     Function {
         name: "events-ingest",
         serves: Serves::Ingest,
     },
+    Function {
+        name: "events-subscriptions",
+        serves: Serves::Subscriptions,
+    },
+    Function {
+        name: "events-fanout",
+        serves: Serves::FanOut,
+    },
+    Function {
+        name: "events-dead-letters",
+        serves: Serves::DeadLetters,
+    },
 ];
+
+/// The event routes under an app's root that a function serves, with any app.
+const fn app_event_kinds(serves: Serves) -> &'static [Kind] {
+    match serves {
+        Serves::Ingest => &[Kind::Notification, Kind::WebhookEvent],
+        Serves::Subscriptions => &[Kind::Subscribe, Kind::Unsubscribe, Kind::Subscriptions],
+        _ => &[],
+    }
+}
 
 impl Function {
     pub fn by_name(name: &str) -> Option<&'static Function> {
@@ -132,7 +175,7 @@ impl Function {
     pub fn app(&self) -> Option<&'static str> {
         match self.serves {
             Serves::App { app, .. } => Some(app),
-            Serves::Marketplace(_) | Serves::Ingest => None,
+            _ => None,
         }
     }
 
@@ -173,7 +216,26 @@ impl Function {
                 }
             }
             Serves::Marketplace(op) => vec![(op.method(), op.path().to_owned())],
-            Serves::Ingest => vec![("POST", INGEST_PATH.to_owned())],
+            Serves::DeadLetters => vec![
+                ("GET", super::events::DEAD_LETTERS_PATH.to_owned()),
+                ("POST", super::events::REDRIVE_PATH.to_owned()),
+            ],
+            serves => {
+                let mut routes: Vec<(&'static str, String)> = app_event_kinds(serves)
+                    .iter()
+                    .map(|k| {
+                        let path = k.fixed_path().unwrap_or_default();
+                        (
+                            k.method(),
+                            format!("{}{path}", app_root("{tenant}", "{app}")),
+                        )
+                    })
+                    .collect();
+                if serves == Serves::Ingest {
+                    routes.insert(0, ("POST", INGEST_PATH.to_owned()));
+                }
+                routes
+            }
         }
     }
 
@@ -195,8 +257,24 @@ impl Function {
             ],
             Serves::App { .. } => &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
             Serves::Marketplace(op) => op.table_actions(),
-            // The tenant admin token is checked against the tenant record.
-            Serves::Ingest => &["dynamodb:GetItem"],
+            // The tenant admin token is checked against the tenant record; the other sources
+            // read the tenant and the install in one batch.
+            Serves::Ingest => &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
+            Serves::Subscriptions => &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+            ],
+            // Subscribers, installs and listings are read; delivery records are written.
+            Serves::FanOut => &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+            ],
+            Serves::DeadLetters => &[],
         }
     }
 
@@ -216,21 +294,45 @@ impl Function {
             {
                 Op::Install.lambda_actions()
             }
-            Serves::App { .. } | Serves::Ingest => &[],
             Serves::Marketplace(op) => op.lambda_actions(),
+            _ => &[],
         }
     }
 
     /// The actions the function needs on the events queue.
     pub fn queue_actions(&self) -> &'static [&'static str] {
         match self.serves {
-            Serves::Ingest => &["sqs:SendMessage"],
+            // Redriven letters are sent back onto the queue.
+            Serves::Ingest | Serves::DeadLetters => &["sqs:SendMessage"],
+            // Receiving and deleting come with the event source mapping; the backoff is ours.
+            Serves::FanOut => &["sqs:ChangeMessageVisibility"],
+            _ => &[],
+        }
+    }
+
+    /// The actions the function needs on the dead-letter queue.
+    pub fn dead_letter_queue_actions(&self) -> &'static [&'static str] {
+        match self.serves {
+            Serves::DeadLetters => &["sqs:DeleteMessage", "sqs:ReceiveMessage"],
             _ => &[],
         }
     }
 
     pub fn serves_ingest(&self) -> bool {
         self.serves == Serves::Ingest
+    }
+
+    pub fn serves_dead_letters(&self) -> bool {
+        self.serves == Serves::DeadLetters
+    }
+
+    /// The answer to a request for a route this function does not serve.
+    pub fn wrong_route(&self) -> crate::error::Error {
+        crate::error::Error::NotFound(format!(
+            "function {} serves only {}",
+            self.name,
+            self.describe()
+        ))
     }
 
     /// The marketplace app's calls that read and change installs.
@@ -257,7 +359,7 @@ impl Function {
                     && route.kind == kind
                     && (kind != Kind::Call || route.path == call_path)
             }
-            Serves::Marketplace(_) | Serves::Ingest => false,
+            serves => app_event_kinds(serves).contains(&route.kind),
         }
     }
 
@@ -272,6 +374,9 @@ impl Function {
             .into_iter()
             .map(|(m, p)| format!("{m} {p}"))
             .collect();
+        if routes.is_empty() {
+            return "batches of the events queue".into();
+        }
         routes.join(" and ")
     }
 }

@@ -3,6 +3,7 @@
 //! Transports (the Lambda adapter, the local HTTP server) only convert to and from
 //! [`Inbound`] and [`Outbound`].
 
+pub mod events;
 pub mod functions;
 pub mod route;
 
@@ -17,7 +18,6 @@ use crate::apps::{App, BuiltinApps};
 use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
-use crate::events::Event;
 use crate::events::queue::EventQueue;
 use crate::marketplace::Marketplace;
 use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
@@ -29,11 +29,11 @@ use crate::protocol::apps::{
     AwsLambdaDeploy, AwsLambdaFunction, Binding, CallRequest, CallResponse, Form, HttpDeploy,
     ResponseType, location,
 };
+use crate::protocol::classic::OutgoingWebhookResponse;
 use crate::protocol::classic::{
     OpenDialogRequest, PostActionIntegration, PostActionIntegrationRequest, SlashCommandRequest,
     SubmitDialogRequest,
 };
-use crate::protocol::classic::{OutgoingWebhookRequest, OutgoingWebhookResponse};
 use crate::store::{Install, InstallState, Tenant};
 pub use functions::{FUNCTIONS, Function};
 use route::{Kind, Route, app_root};
@@ -229,7 +229,7 @@ impl Host {
             });
         }
         if req.path.starts_with("/events/") {
-            return self.ingest(&req).await;
+            return self.serve_events(&req).await;
         }
         if req.path == "/marketplace" || req.path.starts_with("/marketplace/") {
             return self.serve_marketplace(&req).await;
@@ -240,11 +240,7 @@ impl Host {
         span.record("app", route.app.as_str());
         span.record("command", route.path.as_str());
         if let Some(f) = self.only.filter(|f| !f.serves_app(&route)) {
-            return Err(Error::NotFound(format!(
-                "function {} serves only {}",
-                f.name,
-                f.describe()
-            )));
+            return Err(f.wrong_route());
         }
         if let Some(t) = req
             .invoked_for_tenant
@@ -264,6 +260,9 @@ impl Host {
                 method: req.method.to_string(),
                 allowed,
             });
+        }
+        if route.kind.is_events() {
+            return self.serve_app_events(&req, &route).await;
         }
         let app = self
             .apps
@@ -301,62 +300,8 @@ impl Host {
             Kind::PostAction => self.post_action(&ctx).await,
             Kind::Dialog => self.dialog(&ctx).await,
             Kind::OutgoingWebhook => self.outgoing_webhook(&ctx).await,
+            _ => Err(Error::NotFound(format!("no route for {}", req.path))),
         }
-    }
-
-    /// Accepts a normalized event: tenant-admin auth, validation, an event id, and an answer
-    /// only once the event is durably on the queue.
-    async fn ingest(&self, req: &Inbound) -> Result<Outbound, Error> {
-        let tenant = req
-            .path
-            .strip_prefix("/events/t/")
-            .map(|t| t.trim_end_matches('/'))
-            .filter(|t| route::valid_id(t))
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "no route for {}; events go to POST /events/t/<tenant>",
-                    req.path
-                ))
-            })?;
-        tracing::Span::current().record("tenant", tenant);
-        if let Some(f) = self.only.filter(|f| !f.serves_ingest()) {
-            return Err(Error::NotFound(format!(
-                "function {} serves only {}",
-                f.name,
-                f.describe()
-            )));
-        }
-        if req.method != Method::POST {
-            return Err(Error::MethodNotAllowed {
-                method: req.method.to_string(),
-                allowed: "POST",
-            });
-        }
-        let bearer = req
-            .header("authorization")
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim);
-        self.marketplace.authorize_admin(tenant, bearer).await?;
-        let mut event: Event = json_body(req, "event")?;
-        event.validate().map_err(Error::BadRequest)?;
-        event.id = auth::generate_secret();
-        event.tenant = tenant.to_owned();
-        if event.at_ms == 0 {
-            event.at_ms = (auth::now() * 1000) as i64;
-        }
-        let queue = self
-            .queue
-            .as_ref()
-            .ok_or_else(|| Error::Dependency("this host has no event queue configured".into()))?;
-        let body = serde_json::to_string(&event).map_err(|e| Error::BadRequest(e.to_string()))?;
-        queue
-            .send(&body)
-            .await
-            .map_err(|e| Error::Dependency(format!("the event was not accepted: {e}")))?;
-        Ok(Outbound::json(
-            202,
-            &serde_json::json!({ "event_id": event.id }),
-        ))
     }
 
     /// A marketplace operation: operator or tenant-admin auth, JSON in and out.
@@ -367,11 +312,7 @@ impl Host {
         span.record("app", route.app.as_str());
         span.record("command", format!("{:?}", route.op).as_str());
         if let Some(f) = self.only.filter(|f| !f.serves_marketplace(route.op)) {
-            return Err(Error::NotFound(format!(
-                "function {} serves only {}",
-                f.name,
-                f.describe()
-            )));
+            return Err(f.wrong_route());
         }
         let m = &self.marketplace;
         let base = self.base_url(req);
@@ -476,16 +417,7 @@ impl Host {
                 Error::BadRequest(format!("the body is not an Apps call request: {e}"))
             })?
         };
-        let site = call.context.mattermost_site_url.trim_end_matches('/');
-        if !site.is_empty()
-            && !ctx.tenant.site_url.is_empty()
-            && site != ctx.tenant.site_url.trim_end_matches('/')
-        {
-            return Err(Error::Forbidden(format!(
-                "this call comes from {site}, but tenant `{}` is registered for {}",
-                ctx.tenant.id, ctx.tenant.site_url
-            )));
-        }
+        check_site(&call.context.mattermost_site_url, ctx.tenant)?;
         let wants_user_token = call
             .expand
             .as_ref()
@@ -553,22 +485,7 @@ impl Host {
     /// A message that starts with a trigger word: the rest of it is run as that command, and
     /// the answer is posted as a reply.
     async fn outgoing_webhook(&self, ctx: &Ctx<'_>) -> Result<Outbound, Error> {
-        let content_type = ctx
-            .req
-            .header("content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let hook: OutgoingWebhookRequest =
-            if content_type.starts_with("application/x-www-form-urlencoded") {
-                serde_html_form::from_bytes(&ctx.req.body).map_err(|e| {
-                    Error::BadRequest(format!("the body is not an outgoing webhook form: {e}"))
-                })?
-            } else {
-                require_content_type(ctx.req, "application/json")?;
-                serde_json::from_slice(&ctx.req.body).map_err(|e| {
-                    Error::BadRequest(format!("the body is not an outgoing webhook payload: {e}"))
-                })?
-            };
+        let (hook, _) = events::outgoing_webhook_body(ctx.req)?;
         ctx.install
             .accepts_command_token(Some(hook.token.as_str()))
             .map_err(|e| Error::Unauthorized(e.to_string()))?;
@@ -648,6 +565,11 @@ impl Host {
         command.bind_install(ctx.tenant, ctx.install);
         if command.path == "/ping" {
             return Ok(CallResponse::ok("PONG"));
+        }
+        if let (Some(_), Some(mm)) = (command.context.subject, &self.mattermost)
+            && let Some(answer) = ctx.app.notify(&command, mm.as_ref()).await
+        {
+            return answer;
         }
         if command.path == ctx.app.manifest().bindings_path() {
             let bindings = granted_bindings(ctx.app.bindings(), ctx.install);
@@ -816,6 +738,21 @@ fn unreachable_route() -> Outbound {
 #[serde(deny_unknown_fields)]
 struct ConfigureRequest {
     values: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A call from another Mattermost than the tenant's is refused.
+fn check_site(site: &str, tenant: &Tenant) -> Result<(), Error> {
+    let site = site.trim_end_matches('/');
+    if !site.is_empty()
+        && !tenant.site_url.is_empty()
+        && site != tenant.site_url.trim_end_matches('/')
+    {
+        return Err(Error::Forbidden(format!(
+            "this call comes from {site}, but tenant `{}` is registered for {}",
+            tenant.id, tenant.site_url
+        )));
+    }
+    Ok(())
 }
 
 fn require_content_type(req: &Inbound, expected: &str) -> Result<(), Error> {

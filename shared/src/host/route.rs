@@ -18,12 +18,22 @@ pub enum Kind {
     Dialog,
     /// `POST .../v1/outgoing`: a classic outgoing webhook (JSON or form, its token).
     OutgoingWebhook,
+    /// `POST .../v1/notify`: an Apps subscription notification from Mattermost (JWT), ingested
+    /// as an event. Any installed app, built in or not.
+    Notification,
+    /// `POST .../v1/events`: a classic outgoing webhook ingested as `message_posted` (its token).
+    WebhookEvent,
+    /// `POST .../v1/subscribe`, `.../v1/unsubscribe`, `GET .../v1/subscriptions`: the app
+    /// manages its subscriptions (JWT signed with its install's secret).
+    Subscribe,
+    Unsubscribe,
+    Subscriptions,
 }
 
 impl Kind {
     pub fn method(self) -> &'static str {
         match self {
-            Kind::Manifest => "GET",
+            Kind::Manifest | Kind::Subscriptions => "GET",
             _ => "POST",
         }
     }
@@ -37,8 +47,39 @@ impl Kind {
             Kind::PostAction => Some("/v1/action"),
             Kind::Dialog => Some("/v1/dialog"),
             Kind::OutgoingWebhook => Some("/v1/outgoing"),
+            Kind::Notification => Some("/v1/notify"),
+            Kind::WebhookEvent => Some("/v1/events"),
+            Kind::Subscribe => Some("/v1/subscribe"),
+            Kind::Unsubscribe => Some("/v1/unsubscribe"),
+            Kind::Subscriptions => Some("/v1/subscriptions"),
         }
     }
+
+    /// The event routes: served for any installed app, hosted here or not.
+    pub fn is_events(self) -> bool {
+        matches!(
+            self,
+            Kind::Notification
+                | Kind::WebhookEvent
+                | Kind::Subscribe
+                | Kind::Unsubscribe
+                | Kind::Subscriptions
+        )
+    }
+
+    /// Every kind with a fixed path.
+    pub const FIXED: [Kind; 10] = [
+        Kind::Manifest,
+        Kind::SlashCommand,
+        Kind::PostAction,
+        Kind::Dialog,
+        Kind::OutgoingWebhook,
+        Kind::Notification,
+        Kind::WebhookEvent,
+        Kind::Subscribe,
+        Kind::Unsubscribe,
+        Kind::Subscriptions,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,16 +123,10 @@ pub fn parse(path: &str) -> Result<Route, Error> {
     if !valid_id(tenant) || !valid_id(app) || !clean {
         return Err(not_found());
     }
-    let kind = [
-        Kind::Manifest,
-        Kind::SlashCommand,
-        Kind::PostAction,
-        Kind::Dialog,
-        Kind::OutgoingWebhook,
-    ]
-    .into_iter()
-    .find(|k| k.fixed_path() == Some(call.as_str()))
-    .unwrap_or(Kind::Call);
+    let kind = Kind::FIXED
+        .into_iter()
+        .find(|k| k.fixed_path() == Some(call.as_str()))
+        .unwrap_or(Kind::Call);
     Ok(Route {
         tenant: tenant.to_owned(),
         app: app.to_owned(),
@@ -126,6 +161,10 @@ mod tests {
         assert_eq!(
             parse("/t/acme/apps/hello/v1/dialog").unwrap().kind,
             Kind::Dialog
+        );
+        assert_eq!(
+            parse("/t/acme/apps/ext/v1/subscribe").unwrap().kind,
+            Kind::Subscribe
         );
         assert_eq!(parse("/t/acme/apps/hello/a/b/").unwrap().path, "/a/b");
     }

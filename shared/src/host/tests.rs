@@ -276,8 +276,9 @@ async fn the_command_token_also_works_as_an_authorization_header() {
 }
 
 #[derive(Default)]
-struct RecordingMattermost {
-    opened: Mutex<Vec<(String, String, OpenDialogRequest)>>,
+pub(crate) struct RecordingMattermost {
+    pub(crate) opened: Mutex<Vec<(String, String, OpenDialogRequest)>>,
+    pub(crate) posts: Mutex<Vec<(String, String, crate::mattermost::NewPost)>>,
 }
 
 #[async_trait]
@@ -297,6 +298,18 @@ impl Mattermost for RecordingMattermost {
         _: &crate::mattermost::NewOutgoingWebhook,
     ) -> Result<crate::mattermost::Created, MattermostError> {
         Err(MattermostError::Unreachable("not used here".into()))
+    }
+    async fn create_post(
+        &self,
+        site: &str,
+        token: &str,
+        post: &crate::mattermost::NewPost,
+    ) -> Result<(), MattermostError> {
+        self.posts
+            .lock()
+            .unwrap()
+            .push((site.into(), token.into(), post.clone()));
+        Ok(())
     }
     async fn open_dialog(
         &self,

@@ -23,6 +23,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "infra/catalog/marketplace.json",
         include_str!("../../../infra/catalog/marketplace.json"),
     ),
+    (
+        "infra/catalog/notices.json",
+        include_str!("../../../infra/catalog/notices.json"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

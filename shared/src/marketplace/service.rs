@@ -431,9 +431,16 @@ impl Marketplace {
             Some(v) => Self::listed_version(&listing, v)?,
             None => listing.latest().expect("checked non-empty"),
         };
-        if self.apps.get(app).is_none() {
+        // An app hosted elsewhere names its root URL; Mattermost calls it there, this host
+        // keeps its install, secrets and subscriptions and delivers its events.
+        let hosted_elsewhere = target
+            .manifest
+            .http
+            .as_ref()
+            .is_some_and(|h| !h.root_url.is_empty());
+        if self.apps.get(app).is_none() && !hosted_elsewhere {
             return Err(Error::BadRequest(format!(
-                "`{app}` is listed but not hosted here"
+                "`{app}` is listed but not hosted here, and its manifest names no http.root_url"
             )));
         }
         check_consent(target, &[], &[], req.consent.as_ref())?;
@@ -507,6 +514,7 @@ impl Marketplace {
         base_url: &str,
     ) -> Result<Installed, Error> {
         let provisioned = self.provision(&install).await?;
+        self.subscribe_app(&install).await?;
         let root = format!("{base_url}{}", app_root(&tenant.id, &install.app_id));
         let slash_url = format!(
             "{root}{}",
@@ -651,6 +659,23 @@ impl Marketplace {
             });
         }
         Ok(done)
+    }
+
+    /// Takes the subscriptions a built-in app declares, for the subjects the install was
+    /// granted.
+    async fn subscribe_app(&self, install: &Install) -> Result<(), Error> {
+        let Some(app) = self.apps.get(&install.app_id) else {
+            return Ok(());
+        };
+        for subscription in app.subscriptions() {
+            if subscription
+                .subject
+                .is_some_and(|s| install.granted_subjects.contains(&s))
+            {
+                self.state.subscribe(install, subscription).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Calls one of the app's lifecycle calls, if its manifest has it.

@@ -297,7 +297,10 @@ async fn listings_with_search_and_filters() {
             .await
         }
     };
-    assert_eq!(ids(&get("").await.1), ["hello", "jitsi", "marketplace"]);
+    assert_eq!(
+        ids(&get("").await.1),
+        ["hello", "jitsi", "marketplace", "notices"]
+    );
     assert_eq!(ids(&get("?q=VIDEO").await.1), ["jitsi"]);
     assert_eq!(ids(&get("?type=plugin").await.1), ["jitsi"]);
     assert_eq!(
@@ -318,7 +321,7 @@ async fn listings_with_search_and_filters() {
     assert_eq!(installed["apps"][0]["installed"]["version"], "v1.1.0");
     assert_eq!(
         ids(&get("?installed=false").await.1),
-        ["jitsi", "marketplace"]
+        ["jitsi", "marketplace", "notices"]
     );
 
     let (status, hello) = m

@@ -570,6 +570,8 @@ pub enum Subject {
     PostCreated,
     BotMentioned,
     SelfMentioned,
+    /// A host extension: Apps has no subject for profile changes, this host delivers them.
+    UserUpdated,
 }
 
 /// How Mattermost reaches an app over HTTP.

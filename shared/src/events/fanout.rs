@@ -1,0 +1,439 @@
+//! Fan-out: each accepted event goes to every subscriber entitled to it, at least once and at
+//! most once per subscriber as far as this host can tell.
+//!
+//! For each event: the tenant's subscriptions to its subject, narrowed to its channel or team,
+//! minus installs that are gone, disabled, or not granted the subject. Each subscriber gets a
+//! POST of an Apps `CallRequest` to its call path, signed with the install's JWT secret, all in
+//! parallel and each under a timeout. A delivery record per (event, subscriber) makes a
+//! redelivered event skip the subscribers that already have it. An event with any failed
+//! subscriber is retried later, with backoff, for those subscribers only; after
+//! [`super::queue::MAX_RECEIVES`] attempts the queue dead-letters it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::join_all;
+use serde_json::json;
+
+use super::queue::{EventQueue, Received, SqliteQueue};
+use super::subscriptions::Subscribed;
+use super::{Event, EventKind};
+use crate::auth::{self, AppClaims};
+use crate::host::route::app_root;
+use crate::protocol::apps::{CallRequest, Context, Permission};
+use crate::protocol::model::{Channel, Post, Team, User};
+use crate::store::{Install, InstallState, StoreError, Tenant};
+
+/// The header that names one delivery, for subscribers that deduplicate themselves.
+pub const DELIVERY_ID_HEADER: &str = "X-Cloudapps-Delivery-Id";
+
+/// How long one subscriber may take to answer a delivery (Apps gives 30 s; Lambda bills
+/// the wait).
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a delivery JWT is valid: long enough for a slow subscriber, short enough to be
+/// worthless if logged.
+const DELIVERY_JWT_SECONDS: u64 = 300;
+
+/// How long a delivery record is kept (the store's TTL attribute): past every retry.
+const DELIVERY_RECORD_SECONDS: u64 = 7 * 24 * 3600;
+
+/// What a subscriber answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Status(u16),
+    /// No answer: refused connection, reset, or timeout.
+    Unreachable(String),
+}
+
+/// The transport to subscribers: HTTP in production, in-process for the local host's own apps.
+#[async_trait]
+pub trait Deliverer: Send + Sync + 'static {
+    /// POSTs `body` (a JSON `CallRequest`) to `url` with the app JWT and the delivery id.
+    async fn post(&self, url: &str, jwt: &str, delivery_id: &str, body: Bytes) -> Answer;
+}
+
+/// The HTTP transport: one pooled client, a timeout per delivery.
+#[derive(Clone)]
+pub struct HttpDeliverer {
+    client: reqwest::Client,
+}
+
+impl HttpDeliverer {
+    pub fn new(timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3).min(timeout))
+            .timeout(timeout)
+            .user_agent(concat!("cloudapps/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        HttpDeliverer { client }
+    }
+}
+
+#[async_trait]
+impl Deliverer for HttpDeliverer {
+    async fn post(&self, url: &str, jwt: &str, delivery_id: &str, body: Bytes) -> Answer {
+        let sent = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header(auth::APP_AUTH_HEADER, format!("Bearer {jwt}"))
+            .header(DELIVERY_ID_HEADER, delivery_id)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => Answer::Status(resp.status().as_u16()),
+            // Without the URL: it may carry a tenant's secrets in its query.
+            Err(e) => Answer::Unreachable(e.without_url().to_string()),
+        }
+    }
+}
+
+/// What became of one event.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Subscribers reached this time.
+    pub delivered: usize,
+    /// Subscribers that already had it from an earlier attempt.
+    pub already_delivered: usize,
+    /// Subscribers that refused it for good (a 4xx other than 408 and 429): not retried.
+    pub refused: usize,
+    /// Why each failed subscriber failed; non-empty means the event is retried.
+    pub failed: Vec<String>,
+}
+
+/// The fan-out stage, shared by the SQS consumer Lambda and the local host's consumer.
+#[derive(Clone)]
+pub struct FanOut {
+    state: InstallState,
+    deliverer: Arc<dyn Deliverer>,
+    /// Where this host's own apps are reached (the public URL).
+    base_url: String,
+    /// The first retry's delay; each later one doubles, up to [`MAX_BACKOFF`].
+    backoff: Duration,
+}
+
+/// Messages the local consumer takes at once, and how long it hides them: longer than a
+/// batch can take, since every delivery has a timeout.
+const CONSUMER_BATCH: usize = 32;
+const CONSUMER_VISIBILITY: Duration = Duration::from_secs(120);
+/// How often an idle local consumer looks for messages whose backoff has passed.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// One entitled subscriber of one event.
+struct Target<'a> {
+    subscribed: &'a Subscribed,
+    install: &'a Install,
+    url: String,
+    record_sk: String,
+}
+
+impl FanOut {
+    pub fn new(state: InstallState, deliverer: Arc<dyn Deliverer>, base_url: &str) -> Self {
+        FanOut {
+            state,
+            deliverer,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            backoff: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the first retry's delay (tests use a short one).
+    pub fn with_backoff(mut self, first: Duration) -> Self {
+        self.backoff = first;
+        self
+    }
+
+    /// The wait before attempt `receive_count + 1`: doubling from the first delay, capped.
+    pub fn backoff(&self, receive_count: u32) -> Duration {
+        let doublings = receive_count.saturating_sub(1).min(16);
+        (self.backoff * 2u32.pow(doublings)).min(MAX_BACKOFF)
+    }
+
+    /// Delivers a batch of queued events concurrently. Each failed message is hidden for its
+    /// backoff and its id returned (the SQS consumer reports them as batch item failures); with
+    /// `delete_done` the others are deleted here (the local consumer; SQS's event source
+    /// mapping deletes them itself).
+    pub async fn process_batch(
+        &self,
+        queue: &dyn EventQueue,
+        batch: Vec<Received>,
+        delete_done: bool,
+    ) -> Vec<String> {
+        let results = join_all(batch.iter().map(|m| self.deliver_message(&m.body))).await;
+        let mut failed = Vec::new();
+        for (message, result) in batch.iter().zip(results) {
+            let settled = match result {
+                Ok(_) if delete_done => queue.delete(&message.receipt).await,
+                Ok(_) => Ok(()),
+                Err(reason) => {
+                    tracing::warn!(message_id = %message.id, attempt = message.receive_count, %reason, "event not fully delivered; retrying later");
+                    failed.push(message.id.clone());
+                    queue
+                        .retry_after(&message.receipt, self.backoff(message.receive_count))
+                        .await
+                }
+            };
+            // Not fatal: the message becomes visible again by its visibility timeout.
+            if let Err(e) = settled {
+                tracing::warn!(message_id = %message.id, error = %e, "could not settle a message");
+            }
+        }
+        failed
+    }
+
+    /// The local host's consumer: takes batches from the embedded queue and fans them out,
+    /// forever. Several may run at once; each message is hidden while one of them has it.
+    pub async fn consume(&self, queue: SqliteQueue) {
+        loop {
+            match queue.receive(CONSUMER_BATCH, CONSUMER_VISIBILITY).await {
+                Ok(batch) if batch.is_empty() => queue.wait_for_message(IDLE_POLL).await,
+                Ok(batch) => {
+                    self.process_batch(&queue, batch, true).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the event queue failed; trying again shortly");
+                    tokio::time::sleep(IDLE_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Delivers one queued message; `Err` says why it must be retried.
+    pub async fn deliver_message(&self, body: &str) -> Result<Report, String> {
+        let event: Event =
+            serde_json::from_str(body).map_err(|e| format!("the message is not an event: {e}"))?;
+        let report = self.deliver(&event).await.map_err(|e| e.to_string())?;
+        if report.failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(report.failed.join("; "))
+        }
+    }
+
+    /// Delivers `event` to every entitled subscriber that does not have it yet.
+    pub async fn deliver(&self, event: &Event) -> Result<Report, StoreError> {
+        let kind = event.validate().map_err(|e| StoreError::Corrupt {
+            pk: "event".into(),
+            sk: event.id.clone(),
+            reason: e,
+        })?;
+        let Some(tenant) = self.state.tenant(&event.tenant).await? else {
+            return Err(StoreError::Backend(format!(
+                "tenant `{}` is not registered",
+                event.tenant
+            )));
+        };
+        let subject = kind.subject();
+        let subscribed: Vec<Subscribed> = self
+            .state
+            .subscribers(&tenant.id, subject)
+            .await?
+            .into_iter()
+            .filter(|s| s.subscription.covers(event))
+            .collect();
+        if subscribed.is_empty() {
+            return Ok(Report::default());
+        }
+        let installs = self.state.installs(&tenant.id).await?;
+        let mut targets = Vec::new();
+        for s in &subscribed {
+            // The grant is checked again at delivery: it may have narrowed since subscribing.
+            let Some(install) = installs.iter().find(|i| {
+                i.app_id == s.app_id && i.enabled && i.granted_subjects.contains(&subject)
+            }) else {
+                continue;
+            };
+            let Some(url) = self.call_url(install, &s.subscription.call.path).await? else {
+                continue;
+            };
+            targets.push(Target {
+                subscribed: s,
+                install,
+                url,
+                record_sk: format!(
+                    "DELIVERED#{}",
+                    s.subscription
+                        .key(&s.app_id, subject)
+                        .trim_start_matches("SUB#")
+                ),
+            });
+        }
+        let pk = format!("EVENT#{}", event.id);
+        let sks: Vec<&str> = targets.iter().map(|t| t.record_sk.as_str()).collect();
+        let done = self.state.items().get_many(&pk, &sks).await?;
+        let mut report = Report::default();
+        let pending: Vec<&Target> = targets
+            .iter()
+            .zip(done)
+            .filter_map(|(t, d)| {
+                if d.is_some() {
+                    report.already_delivered += 1;
+                    None
+                } else {
+                    Some(t)
+                }
+            })
+            .collect();
+        let outcomes = join_all(
+            pending
+                .iter()
+                .map(|t| self.deliver_to(&tenant, kind, event, t, &pk)),
+        )
+        .await;
+        for outcome in outcomes {
+            match outcome {
+                Delivery::Delivered => report.delivered += 1,
+                Delivery::Refused => report.refused += 1,
+                Delivery::Failed(why) => report.failed.push(why),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn deliver_to(
+        &self,
+        tenant: &Tenant,
+        kind: EventKind,
+        event: &Event,
+        target: &Target<'_>,
+        pk: &str,
+    ) -> Delivery {
+        let app = &target.install.app_id;
+        let request = notification(tenant, kind, event, target);
+        let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
+        let jwt = auth::sign_app_jwt(
+            &AppClaims {
+                exp: auth::now() + DELIVERY_JWT_SECONDS,
+                acting_user_id: target.install.bot_user_id.clone(),
+            },
+            target.install.jwt_secret.expose(),
+        );
+        let delivery_id = format!("{}/{}", event.id, target.record_sk);
+        let outcome = match self
+            .deliverer
+            .post(&target.url, &jwt, &delivery_id, body)
+            .await
+        {
+            Answer::Status(s) if (200..300).contains(&s) => Delivery::Delivered,
+            Answer::Status(s) if (400..500).contains(&s) && s != 408 && s != 429 => {
+                tracing::warn!(app = %app, status = s, "a subscriber refused an event; not retrying it");
+                Delivery::Refused
+            }
+            Answer::Status(s) => Delivery::Failed(format!("`{app}` answered {s}")),
+            Answer::Unreachable(e) => Delivery::Failed(format!("`{app}` unreachable: {e}")),
+        };
+        if matches!(outcome, Delivery::Failed(_)) {
+            return outcome;
+        }
+        let record = json!({
+            "outcome": if outcome == Delivery::Delivered { "delivered" } else { "refused" },
+            "at": auth::now(),
+            "expires_at": auth::now() + DELIVERY_RECORD_SECONDS,
+        });
+        match self
+            .state
+            .items()
+            .create(pk, &target.record_sk, &record)
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict) => outcome,
+            // Delivered but not recorded: a retry may deliver again, which the delivery id
+            // lets the subscriber recognise.
+            Err(e) => Delivery::Failed(format!("delivered to `{app}` but not recorded: {e}")),
+        }
+    }
+
+    /// Where an install's call path is reached: this host's own routes for its built-in apps,
+    /// the manifest's `http.root_url` for apps hosted elsewhere. `None` when it has neither.
+    async fn call_url(&self, install: &Install, path: &str) -> Result<Option<String>, StoreError> {
+        let external = self
+            .state
+            .listing(&install.app_id)
+            .await?
+            .and_then(|l| l.version(&install.version).cloned())
+            .and_then(|v| v.manifest.http)
+            .map(|h| h.root_url)
+            .filter(|u| !u.is_empty());
+        Ok(Some(match external {
+            Some(root) => format!("{}{path}", root.trim_end_matches('/')),
+            None => format!(
+                "{}{}{path}",
+                self.base_url,
+                app_root(&install.tenant_id, &install.app_id)
+            ),
+        }))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    Delivered,
+    Refused,
+    Failed(String),
+}
+
+/// The `CallRequest` a subscriber receives: the subscription's call, the subject, the event's
+/// ids as id-level expanded objects (what an Apps `expand: id` gives; the subject user is
+/// `user`, since `user_id` would name the acting user, which for a notification is the bot),
+/// channel, team and post ids also plain, the message for `post_created`, and the bot's token
+/// when the install may act as its bot.
+fn notification(
+    tenant: &Tenant,
+    kind: EventKind,
+    event: &Event,
+    target: &Target<'_>,
+) -> CallRequest {
+    let install = target.install;
+    let call = &target.subscribed.subscription.call;
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let context = Context {
+        subject: Some(kind.subject()),
+        app_id: install.app_id.clone(),
+        mattermost_site_url: tenant.site_url.clone(),
+        bot_user_id: install.bot_user_id.clone(),
+        bot_access_token: if install.granted_permissions.contains(&Permission::ActAsBot) {
+            install.bot_access_token.expose().to_owned()
+        } else {
+            String::new()
+        },
+        channel_id: event.channel_id.clone(),
+        team_id: event.team_id.clone(),
+        post_id: event.post_id.clone(),
+        user: some(&event.user_id).map(|id| User {
+            id,
+            ..Default::default()
+        }),
+        channel: some(&event.channel_id).map(|id| Channel {
+            id,
+            team_id: event.team_id.clone(),
+            ..Default::default()
+        }),
+        team: some(&event.team_id).map(|id| Team {
+            id,
+            ..Default::default()
+        }),
+        post: some(&event.post_id).map(|id| Post {
+            id,
+            channel_id: event.channel_id.clone(),
+            user_id: event.user_id.clone(),
+            message: event.text.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    CallRequest {
+        path: call.path.clone(),
+        expand: call.expand.clone(),
+        state: call.state.clone(),
+        context,
+        ..Default::default()
+    }
+}

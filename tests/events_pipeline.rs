@@ -1,0 +1,907 @@
+//! The event pipeline end to end, with faults injected: events ingested through the host's
+//! HTTP routes onto the durable SQLite queue, fanned out to the built-in `notices` handlers
+//! (posting to a Mattermost stand-in) and to external apps on loopback that check every
+//! delivery's JWT: one healthy, one that answers 500 twice, one that times out, one that is down,
+//! one whose grant narrowed after it subscribed; a store that fails in the middle of a batch;
+//! a consumer that crashes between delivery and acknowledgement; a poison message.
+//!
+//! The assertions: every accepted event reaches every entitled subscriber, none twice, none
+//! reaches a subscriber outside its grant, and what cannot be delivered lands in the
+//! dead-letter queue, from where a redrive delivers it once the subscriber recovers.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes as RawBytes;
+use cloudapps::apps::BuiltinApps;
+use cloudapps::auth::{self, sign_app_jwt};
+use cloudapps::events::fanout::{DELIVERY_ID_HEADER, FanOut, HttpDeliverer};
+use cloudapps::events::queue::{EventQueue, SqliteQueue, SqsQueue};
+use cloudapps::host::events::InProcessDeliverer;
+use cloudapps::host::{Host, Inbound};
+use cloudapps::marketplace::catalog;
+use cloudapps::mattermost::HttpMattermost;
+use cloudapps::store::sqlite::SqliteStore;
+use cloudapps::store::{InstallState, Item, ItemStore, StoreError};
+use cloudapps_tests::mattermost_standin::StandIn;
+use http::Method;
+use serde_json::{Value, json};
+
+const TENANT: &str = "acme";
+const OPERATOR: &str = "operator-secret";
+const BOT_TOKEN: &str = "bot-token-of-acme";
+const MAX_RECEIVES: u32 = 3;
+
+/// How an external subscriber behaves.
+#[derive(Default)]
+struct Behaviour {
+    /// Answer 500 to this many requests first.
+    fail_first: AtomicUsize,
+    /// Take longer than the delivery timeout.
+    slow: AtomicBool,
+}
+
+/// An external app on loopback: checks the JWT of each delivery against its install's secret
+/// and records what it accepted, by delivery id.
+#[derive(Clone)]
+struct Subscriber {
+    secret: Arc<Mutex<String>>,
+    behaviour: Arc<Behaviour>,
+    accepted: Arc<Mutex<Vec<(String, Value)>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Subscriber {
+    fn new() -> Self {
+        Subscriber {
+            secret: Arc::default(),
+            behaviour: Arc::default(),
+            accepted: Arc::default(),
+            requests: Arc::default(),
+        }
+    }
+
+    async fn serve_on(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .fallback(axum::routing::post(receive))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+
+    /// Event ids it accepted, with how many times each.
+    fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for (_, body) in self.accepted.lock().unwrap().iter() {
+            let id = body["context"]["post"]["id"]
+                .as_str()
+                .or(body["context"]["user"]["id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            *counts.entry(id).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+async fn receive(State(s): State<Subscriber>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    let jwt = headers
+        .get(auth::APP_AUTH_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let secret = s.secret.lock().unwrap().clone();
+    if auth::verify_app_jwt(jwt, &secret).is_err() {
+        return StatusCode::UNAUTHORIZED;
+    }
+    if s.behaviour.slow.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        return StatusCode::OK;
+    }
+    if s.behaviour
+        .fail_first
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let id = headers
+        .get(DELIVERY_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+    s.accepted.lock().unwrap().push((id, body));
+    StatusCode::OK
+}
+
+/// A store that fails `get_many` (the fan-out's delivery-record read) while armed, to put a
+/// store error in the middle of a batch.
+struct FaultyStore {
+    inner: SqliteStore,
+    fail_next_reads: AtomicUsize,
+}
+
+#[async_trait]
+impl ItemStore for FaultyStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+    async fn get_many(&self, pk: &str, sks: &[&str]) -> Result<Vec<Option<Item>>, StoreError> {
+        if pk.starts_with("EVENT#")
+            && self
+                .fail_next_reads
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StoreError::Backend(
+                "injected: the store is unavailable".into(),
+            ));
+        }
+        self.inner.get_many(pk, sks).await
+    }
+    async fn create(&self, pk: &str, sk: &str, body: &Value) -> Result<Item, StoreError> {
+        self.inner.create(pk, sk, body).await
+    }
+    async fn replace(
+        &self,
+        pk: &str,
+        sk: &str,
+        expected: u64,
+        body: &Value,
+    ) -> Result<Item, StoreError> {
+        self.inner.replace(pk, sk, expected, body).await
+    }
+    async fn delete(&self, pk: &str, sk: &str) -> Result<bool, StoreError> {
+        self.inner.delete(pk, sk).await
+    }
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.inner.query(pk, sk_prefix).await
+    }
+}
+
+struct World {
+    host: Host,
+    queue: SqliteQueue,
+    fanout: FanOut,
+    store: Arc<FaultyStore>,
+    admin_token: String,
+    standin: StandIn,
+    apps: BTreeMap<&'static str, (Subscriber, String)>,
+    _dir: tempfile::TempDir,
+}
+
+async fn request(
+    host: &Host,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let out = host
+        .handle(Inbound::new(
+            method,
+            path,
+            map,
+            RawBytes::from(body.to_owned()),
+        ))
+        .await;
+    (
+        out.status,
+        serde_json::from_slice(&out.body).unwrap_or_default(),
+    )
+}
+
+fn external_listing(id: &str, root_url: &str) -> catalog::Listing {
+    let text = json!({
+        "id": id,
+        "display_name": id,
+        "description": "An app hosted elsewhere that subscribes to events.",
+        "categories": ["developer"],
+        "versions": [{
+            "version": "v1.0.0",
+            "release_notes": "First.",
+            "requested_subjects": ["post_created", "user_joined_channel", "channel_created"],
+            "manifest": {
+                "app_id": id, "version": "v1.0.0", "display_name": id,
+                "description": "Listens.", "homepage_url": "https://example.test/",
+                "requested_permissions": ["act_as_bot"],
+                "http": {"root_url": root_url, "use_jwt": true}
+            }
+        }]
+    });
+    catalog::parse(&format!("{id}.json"), &text.to_string()).unwrap()
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (standin, site_url) = StandIn::start(BOT_TOKEN).await;
+    let store = Arc::new(FaultyStore {
+        inner: SqliteStore::open_in_memory().unwrap(),
+        fail_next_reads: AtomicUsize::new(0),
+    });
+    let state = InstallState::new(store.clone());
+    let queue = SqliteQueue::open(&dir.path().join("events.db"))
+        .unwrap()
+        .with_max_receives(MAX_RECEIVES);
+    let base = "http://cloudapps.test";
+    let host = Host::new(state.clone(), BuiltinApps::all())
+        .with_public_url(Some(base.into()))
+        .with_queue(Arc::new(queue.clone()))
+        .with_mattermost(Arc::new(HttpMattermost::new()))
+        .with_operator_token_hash(Some(auth::hash_token(OPERATOR)));
+    state
+        .load_catalog(&catalog::shipped().unwrap())
+        .await
+        .unwrap();
+
+    // External apps: each behind its own loopback server; `down` has an address but no server yet.
+    let mut apps = BTreeMap::new();
+    let mut listings = Vec::new();
+    for id in [
+        "ext-ok",
+        "ext-flaky",
+        "ext-slow",
+        "ext-down",
+        "ext-narrowed",
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let sub = Subscriber::new();
+        if id != "ext-down" {
+            sub.serve_on(listener).await;
+        }
+        listings.push(external_listing(id, &format!("http://{addr}")));
+        apps.insert(id, (sub, addr.to_string()));
+    }
+    state.load_catalog(&listings).await.unwrap();
+
+    let m = host.marketplace();
+    let registered = m.create_tenant(TENANT, &site_url, base).await.unwrap();
+    let tenant = state.tenant(TENANT).await.unwrap().unwrap();
+    let consent = json!({"permissions": ["act_as_bot", "user_joined_channel_notification"]});
+    let bot = json!({"user_id": "bot-user", "access_token": BOT_TOKEN});
+    let installed = m
+        .install(
+            &tenant,
+            "notices",
+            serde_json::from_value(json!({"consent": consent, "bot": bot})).unwrap(),
+            base,
+        )
+        .await
+        .unwrap();
+    assert_eq!(installed.app_id, "notices");
+    m.configure(
+        &tenant,
+        "notices",
+        json!({"keywords": "help", "keyword_reply": "See the wiki.", "welcome_message": "Welcome!"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    )
+    .await
+    .unwrap();
+    for (id, (sub, _)) in &apps {
+        let installed = m
+            .install(
+                &tenant,
+                id,
+                serde_json::from_value(json!({"consent": consent, "bot": bot})).unwrap(),
+                base,
+            )
+            .await
+            .unwrap();
+        *sub.secret.lock().unwrap() = installed.jwt_secret.clone();
+        // Each subscribes through the subscription API, with a JWT signed by its secret.
+        let jwt = sign_app_jwt(
+            &auth::AppClaims {
+                exp: auth::now() + 60,
+                acting_user_id: "bot-user".into(),
+            },
+            &installed.jwt_secret,
+        );
+        let auth_header = format!("Bearer {jwt}");
+        for (subject, call) in [
+            ("post_created", "/on-post"),
+            ("user_joined_channel", "/on-join"),
+        ] {
+            let (status, body) = request(
+                &host,
+                Method::POST,
+                &format!("/t/{TENANT}/apps/{id}/v1/subscribe"),
+                &[
+                    ("content-type", "application/json"),
+                    ("mattermost-app-authorization", &auth_header),
+                ],
+                &json!({"subject": subject, "call": {"path": call}}).to_string(),
+            )
+            .await;
+            assert_eq!(status, 200, "{id} subscribes to {subject}: {body}");
+        }
+    }
+    // ext-narrowed loses post_created from its grant after subscribing.
+    state
+        .modify_install::<StoreError>(TENANT, "ext-narrowed", |i| {
+            i.granted_subjects
+                .retain(|s| *s != cloudapps::protocol::apps::Subject::PostCreated);
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let fanout = FanOut::new(
+        state.clone(),
+        Arc::new(InProcessDeliverer::new(
+            host.clone(),
+            base,
+            HttpDeliverer::new(Duration::from_millis(300)),
+        )),
+        base,
+    )
+    .with_backoff(Duration::from_millis(5));
+    World {
+        host,
+        queue,
+        fanout,
+        store,
+        admin_token: registered.admin_token,
+        standin,
+        apps,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn ingest(&self, event: Value) -> String {
+        let (status, body) = request(
+            &self.host,
+            Method::POST,
+            &format!("/events/t/{TENANT}"),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {}", self.admin_token)),
+            ],
+            &event.to_string(),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        body["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs the consumer until the queue has stayed empty for a while (every backoff passed).
+    async fn drain(&self) {
+        let mut idle = 0;
+        while idle < 40 {
+            let batch = self
+                .queue
+                .receive(8, Duration::from_secs(30))
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                idle += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            } else {
+                idle = 0;
+                self.fanout.process_batch(&self.queue, batch, true).await;
+            }
+        }
+    }
+
+    fn sub(&self, id: &str) -> &Subscriber {
+        &self.apps[id].0
+    }
+
+    fn posts(&self) -> Vec<Value> {
+        self.standin.posts.lock().unwrap().clone()
+    }
+}
+
+fn message(n: usize) -> Value {
+    json!({"kind": "message_posted", "user_id": format!("user{n}"), "channel_id": "town-square",
+           "team_id": "team1", "post_id": format!("post{n}"),
+           "text": if n.is_multiple_of(2) { "can someone help me" } else { "just saying hi" }})
+}
+
+#[tokio::test]
+async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
+    let w = world().await;
+    w.sub("ext-flaky")
+        .behaviour
+        .fail_first
+        .store(2, Ordering::SeqCst);
+    w.sub("ext-slow")
+        .behaviour
+        .slow
+        .store(true, Ordering::SeqCst);
+
+    let mut posts = Vec::new();
+    for n in 0..6 {
+        w.ingest(message(n)).await;
+        posts.push(format!("post{n}"));
+    }
+    w.ingest(
+        json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "town-square"}),
+    )
+    .await;
+    w.ingest(json!({"kind": "channel_created", "user_id": "founder", "channel_id": "new-channel", "team_id": "team1"}))
+        .await;
+    w.queue.send("this is not an event").await.unwrap();
+
+    // A consumer takes a batch, delivers it, and crashes before acknowledging anything.
+    let batch = w.queue.receive(3, Duration::ZERO).await.unwrap();
+    for m in &batch {
+        let _ = w.fanout.deliver_message(&m.body).await;
+    }
+    // A store outage in the middle of the next batch.
+    w.store.fail_next_reads.store(2, Ordering::SeqCst);
+    w.drain().await;
+
+    let every_event: BTreeMap<String, usize> = posts
+        .iter()
+        .map(|p| (p.clone(), 1))
+        .chain([("newbie".to_owned(), 1)])
+        .collect();
+    assert_eq!(
+        w.sub("ext-ok").counts(),
+        every_event,
+        "healthy: each once, despite the crash and the store outage"
+    );
+    assert_eq!(
+        w.sub("ext-flaky").counts(),
+        every_event,
+        "after its 500s, each once"
+    );
+    assert_eq!(
+        w.sub("ext-narrowed").counts(),
+        BTreeMap::from([("newbie".to_owned(), 1)]),
+        "only the subject still granted"
+    );
+    assert!(w.sub("ext-slow").counts().is_empty());
+    assert!(w.sub("ext-down").counts().is_empty());
+
+    // The built-in handlers posted through Mattermost as the bot: one welcome, one channel
+    // notice, a threaded reply to each message with the keyword.
+    let posted = w.posts();
+    let count = |pred: &dyn Fn(&Value) -> bool| posted.iter().filter(|p| pred(p)).count();
+    assert_eq!(
+        count(&|p| p["message"] == "Welcome!" && p["channel_id"] == "town-square"),
+        1
+    );
+    assert_eq!(count(&|p| p["channel_id"] == "new-channel"), 1);
+    assert_eq!(count(&|p| p["message"] == "See the wiki."), 3, "{posted:?}");
+    assert!(
+        posted
+            .iter()
+            .filter(|p| p["message"] == "See the wiki.")
+            .all(|p| ["post0", "post2", "post4"]
+                .contains(&p["root_id"].as_str().unwrap_or_default()))
+    );
+
+    // What could not be delivered is in the dead-letter queue: the poison message and every
+    // event the slow and down apps subscribe to.
+    let dead = w.queue.dead_letters(100).await.unwrap();
+    assert_eq!(dead.len(), 8, "{dead:?}");
+    assert!(dead.iter().any(|d| d.body == "this is not an event"));
+    let (status, listed) = request(
+        &w.host,
+        Method::GET,
+        "/events/dead-letters",
+        &[("authorization", &format!("Bearer {OPERATOR}"))],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, listed["dead_letters"].as_array().map(Vec::len)),
+        (200, Some(8))
+    );
+    let (status, _) = request(
+        &w.host,
+        Method::GET,
+        "/events/dead-letters",
+        &[("authorization", "Bearer nope")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // The subscribers recover; a redrive delivers to them, and to nobody twice.
+    w.sub("ext-slow")
+        .behaviour
+        .slow
+        .store(false, Ordering::SeqCst);
+    let down = &w.apps["ext-down"];
+    let listener = tokio::net::TcpListener::bind(&down.1).await.unwrap();
+    down.0.serve_on(listener).await;
+    let (status, moved) = request(
+        &w.host,
+        Method::POST,
+        "/events/dead-letters/redrive",
+        &[("authorization", &format!("Bearer {OPERATOR}"))],
+        "",
+    )
+    .await;
+    assert_eq!((status, moved["redriven"].as_u64()), (200, Some(8)));
+    w.drain().await;
+    for id in ["ext-ok", "ext-flaky", "ext-slow", "ext-down"] {
+        assert_eq!(w.sub(id).counts(), every_event, "{id}");
+    }
+    assert_eq!(
+        w.posts().len(),
+        posted.len(),
+        "the built-in handlers were not run again"
+    );
+    let dead = w.queue.dead_letters(100).await.unwrap();
+    assert_eq!(
+        dead.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        ["this is not an event"],
+        "only the poison message is left"
+    );
+}
+
+#[tokio::test]
+async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
+    let w = world().await;
+    let tenant = w
+        .host
+        .state()
+        .install(TENANT, "ext-ok")
+        .await
+        .unwrap()
+        .unwrap();
+    let jwt = sign_app_jwt(
+        &auth::AppClaims {
+            exp: auth::now() + 60,
+            acting_user_id: "bot-user".into(),
+        },
+        tenant.jwt_secret.expose(),
+    );
+    let auth_header = format!("Bearer {jwt}");
+    let path = format!("/t/{TENANT}/apps/ext-ok/v1/notify");
+    // An Apps notification as Mattermost sends it: ids only in the expanded objects.
+    let notification = json!({"path": "/v1/notify", "context": {
+        "subject": "user_joined_channel", "app_id": "", "mattermost_site_url": "",
+        "user": {"id": "joiner"}, "channel": {"id": "c1", "team_id": "t1"}, "oauth2": {}}});
+    let json_headers = [
+        ("content-type", "application/json"),
+        ("mattermost-app-authorization", auth_header.as_str()),
+    ];
+    let (status, body) = request(
+        &w.host,
+        Method::POST,
+        &path,
+        &json_headers,
+        &notification.to_string(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    // Bad JWT, unknown subject, missing ids: refused, nothing queued.
+    let (status, _) = request(
+        &w.host,
+        Method::POST,
+        &path,
+        &[
+            ("content-type", "application/json"),
+            ("mattermost-app-authorization", "Bearer x.y.z"),
+        ],
+        &notification.to_string(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let mut bad = notification.clone();
+    bad["context"]["subject"] = json!("bot_mentioned");
+    let (status, body) = request(
+        &w.host,
+        Method::POST,
+        &path,
+        &json_headers,
+        &bad.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("bot_mentioned")
+        ),
+        (400, true),
+        "{body}"
+    );
+    let mut bad = notification.clone();
+    bad["context"]["channel"] = Value::Null;
+    let (status, body) = request(
+        &w.host,
+        Method::POST,
+        &path,
+        &json_headers,
+        &bad.to_string(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Classic outgoing webhooks: seconds when form-encoded, milliseconds when JSON.
+    let hook_path = format!("/t/{TENANT}/apps/ext-ok/v1/events");
+    let form = format!(
+        "token={}&team_id=t1&channel_id=c1&user_id=u1&post_id=p-form&text=hi&timestamp=1700000000&trigger_word=",
+        tenant.command_token.expose()
+    );
+    let (status, _) = request(
+        &w.host,
+        Method::POST,
+        &hook_path,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &form,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let hook = json!({"token": tenant.command_token.expose(), "team_id": "t1", "channel_id": "c1",
+                      "user_id": "u1", "post_id": "p-json", "text": "hi", "timestamp": 1700000000123i64});
+    let (status, _) = request(
+        &w.host,
+        Method::POST,
+        &hook_path,
+        &[("content-type", "application/json")],
+        &hook.to_string(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, _) = request(
+        &w.host,
+        Method::POST,
+        &hook_path,
+        &[("content-type", "application/json")],
+        &json!({"token": "wrong", "post_id": "p"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = request(
+        &w.host,
+        Method::POST,
+        &hook_path,
+        &[("content-type", "text/plain")],
+        "hi",
+    )
+    .await;
+    assert_eq!(status, 415);
+
+    let got = w.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    let events: Vec<Value> = got
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3, "only the accepted ones: {events:?}");
+    assert_eq!(
+        (
+            events[0]["kind"].as_str(),
+            events[0]["user_id"].as_str(),
+            events[0]["channel_id"].as_str(),
+            events[0]["team_id"].as_str()
+        ),
+        (
+            Some("user_joined_channel"),
+            Some("joiner"),
+            Some("c1"),
+            Some("t1")
+        )
+    );
+    assert_eq!(
+        (events[1]["post_id"].as_str(), events[1]["at_ms"].as_i64()),
+        (Some("p-form"), Some(1_700_000_000_000))
+    );
+    assert_eq!(
+        (events[2]["post_id"].as_str(), events[2]["at_ms"].as_i64()),
+        (Some("p-json"), Some(1_700_000_000_123))
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_are_scoped_by_the_grant_and_listed() {
+    let w = world().await;
+    let install = w
+        .host
+        .state()
+        .install(TENANT, "ext-narrowed")
+        .await
+        .unwrap()
+        .unwrap();
+    let jwt = sign_app_jwt(
+        &auth::AppClaims {
+            exp: auth::now() + 60,
+            acting_user_id: String::new(),
+        },
+        install.jwt_secret.expose(),
+    );
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", &format!("Bearer {jwt}") as &str),
+    ];
+    let base = format!("/t/{TENANT}/apps/ext-narrowed/v1");
+    let (status, body) = request(
+        &w.host,
+        Method::POST,
+        &format!("{base}/subscribe"),
+        &headers,
+        &json!({"subject": "post_created", "call": "/x"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 403, "outside the grant: {body}");
+    let (status, _) = request(
+        &w.host,
+        Method::POST,
+        &format!("{base}/subscribe"),
+        &headers,
+        &json!({"subject": "user_danced", "call": "/x"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 400, "unknown subject");
+    let (status, _) = request(
+        &w.host,
+        Method::POST,
+        &format!("{base}/subscribe"),
+        &[("content-type", "application/json")],
+        &json!({"subject": "channel_created", "call": "/x"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 401, "no JWT");
+    let (status, list) = request(
+        &w.host,
+        Method::GET,
+        &format!("{base}/subscriptions"),
+        &headers,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let subjects: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["post_created", "user_joined_channel"],
+        "stored before the grant narrowed"
+    );
+    let (status, body) = request(
+        &w.host,
+        Method::POST,
+        &format!("{base}/unsubscribe"),
+        &headers,
+        &json!({"subject": "post_created"}).to_string(),
+    )
+    .await;
+    assert_eq!((status, &body["data"]["removed"]), (200, &json!(true)));
+    // Another app's JWT does not manage this app's subscriptions.
+    let other = w
+        .host
+        .state()
+        .install(TENANT, "ext-ok")
+        .await
+        .unwrap()
+        .unwrap();
+    let other_jwt = sign_app_jwt(
+        &auth::AppClaims {
+            exp: auth::now() + 60,
+            acting_user_id: String::new(),
+        },
+        other.jwt_secret.expose(),
+    );
+    let (status, _) = request(
+        &w.host,
+        Method::GET,
+        &format!("{base}/subscriptions"),
+        &[("authorization", &format!("Bearer {other_jwt}") as &str)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+/// The Lambda consumer's batch handler over SQS on moto: it reports exactly the messages to
+/// retry, hides each for its backoff, and leaves the delivered ones to the event source
+/// mapping to delete.
+#[tokio::test]
+async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
+    let w = world().await;
+    let client = cloudapps_tests::moto_sqs().await;
+    let name = format!("fanout-{}", &auth::generate_secret()[..8]).replace(['_', '-'], "x");
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let sqs = SqsQueue::new(client, url);
+    let base = "http://cloudapps.test";
+    let fanout = FanOut::new(
+        w.host.state().clone(),
+        Arc::new(InProcessDeliverer::new(
+            w.host.clone(),
+            base,
+            HttpDeliverer::new(Duration::from_millis(300)),
+        )),
+        base,
+    )
+    .with_backoff(Duration::from_secs(60));
+    let event = |id: &str, body: Value| {
+        let mut body = body;
+        body["id"] = json!(id);
+        body["tenant"] = json!(TENANT);
+        body.to_string()
+    };
+    sqs.send(&event(
+        "created",
+        json!({"kind": "channel_created", "user_id": "u1", "channel_id": "c-new", "team_id": "t1"}),
+    ))
+    .await
+    .unwrap();
+    // ext-down subscribes to posts and is down.
+    sqs.send(&event("posted", message(1))).await.unwrap();
+    sqs.send("not an event").await.unwrap();
+
+    let received = sqs.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(received.len(), 3);
+    let records: Vec<Value> = received
+        .iter()
+        .map(|m| {
+            json!({"messageId": m.id, "receiptHandle": m.receipt, "body": m.body,
+                   "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
+                   "messageAttributes": {}, "eventSource": "aws:sqs"})
+        })
+        .collect();
+    let batch: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_value(json!({ "Records": records })).unwrap();
+    let response = cloudapps::lambda::fanout_batch(&fanout, &sqs, batch).await;
+    let mut failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    failed.sort();
+    let mut expected: Vec<&str> = received
+        .iter()
+        .filter(|m| !m.body.contains("channel_created"))
+        .map(|m| m.id.as_str())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        failed, expected,
+        "the post (a subscriber is down) and the poison message"
+    );
+
+    // The failed ones are hidden for their backoff; the delivered one is left for the event
+    // source mapping to delete.
+    let visible = sqs.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        visible
+            .iter()
+            .map(|m| m.body.contains("channel_created"))
+            .collect::<Vec<_>>(),
+        [true]
+    );
+    assert_eq!(
+        w.posts()
+            .iter()
+            .filter(|p| p["channel_id"] == "c-new")
+            .count(),
+        1,
+        "the channel notice was posted"
+    );
+}
