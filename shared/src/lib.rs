@@ -14,6 +14,7 @@ pub mod auth;
 pub mod command;
 pub mod error;
 pub mod events;
+mod group_commit;
 pub mod host;
 pub mod lambda;
 pub mod marketplace;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
+use crate::group_commit::{GroupWriter, WriteFailed};
+
 /// A received message: hidden from other receivers until its visibility timeout passes, gone
 /// once deleted with its receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,13 +63,20 @@ pub struct DeadLetter {
 /// template, and the local queue's default.
 pub const MAX_RECEIVES: u32 = 5;
 
-/// The local host's queue: a table in a SQLite file, committed with fsync.
+/// The local host's queue: a table in a SQLite file, committed with fsync, concurrent sends
+/// sharing a commit.
 #[derive(Clone)]
 pub struct SqliteQueue {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<GroupWriter>,
     max_receives: u32,
     /// Wakes a waiting consumer when a message is sent.
     sent: Arc<tokio::sync::Notify>,
+}
+
+impl From<WriteFailed> for QueueError {
+    fn from(e: WriteFailed) -> Self {
+        QueueError::Backend(format!("the queue write was not committed: {}", e.0))
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> QueueError {
@@ -111,6 +120,8 @@ impl SqliteQueue {
                  receive_count INTEGER NOT NULL DEFAULT 0,
                  receipt       TEXT
              );
+             CREATE INDEX IF NOT EXISTS queue_visible ON queue (visible_at, seq);
+             CREATE INDEX IF NOT EXISTS queue_receipt ON queue (receipt);
              CREATE TABLE IF NOT EXISTS dead (
                  seq  INTEGER PRIMARY KEY AUTOINCREMENT,
                  id   TEXT NOT NULL UNIQUE,
@@ -118,8 +129,10 @@ impl SqliteQueue {
              );",
         )
         .map_err(backend)?;
+        let writer = GroupWriter::spawn(Arc::new(Mutex::new(conn)), "sqlite-queue-writer")
+            .map_err(|e| QueueError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteQueue {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(writer),
             max_receives: MAX_RECEIVES,
             sent: Arc::new(tokio::sync::Notify::new()),
         })
@@ -136,14 +149,12 @@ impl SqliteQueue {
         let _ = tokio::time::timeout(timeout, self.sent.notified()).await;
     }
 
+    /// Runs `f` on the writer thread, in a transaction it may share with concurrent calls.
     async fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, QueueError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
     ) -> Result<T, QueueError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap_or_else(|p| p.into_inner())))
-            .await
-            .map_err(|e| QueueError::Backend(format!("queue task failed: {e}")))?
+        self.writer.write(f).await
     }
 }
 
@@ -169,42 +180,50 @@ impl EventQueue for SqliteQueue {
         let max_receives = self.max_receives;
         self.with(move |c| {
             let now = now_ms();
-            let tx = c.transaction().map_err(backend)?;
-            // As SQS does with a redrive policy: a message received max_receives times without
-            // being deleted moves to the dead letters instead of being received again.
-            tx.execute(
-                "INSERT INTO dead (id, body) SELECT id, body FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2 ORDER BY seq",
-                params![now, max_receives],
-            )
-            .map_err(backend)?;
-            tx.execute(
-                "DELETE FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
-                params![now, max_receives],
-            )
-            .map_err(backend)?;
-            let mut out = Vec::new();
+            // Visible messages in index order, until `max` that still have attempts left; as
+            // SQS does with a redrive policy, one received max_receives times without being
+            // deleted moves to the dead letters instead. Collected first, changed after, so
+            // the scan never meets a row it moved.
+            let (mut live, mut exhausted) = (Vec::new(), Vec::new());
             {
-                let mut pick = tx
-                    .prepare("SELECT seq, id, body, receive_count FROM queue WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2")
+                let mut pick = c
+                    .prepare_cached("SELECT seq, id, body, receive_count FROM queue WHERE visible_at <= ?1 ORDER BY visible_at, seq")
                     .map_err(backend)?;
-                let rows = pick
-                    .query_map(params![now, max as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, u32>(3)?)))
-                    .map_err(backend)?;
-                for row in rows {
-                    let (seq, id, body, count) = row.map_err(backend)?;
-                    out.push((seq, Received { id, body, receipt: crate::auth::generate_secret(), receive_count: count + 1 }));
+                let mut rows = pick.query(params![now]).map_err(backend)?;
+                while live.len() < max {
+                    let Some(row) = rows.next().map_err(backend)? else {
+                        break;
+                    };
+                    let (seq, id, body, count): (i64, String, String, u32) = (
+                        row.get(0).map_err(backend)?,
+                        row.get(1).map_err(backend)?,
+                        row.get(2).map_err(backend)?,
+                        row.get(3).map_err(backend)?,
+                    );
+                    if count >= max_receives {
+                        exhausted.push((seq, id, body));
+                    } else {
+                        let receipt = crate::auth::generate_secret();
+                        live.push((seq, Received { id, body, receipt, receive_count: count + 1 }));
+                    }
                 }
             }
+            for (seq, id, body) in exhausted {
+                c.execute("INSERT INTO dead (id, body) VALUES (?1, ?2)", params![id, body])
+                    .map_err(backend)?;
+                c.execute("DELETE FROM queue WHERE seq = ?1", params![seq])
+                    .map_err(backend)?;
+            }
             let hide_until = now + visibility.as_millis() as i64;
-            for (seq, m) in &out {
-                tx.execute(
+            for (seq, m) in &live {
+                c.prepare_cached(
                     "UPDATE queue SET visible_at = ?1, receive_count = ?2, receipt = ?3 WHERE seq = ?4",
-                    params![hide_until, m.receive_count, m.receipt, seq],
                 )
+                .map_err(backend)?
+                .execute(params![hide_until, m.receive_count, m.receipt, seq])
                 .map_err(backend)?;
             }
-            tx.commit().map_err(backend)?;
-            Ok(out.into_iter().map(|(_, m)| m).collect())
+            Ok(live.into_iter().map(|(_, m)| m).collect())
         })
         .await
     }
@@ -212,7 +231,9 @@ impl EventQueue for SqliteQueue {
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
         let receipt = receipt.to_owned();
         self.with(move |c| {
-            c.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt])
+            c.prepare_cached("DELETE FROM queue WHERE receipt = ?1")
+                .map_err(backend)?
+                .execute(params![receipt])
                 .map_err(backend)?;
             Ok(())
         })
@@ -253,19 +274,14 @@ impl EventQueue for SqliteQueue {
     async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
         let moved = self
             .with(move |c| {
-                let tx = c.transaction().map_err(backend)?;
-                let moved = tx
+                let moved = c
                     .execute(
                         "INSERT INTO queue (id, body, visible_at) SELECT id, body, 0 FROM dead ORDER BY seq LIMIT ?1",
                         params![max as i64],
                     )
                     .map_err(backend)?;
-                tx.execute(
-                    "DELETE FROM dead WHERE id IN (SELECT id FROM queue)",
-                    [],
-                )
-                .map_err(backend)?;
-                tx.commit().map_err(backend)?;
+                c.execute("DELETE FROM dead WHERE id IN (SELECT id FROM queue)", [])
+                    .map_err(backend)?;
                 Ok(moved)
             })
             .await?;

@@ -1,5 +1,7 @@
 //! The embedded adapter: one SQLite file (WAL, fsync on commit) for the local default. It
 //! survives restarts; revisions make its writes conditional exactly like the DynamoDB ones.
+//! Concurrent writes share a commit (group commit), so each still waits for its fsync but they
+//! do not queue behind one another's.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{Item, ItemStore, StoreError};
+use crate::group_commit::{GroupWriter, WriteFailed};
 
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
@@ -22,18 +25,19 @@ const SCHEMA: &str = "
     ) WITHOUT ROWID;
 ";
 
-/// The SQLite adapter. Writes go through one connection off the async workers (a commit waits
-/// for fsync); reads by key run inline on pooled read connections, which WAL lets proceed while
-/// a write is in flight.
+/// The SQLite adapter. Writes go to one writer thread that commits them in groups; reads by key
+/// run inline on pooled read connections, which WAL lets proceed while a write is in flight.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
-    /// The file's path, for opening read connections; `None` for an in-memory store, which reads
-    /// through the writer (no fsync there, so it is never held long).
+    writer: GroupWriter,
+    /// The writer's connection, which an in-memory store also reads through (no fsync there,
+    /// so it is never held long).
+    conn: Arc<Mutex<Connection>>,
+    /// The file's path, for opening read connections; `None` for an in-memory store.
     path: Option<PathBuf>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -59,8 +63,12 @@ impl SqliteStore {
     fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let writer = GroupWriter::spawn(conn.clone(), "sqlite-store-writer")
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         let inner = Inner {
-            writer: Mutex::new(conn),
+            writer,
+            conn,
             path,
             readers: Mutex::new(Vec::new()),
         };
@@ -69,15 +77,12 @@ impl SqliteStore {
         })
     }
 
-    /// Runs a write on the writer connection, off the async workers.
+    /// Runs a write on the writer thread; answers once its group is committed.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer)))
-            .await
-            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        self.inner.writer.write(f).await
     }
 
     /// Runs a read inline: a keyed read takes microseconds, less than a hop to another thread.
@@ -86,7 +91,7 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let Some(path) = &self.inner.path else {
-            return f(&lock(&self.inner.writer));
+            return f(&lock(&self.inner.conn));
         };
         let pooled = lock(&self.inner.readers).pop();
         let conn = match pooled {
@@ -111,6 +116,12 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl From<WriteFailed> for StoreError {
+    fn from(e: WriteFailed) -> Self {
+        StoreError::Backend(format!("the write was not committed: {}", e.0))
+    }
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -208,21 +219,20 @@ impl ItemStore for SqliteStore {
         let text = body.to_string();
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
         self.write(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            let updated = tx
+            let updated = c
                 .prepare_cached("UPDATE items SET revision = revision + 1, body = ?4 WHERE pk = ?1 AND sk = ?2 AND revision = ?3")
                 .map_err(backend)?
                 .execute(params![pk, sk, expected as i64, text])
                 .map_err(backend)?;
             if updated == 0 {
-                let exists = tx
+                let exists = c
                     .prepare_cached("SELECT 1 FROM items WHERE pk = ?1 AND sk = ?2")
                     .map_err(backend)?
                     .exists(params![pk, sk])
                     .map_err(backend)?;
                 return Err(if exists { StoreError::Conflict } else { StoreError::NotFound });
             }
-            tx.commit().map_err(backend)
+            Ok(())
         })
         .await?;
         Ok(item)
