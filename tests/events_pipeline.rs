@@ -205,6 +205,15 @@ async fn request(
     )
 }
 
+/// `Bearer <JWT>` signed with an install's secret, as Mattermost or the app itself sends it.
+fn bearer_jwt(secret: &str) -> String {
+    let claims = auth::AppClaims {
+        exp: auth::now() + 60,
+        acting_user_id: "bot-user".into(),
+    };
+    format!("Bearer {}", sign_app_jwt(&claims, secret))
+}
+
 fn external_listing(id: &str, root_url: &str) -> catalog::Listing {
     let text = json!({
         "id": id,
@@ -306,14 +315,7 @@ async fn world() -> World {
             .unwrap();
         *sub.secret.lock().unwrap() = installed.jwt_secret.clone();
         // Each subscribes through the subscription API, with a JWT signed by its secret.
-        let jwt = sign_app_jwt(
-            &auth::AppClaims {
-                exp: auth::now() + 60,
-                acting_user_id: "bot-user".into(),
-            },
-            &installed.jwt_secret,
-        );
-        let auth_header = format!("Bearer {jwt}");
+        let auth_header = bearer_jwt(&installed.jwt_secret);
         for (subject, call) in [
             ("post_created", "/on-post"),
             ("user_joined_channel", "/on-join"),
@@ -561,14 +563,7 @@ async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
         .await
         .unwrap()
         .unwrap();
-    let jwt = sign_app_jwt(
-        &auth::AppClaims {
-            exp: auth::now() + 60,
-            acting_user_id: "bot-user".into(),
-        },
-        tenant.jwt_secret.expose(),
-    );
-    let auth_header = format!("Bearer {jwt}");
+    let auth_header = bearer_jwt(tenant.jwt_secret.expose());
     let path = format!("/t/{TENANT}/apps/ext-ok/v1/notify");
     // An Apps notification as Mattermost sends it: ids only in the expanded objects.
     let notification = json!({"path": "/v1/notify", "context": {
@@ -718,16 +713,10 @@ async fn subscriptions_are_scoped_by_the_grant_and_listed() {
         .await
         .unwrap()
         .unwrap();
-    let jwt = sign_app_jwt(
-        &auth::AppClaims {
-            exp: auth::now() + 60,
-            acting_user_id: String::new(),
-        },
-        install.jwt_secret.expose(),
-    );
+    let jwt = bearer_jwt(install.jwt_secret.expose());
     let headers = [
         ("content-type", "application/json"),
-        ("authorization", &format!("Bearer {jwt}") as &str),
+        ("authorization", jwt.as_str()),
     ];
     let base = format!("/t/{TENANT}/apps/ext-narrowed/v1");
     let (status, body) = request(
@@ -794,18 +783,12 @@ async fn subscriptions_are_scoped_by_the_grant_and_listed() {
         .await
         .unwrap()
         .unwrap();
-    let other_jwt = sign_app_jwt(
-        &auth::AppClaims {
-            exp: auth::now() + 60,
-            acting_user_id: String::new(),
-        },
-        other.jwt_secret.expose(),
-    );
+    let other_jwt = bearer_jwt(other.jwt_secret.expose());
     let (status, _) = request(
         &w.host,
         Method::GET,
         &format!("{base}/subscriptions"),
-        &[("authorization", &format!("Bearer {other_jwt}") as &str)],
+        &[("authorization", other_jwt.as_str())],
         "",
     )
     .await;

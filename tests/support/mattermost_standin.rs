@@ -64,9 +64,12 @@ impl StandIn {
         };
         let app = Router::new()
             .route("/api/v4/actions/dialogs/open", post(open_dialog))
-            .route("/api/v4/commands", post(create_command))
-            .route("/api/v4/hooks/outgoing", post(create_outgoing_webhook))
-            .route("/api/v4/posts", post(create_post))
+            .route("/api/v4/commands", creation(|s| &s.commands, check_command))
+            .route(
+                "/api/v4/hooks/outgoing",
+                creation(|s| &s.hooks, check_outgoing_webhook),
+            )
+            .route("/api/v4/posts", creation(|s| &s.posts, check_post))
             .with_state(standin.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -134,46 +137,23 @@ fn created(
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
-async fn create_command(
-    State(s): State<StandIn>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    match authorized_json(&s, &headers, &body) {
-        Ok(req) => {
-            let check = check_command(&req);
-            created(&s.commands, req, check)
-        }
-        Err(resp) => *resp,
-    }
-}
-
-async fn create_outgoing_webhook(
-    State(s): State<StandIn>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    match authorized_json(&s, &headers, &body) {
-        Ok(req) => {
-            let check = check_outgoing_webhook(&req);
-            created(&s.hooks, req, check)
-        }
-        Err(resp) => *resp,
-    }
-}
-
-async fn create_post(
-    State(s): State<StandIn>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    match authorized_json(&s, &headers, &body) {
-        Ok(req) => {
-            let check = check_post(&req);
-            created(&s.posts, req, check)
-        }
-        Err(resp) => *resp,
-    }
+/// A `POST` that creates something: the bearer token and a JSON body, checked by `check`,
+/// recorded in `list` and answered 201 with an id (and a token, as commands and hooks get).
+fn creation(
+    list: fn(&StandIn) -> &Mutex<Vec<Value>>,
+    check: fn(&Value) -> Result<(), String>,
+) -> axum::routing::MethodRouter<StandIn> {
+    post(
+        move |State(s): State<StandIn>, headers: HeaderMap, body: Bytes| async move {
+            match authorized_json(&s, &headers, &body) {
+                Ok(req) => {
+                    let checked = check(&req);
+                    created(list(&s), req, checked)
+                }
+                Err(resp) => *resp,
+            }
+        },
+    )
 }
 
 /// `model.Post.IsValid` for what a client may send to `POST /api/v4/posts`.

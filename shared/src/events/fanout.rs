@@ -9,7 +9,8 @@
 //! subscriber is retried later, with backoff, for those subscribers only; after
 //! [`super::queue::MAX_RECEIVES`] attempts the queue dead-letters it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -115,6 +116,9 @@ pub struct FanOut {
     base_url: String,
     /// The first retry's delay; each later one doubles, up to [`MAX_BACKOFF`].
     backoff: Duration,
+    /// The `http.root_url` of each (app, version) hosted elsewhere; a listed version does not
+    /// change, so it is read from the catalog once.
+    root_urls: Arc<Mutex<HashMap<(String, String), Option<String>>>>,
 }
 
 /// Messages the local consumer takes at once, and how long it hides them: longer than a
@@ -142,6 +146,7 @@ impl FanOut {
             deliverer,
             base_url: base_url.trim_end_matches('/').to_owned(),
             backoff: Duration::from_secs(10),
+            root_urls: Arc::default(),
         }
     }
 
@@ -168,14 +173,19 @@ impl FanOut {
         delete_done: bool,
     ) -> Vec<String> {
         let results = join_all(batch.iter().map(|m| self.deliver_message(&m.body))).await;
-        let mut failed = Vec::new();
-        for (message, result) in batch.iter().zip(results) {
+        let failed: Vec<String> = batch
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_err())
+            .map(|(m, _)| m.id.clone())
+            .collect();
+        // Settled concurrently, so the embedded queue commits them together.
+        join_all(batch.iter().zip(results).map(|(message, result)| async move {
             let settled = match result {
                 Ok(_) if delete_done => queue.delete(&message.receipt).await,
                 Ok(_) => Ok(()),
                 Err(reason) => {
                     tracing::warn!(message_id = %message.id, attempt = message.receive_count, %reason, "event not fully delivered; retrying later");
-                    failed.push(message.id.clone());
                     queue
                         .retry_after(&message.receipt, self.backoff(message.receive_count))
                         .await
@@ -185,7 +195,8 @@ impl FanOut {
             if let Err(e) = settled {
                 tracing::warn!(message_id = %message.id, error = %e, "could not settle a message");
             }
-        }
+        }))
+        .await;
         failed
     }
 
@@ -251,9 +262,7 @@ impl FanOut {
             }) else {
                 continue;
             };
-            let Some(url) = self.call_url(install, &s.subscription.call.path).await? else {
-                continue;
-            };
+            let url = self.call_url(install, &s.subscription.call.path).await?;
             targets.push(Target {
                 subscribed: s,
                 install,
@@ -352,24 +361,39 @@ impl FanOut {
     }
 
     /// Where an install's call path is reached: this host's own routes for its built-in apps,
-    /// the manifest's `http.root_url` for apps hosted elsewhere. `None` when it has neither.
-    async fn call_url(&self, install: &Install, path: &str) -> Result<Option<String>, StoreError> {
-        let external = self
-            .state
-            .listing(&install.app_id)
-            .await?
-            .and_then(|l| l.version(&install.version).cloned())
-            .and_then(|v| v.manifest.http)
-            .map(|h| h.root_url)
-            .filter(|u| !u.is_empty());
-        Ok(Some(match external {
+    /// the manifest's `http.root_url` for apps hosted elsewhere.
+    async fn call_url(&self, install: &Install, path: &str) -> Result<String, StoreError> {
+        let key = (install.app_id.clone(), install.version.clone());
+        let cached = self
+            .root_urls
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned());
+        let external = match cached {
+            Some(url) => url,
+            None => {
+                let url = self
+                    .state
+                    .listing(&install.app_id)
+                    .await?
+                    .and_then(|l| l.version(&install.version).cloned())
+                    .and_then(|v| v.manifest.http)
+                    .map(|h| h.root_url)
+                    .filter(|u| !u.is_empty());
+                if let Ok(mut c) = self.root_urls.lock() {
+                    c.insert(key, url.clone());
+                }
+                url
+            }
+        };
+        Ok(match external {
             Some(root) => format!("{}{path}", root.trim_end_matches('/')),
             None => format!(
                 "{}{}{path}",
                 self.base_url,
                 app_root(&install.tenant_id, &install.app_id)
             ),
-        }))
+        })
     }
 }
 

@@ -56,24 +56,7 @@ impl Host {
         req: &Inbound,
         route: &Route,
     ) -> Result<Outbound, Error> {
-        let (tenant, install) = self
-            .state
-            .tenant_and_install(&route.tenant, &route.app)
-            .await?;
-        let tenant =
-            tenant.ok_or_else(|| Error::NotFound(format!("unknown tenant `{}`", route.tenant)))?;
-        let install = install.ok_or_else(|| {
-            Error::NotFound(format!(
-                "app `{}` is not installed for tenant `{}`",
-                route.app, route.tenant
-            ))
-        })?;
-        if !install.enabled {
-            return Err(Error::Forbidden(format!(
-                "app `{}` is disabled for tenant `{}`",
-                route.app, route.tenant
-            )));
-        }
+        let (tenant, install) = self.enabled_install(route).await?;
         match route.kind {
             Kind::Notification => self.notification(req, &tenant, &install).await,
             Kind::WebhookEvent => {

@@ -268,6 +268,27 @@ impl Host {
             .apps
             .get(&route.app)
             .ok_or_else(|| Error::NotFound(format!("this host runs no app `{}`", route.app)))?;
+        let (tenant, install) = self.enabled_install(&route).await?;
+        let ctx = Ctx {
+            req: &req,
+            route: &route,
+            app: app.as_ref(),
+            tenant: &tenant,
+            install: &install,
+        };
+        match route.kind {
+            Kind::Manifest => self.manifest(&ctx).await,
+            Kind::Call => self.apps_call(&ctx).await,
+            Kind::SlashCommand => self.slash_command(&ctx).await,
+            Kind::PostAction => self.post_action(&ctx).await,
+            Kind::Dialog => self.dialog(&ctx).await,
+            Kind::OutgoingWebhook => self.outgoing_webhook(&ctx).await,
+            _ => Err(Error::NotFound(format!("no route for {}", req.path))),
+        }
+    }
+
+    /// The route's tenant and its install of the route's app, which must be enabled.
+    async fn enabled_install(&self, route: &Route) -> Result<(Tenant, Install), Error> {
         let (tenant, install) = self
             .state
             .tenant_and_install(&route.tenant, &route.app)
@@ -286,22 +307,7 @@ impl Host {
                 route.app, route.tenant
             )));
         }
-        let ctx = Ctx {
-            req: &req,
-            route: &route,
-            app: app.as_ref(),
-            tenant: &tenant,
-            install: &install,
-        };
-        match route.kind {
-            Kind::Manifest => self.manifest(&ctx).await,
-            Kind::Call => self.apps_call(&ctx).await,
-            Kind::SlashCommand => self.slash_command(&ctx).await,
-            Kind::PostAction => self.post_action(&ctx).await,
-            Kind::Dialog => self.dialog(&ctx).await,
-            Kind::OutgoingWebhook => self.outgoing_webhook(&ctx).await,
-            _ => Err(Error::NotFound(format!("no route for {}", req.path))),
-        }
+        Ok((tenant, install))
     }
 
     /// A marketplace operation: operator or tenant-admin auth, JSON in and out.
