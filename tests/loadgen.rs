@@ -1,8 +1,11 @@
 //! A load generator for the local host. It starts `cloudapps-local` (built next to it) on a
 //! fresh data directory, then drives one scenario at a time over keep-alive HTTP/1.1
 //! connections on loopback for a bounded time and request count, and prints throughput and
-//! latency percentiles: the command path (an Apps call, a slash command) and the marketplace
-//! (listing the catalog, installing an app for a fresh tenant).
+//! latency percentiles: the command path (an Apps call, a slash command), the marketplace
+//! (listing the catalog, installing an app for a fresh tenant), and events: ingest (time to
+//! acknowledge, with fan-out paused so the queue fills) and then fan-out throughput (the host
+//! restarted on the same data directory delivers the queued events to external apps that
+//! subscribe, served on loopback by this process).
 //!
 //! `cargo build --release -p cloudapps-local -p cloudapps-tests && target/release/loadgen`
 
@@ -37,6 +40,15 @@ struct Args {
     /// Client worker threads (the rest of the machine is the server's).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Which scenarios: `all`, `commands` (calls and marketplace) or `events`.
+    #[arg(long, default_value = "all")]
+    scenarios: String,
+    /// Events ingested (at most) for the fan-out measurement.
+    #[arg(long, default_value_t = 20_000)]
+    events: u64,
+    /// External apps subscribed to every event.
+    #[arg(long, default_value_t = 5)]
+    subscribers: u64,
 }
 
 #[derive(Clone)]
@@ -61,6 +73,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if args.scenarios != "events" {
+        commands(&args, &rt);
+    }
+    if args.scenarios != "commands" {
+        events(&args, &rt);
+    }
+}
+
+fn commands(args: &Args, rt: &tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().unwrap();
     let host = LocalHost::start_quiet(dir.path(), &["--operator-token", OPERATOR]);
     let secret = host
@@ -312,4 +333,163 @@ async fn client(
         }
     }
     (hist, errors)
+}
+
+/// Ingest, then fan-out, with `args.subscribers` external apps subscribed to `user_updated`
+/// (which no built-in app takes, so every delivery goes over loopback HTTP).
+fn events(args: &Args, rt: &tokio::runtime::Runtime) {
+    let delivered = Arc::new(AtomicU64::new(0));
+    let subscribers_addr = rt.block_on(serve_subscribers(delivered.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog");
+    std::fs::create_dir(&catalog).unwrap();
+    let ids: Vec<String> = (0..args.subscribers)
+        .map(|i| format!("bench-sub-{i}"))
+        .collect();
+    for id in &ids {
+        let listing = serde_json::json!({
+            "id": id, "display_name": id, "description": "A subscriber on loopback.",
+            "categories": ["developer"],
+            "versions": [{"version": "v1.0.0", "release_notes": "-", "requested_subjects": ["user_updated"],
+                "manifest": {"app_id": id, "version": "v1.0.0", "display_name": id, "description": "-",
+                    "homepage_url": "https://example.test/", "requested_permissions": ["act_as_bot"],
+                    "http": {"root_url": format!("http://{subscribers_addr}/{id}")}}}]
+        });
+        std::fs::write(catalog.join(format!("{id}.json")), listing.to_string()).unwrap();
+    }
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let catalog_arg = catalog.display().to_string();
+    let host = LocalHost::start_quiet(&data, &["--catalog", &catalog_arg, "--fanout-workers", "0"]);
+    let admin = host
+        .printed("tenant admin token:")
+        .expect("admin token in the setup block");
+    let addr = host.url.trim_start_matches("http://").to_owned();
+    rt.block_on(async {
+        for id in &ids {
+            let installed = call(
+                &addr,
+                Method::POST,
+                &format!("/marketplace/t/local/apps/{id}/install"),
+                &format!("Bearer {admin}"),
+                r#"{"consent":{"permissions":["act_as_bot"]}}"#,
+            )
+            .await;
+            let secret = installed["jwt_secret"]
+                .as_str()
+                .expect("installed")
+                .to_owned();
+            let jwt = sign_app_jwt(
+                &AppClaims {
+                    exp: now() + 3600,
+                    acting_user_id: String::new(),
+                },
+                &secret,
+            );
+            let subscribed = call(
+                &addr,
+                Method::POST,
+                &format!("/t/local/apps/{id}/v1/subscribe"),
+                &format!("Bearer {jwt}"),
+                r#"{"subject":"user_updated","call":{"path":"/on-update"}}"#,
+            )
+            .await;
+            assert_eq!(subscribed["type"], "ok", "{subscribed}");
+        }
+    });
+    let ingest = Scenario {
+        name: "event ingest (queue fsync)",
+        method: Method::POST,
+        paths: Arc::new(vec!["/events/t/local".to_owned()]),
+        repeat: true,
+        headers: vec![
+            ("content-type", "application/json".to_owned()),
+            ("authorization", format!("Bearer {admin}")),
+        ],
+        body: Bytes::from_static(
+            br#"{"kind":"user_updated","user_id":"u1000000000000000000000000"}"#,
+        ),
+        expect: 202,
+    };
+    let seconds = Duration::from_secs(args.seconds.min(60));
+    let result = rt.block_on(run(&addr, &ingest, args.connections, seconds, args.events));
+    let accepted = result.0.len() - result.1;
+    report(&ingest, result);
+    host.stop();
+
+    // Fan-out: the same data directory, consumers on; the clock runs until every subscriber
+    // has every event.
+    let expected = accepted * args.subscribers;
+    let start = Instant::now();
+    let host = LocalHost::start_quiet(&data, &["--catalog", &catalog_arg]);
+    let deadline = start + Duration::from_secs(300);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed();
+    let got = delivered.load(Ordering::Relaxed);
+    println!(
+        "{:<28} {:>9} deliveries ({} events × {} subscribers) in {:>5.2} s = {:>8.0} deliveries/s{}",
+        "event fan-out (HTTP)",
+        got,
+        accepted,
+        args.subscribers,
+        elapsed.as_secs_f64(),
+        got as f64 / elapsed.as_secs_f64(),
+        if got == expected {
+            String::new()
+        } else {
+            format!(" · INCOMPLETE, expected {expected}")
+        }
+    );
+    host.stop();
+}
+
+/// Every subscriber app's routes, on one loopback server that counts deliveries.
+async fn serve_subscribers(delivered: Arc<AtomicU64>) -> String {
+    let app = axum::Router::new().fallback(axum::routing::post(
+        move |headers: axum::http::HeaderMap| {
+            let delivered = delivered.clone();
+            async move {
+                if headers.contains_key(cloudapps::auth::APP_AUTH_HEADER) {
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::UNAUTHORIZED
+                }
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// One JSON request; the answer's body.
+async fn call(
+    addr: &str,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    body: &str,
+) -> serde_json::Value {
+    let (mut sender, _conn) = connect(addr).await;
+    let header = if path.starts_with("/t/") {
+        cloudapps::auth::APP_AUTH_HEADER
+    } else {
+        "authorization"
+    };
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .header(header, bearer)
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    sender.ready().await.expect("connection ready");
+    let resp = sender.send_request(req).await.expect("a response");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap_or_default()
 }

@@ -70,6 +70,10 @@ struct Args {
     /// keeps them queued (for a host that only ingests).
     #[arg(long, env = "CLOUDAPPS_FANOUT_WORKERS", default_value_t = 4)]
     fanout_workers: usize,
+    /// A directory of extra catalog listings (`*.json`, the shipped files' format), for
+    /// example apps hosted elsewhere that subscribe to events.
+    #[arg(long, env = "CLOUDAPPS_CATALOG_DIR")]
+    catalog: Option<PathBuf>,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -157,6 +161,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
     let queue = SqliteQueue::open(&args.data_dir.join("events.db"))?;
     let host = host.with_queue(Arc::new(queue.clone()));
+    if let Some(dir) = &args.catalog {
+        let listings = cloudapps::marketplace::catalog::shipped_and_dir(dir)?;
+        state.load_catalog(&listings).await?;
+    }
     let boot = bootstrap(
         host.marketplace(),
         &apps,

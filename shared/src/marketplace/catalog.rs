@@ -2,6 +2,8 @@
 //! version), classic integrations (slash commands, webhooks) and a plugin reference. The catalog
 //! ships as JSON files under `infra/catalog/`, compiled in, and is loaded into the store.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -303,18 +305,52 @@ pub fn valid_version(v: &str) -> bool {
 
 /// Parses every shipped file; the first bad one is the error.
 pub fn shipped() -> Result<Vec<Listing>, CatalogError> {
-    let listings = SHIPPED
+    load(
+        SHIPPED
+            .iter()
+            .map(|(file, text)| ((*file).to_owned(), (*text).to_owned())),
+    )
+}
+
+/// The shipped catalog and the listing files (`*.json`, in name order) of an operator's own
+/// catalog directory: apps hosted elsewhere, say. An id listed twice is an error.
+pub fn shipped_and_dir(dir: &Path) -> Result<Vec<Listing>, CatalogError> {
+    let unreadable = |message: String| CatalogError {
+        file: dir.display().to_string(),
+        field: "-".into(),
+        message,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| unreadable(format!("cannot read the directory: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    let mut files: Vec<(String, String)> = SHIPPED
         .iter()
-        .map(|(file, text)| parse(file, text))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (i, l) in listings.iter().enumerate() {
-        if listings[..i].iter().any(|e| e.id == l.id) {
+        .map(|(file, text)| ((*file).to_owned(), (*text).to_owned()))
+        .collect();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| unreadable(format!("cannot read {}: {e}", path.display())))?;
+        files.push((path.display().to_string(), text));
+    }
+    load(files)
+}
+
+/// Parses (file name, text) pairs and checks that no id is listed twice.
+fn load(files: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Listing>, CatalogError> {
+    let mut listings: Vec<Listing> = Vec::new();
+    for (file, text) in files {
+        let listing = parse(&file, &text)?;
+        if listings.iter().any(|e| e.id == listing.id) {
             return Err(CatalogError {
-                file: SHIPPED[i].0.into(),
+                file,
                 field: "id".into(),
-                message: format!("{} is listed twice", l.id),
+                message: format!("{} is listed twice", listing.id),
             });
         }
+        listings.push(listing);
     }
     Ok(listings)
 }
@@ -478,5 +514,31 @@ mod tests {
         );
         assert_eq!(state.listings().await.unwrap().len(), listings.len());
         assert!(state.listing("nope").await.unwrap().is_none());
+    }
+
+    #[test]
+    fn an_operators_catalog_directory_adds_listings_and_refuses_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ext = hello_text();
+        ext["id"] = "ext".into();
+        for v in ext["versions"].as_array_mut().unwrap() {
+            v["manifest"]["app_id"] = "ext".into();
+        }
+        std::fs::write(dir.path().join("ext.json"), ext.to_string()).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a listing").unwrap();
+        let listings = shipped_and_dir(dir.path()).unwrap();
+        assert_eq!(listings.len(), SHIPPED.len() + 1);
+        assert!(listings.iter().any(|l| l.id == "ext"));
+
+        std::fs::write(
+            dir.path().join("hello-again.json"),
+            hello_text().to_string(),
+        )
+        .unwrap();
+        let err = shipped_and_dir(dir.path()).unwrap_err();
+        assert!(err.file.ends_with("hello-again.json"), "{err}");
+        assert_eq!(err.message, "hello is listed twice");
+        let err = shipped_and_dir(&dir.path().join("missing")).unwrap_err();
+        assert!(err.message.contains("cannot read the directory"), "{err}");
     }
 }
