@@ -1,8 +1,11 @@
 //! Group commit for the embedded SQLite files (install state, the event queue). One writer
 //! thread per file takes every write waiting for it, runs them in one transaction, so that one
 //! fsync covers them all, and answers each only once that commit is durable. Each write runs in
-//! its own savepoint: one that fails (a conflict, say) is rolled back alone.
+//! its own savepoint: one that fails (a conflict, say) is rolled back alone. For a file, WAL
+//! checkpoints run on their own connection in the background, not inside a commit, where they
+//! would stall every write waiting behind it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -22,11 +25,50 @@ const MAX_GROUP: usize = 256;
 
 pub struct GroupWriter {
     jobs: mpsc::Sender<Job>,
+    /// Tells the checkpointer to stop with the writer.
+    stopped: Arc<AtomicBool>,
+}
+
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Drop for GroupWriter {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
 }
 
 impl GroupWriter {
-    /// Starts the writer thread for `conn`; it stops when the last handle is dropped.
-    pub fn spawn(conn: Arc<Mutex<Connection>>, name: &str) -> std::io::Result<Self> {
+    /// Starts the writer thread for `conn`; it stops when the last handle is dropped. With
+    /// `checkpointer`, a second connection to the same file, WAL checkpoints move off the
+    /// commit path onto a background thread.
+    pub fn spawn(
+        conn: Arc<Mutex<Connection>>,
+        checkpointer: Option<Connection>,
+        name: &str,
+    ) -> std::io::Result<Self> {
+        let stopped = Arc::new(AtomicBool::new(false));
+        if let Some(checkpointer) = checkpointer {
+            let auto_off = conn
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .execute_batch("PRAGMA wal_autocheckpoint = 0");
+            if auto_off.is_ok() {
+                let stopped = stopped.clone();
+                std::thread::Builder::new()
+                    .name(format!("{name}-checkpoint"))
+                    .spawn(move || {
+                        while !stopped.load(Ordering::Relaxed) {
+                            std::thread::sleep(CHECKPOINT_EVERY);
+                            if let Err(e) =
+                                checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+                            {
+                                tracing::warn!(error = %e, "a WAL checkpoint failed; retrying");
+                            }
+                        }
+                    })?;
+            }
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name(name.to_owned())
@@ -42,7 +84,7 @@ impl GroupWriter {
                     run_batch(&conn, batch);
                 }
             })?;
-        Ok(GroupWriter { jobs })
+        Ok(GroupWriter { jobs, stopped })
     }
 
     /// Runs `f` in the next group's transaction and answers once it is committed. An `Err`
@@ -77,25 +119,39 @@ impl GroupWriter {
     }
 }
 
+/// Opens a database file for a [`GroupWriter`], creating its directory if needed: the writer's
+/// connection and the checkpointer's.
+pub fn open_file(path: &std::path::Path) -> Result<(Connection, Connection), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let open =
+        || Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()));
+    Ok((open()?, open()?))
+}
+
 fn run_batch(conn: &Mutex<Connection>, batch: Vec<Job>) {
     let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-    let begun = conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string());
+    // Statements prepared once: parsing them for every write was a visible share of the
+    // writer's time.
+    let run =
+        |sql: &str| -> rusqlite::Result<()> { conn.prepare_cached(sql)?.execute([]).map(|_| ()) };
+    let begun = run("BEGIN IMMEDIATE").map_err(|e| e.to_string());
     let mut completers = Vec::with_capacity(batch.len());
     for job in batch {
         let complete = match &begun {
             Err(why) => job(Err(why.clone())).1,
-            Ok(()) => match conn.execute_batch("SAVEPOINT job") {
+            Ok(()) => match run("SAVEPOINT job") {
                 Err(e) => job(Err(e.to_string())).1,
                 Ok(()) => {
                     let (keep, complete) = job(Ok(&conn));
                     let end = if keep {
-                        "RELEASE job"
+                        run("RELEASE job")
                     } else {
-                        "ROLLBACK TO job; RELEASE job"
+                        run("ROLLBACK TO job").and_then(|()| run("RELEASE job"))
                     };
-                    if let Err(e) = conn.execute_batch(end) {
+                    if let Err(e) = end {
                         tracing::error!(error = %e, "could not end a write's savepoint");
                     }
                     complete
@@ -104,9 +160,9 @@ fn run_batch(conn: &Mutex<Connection>, batch: Vec<Job>) {
         };
         completers.push(complete);
     }
-    let outcome = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+    let outcome = begun.and_then(|()| run("COMMIT").map_err(|e| e.to_string()));
     if outcome.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = run("ROLLBACK");
     }
     drop(conn);
     for complete in completers {
@@ -124,7 +180,7 @@ mod tests {
             .unwrap();
         let conn = Arc::new(Mutex::new(conn));
         (
-            GroupWriter::spawn(conn.clone(), "test-writer").unwrap(),
+            GroupWriter::spawn(conn.clone(), None, "test-writer").unwrap(),
             conn,
         )
     }

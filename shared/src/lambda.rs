@@ -124,11 +124,11 @@ async fn state_from_env() -> Result<InstallState, lambda_runtime::Error> {
 /// during init, when it is free.
 async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Error> {
     let state = state_from_env().await?;
-    if function
-        .app()
-        .is_none_or(|app| app == crate::apps::marketplace::APP_ID)
-    {
-        // Marketplace functions keep the shipped catalog in the store current.
+    let manages_catalog = matches!(function.serves, Serves::Marketplace(_))
+        || function.app() == Some(crate::apps::marketplace::APP_ID);
+    if manages_catalog {
+        // Marketplace functions keep the shipped catalog in the store current; the others may
+        // not write to the table at all.
         let listings = crate::marketplace::catalog::shipped()?;
         state.load_catalog(&listings).await?;
     } else if let Err(e) = state.tenant("__warm-up__").await {

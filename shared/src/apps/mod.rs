@@ -65,7 +65,8 @@ pub trait App: Send + Sync + 'static {
 /// The apps this host runs in-process, by app id.
 #[derive(Clone)]
 pub struct BuiltinApps {
-    apps: BTreeMap<String, Arc<dyn App>>,
+    /// Shared: the host, and so this, is cloned for every request.
+    apps: Arc<BTreeMap<String, Arc<dyn App>>>,
 }
 
 impl BuiltinApps {
@@ -80,7 +81,7 @@ impl BuiltinApps {
 
     pub fn of(apps: Vec<Arc<dyn App>>) -> Self {
         BuiltinApps {
-            apps: apps.into_iter().map(|a| (a.manifest().app_id, a)).collect(),
+            apps: Arc::new(apps.into_iter().map(|a| (a.manifest().app_id, a)).collect()),
         }
     }
 

@@ -118,7 +118,7 @@ pub struct FanOut {
     backoff: Duration,
     /// The `http.root_url` of each (app, version) hosted elsewhere; a listed version does not
     /// change, so it is read from the catalog once.
-    root_urls: Arc<Mutex<HashMap<(String, String), Option<String>>>>,
+    root_urls: Arc<Mutex<RootUrls>>,
 }
 
 /// Messages the local consumer takes at once, and how long it hides them: longer than a
@@ -130,6 +130,9 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// By (app, version): the root URL of an app hosted elsewhere, `None` for this host's own.
+type RootUrls = HashMap<(String, String), Option<String>>;
 
 /// One entitled subscriber of one event.
 struct Target<'a> {
@@ -221,7 +224,7 @@ impl FanOut {
     pub async fn deliver_message(&self, body: &str) -> Result<Report, String> {
         let event: Event =
             serde_json::from_str(body).map_err(|e| format!("the message is not an event: {e}"))?;
-        let report = self.deliver(&event).await.map_err(|e| e.to_string())?;
+        let report = self.deliver(&event).await?;
         if report.failed.is_empty() {
             Ok(report)
         } else {
@@ -229,18 +232,23 @@ impl FanOut {
         }
     }
 
-    /// Delivers `event` to every entitled subscriber that does not have it yet.
-    pub async fn deliver(&self, event: &Event) -> Result<Report, StoreError> {
-        let kind = event.validate().map_err(|e| StoreError::Corrupt {
-            pk: "event".into(),
-            sk: event.id.clone(),
-            reason: e,
-        })?;
+    /// Delivers `event` to every entitled subscriber that does not have it yet. `Err` (an
+    /// invalid event, an unknown tenant, a store failure) means nobody was tried.
+    pub async fn deliver(&self, event: &Event) -> Result<Report, String> {
+        let kind = event.validate()?;
+        self.deliver_valid(event, kind)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("tenant `{}` is not registered", event.tenant))
+    }
+
+    async fn deliver_valid(
+        &self,
+        event: &Event,
+        kind: EventKind,
+    ) -> Result<Option<Report>, StoreError> {
         let Some(tenant) = self.state.tenant(&event.tenant).await? else {
-            return Err(StoreError::Backend(format!(
-                "tenant `{}` is not registered",
-                event.tenant
-            )));
+            return Ok(None);
         };
         let subject = kind.subject();
         let subscribed: Vec<Subscribed> = self
@@ -251,7 +259,7 @@ impl FanOut {
             .filter(|s| s.subscription.covers(event))
             .collect();
         if subscribed.is_empty() {
-            return Ok(Report::default());
+            return Ok(Some(Report::default()));
         }
         let installs = self.state.installs(&tenant.id).await?;
         let mut targets = Vec::new();
@@ -304,7 +312,7 @@ impl FanOut {
                 Delivery::Failed(why) => report.failed.push(why),
             }
         }
-        Ok(report)
+        Ok(Some(report))
     }
 
     async fn deliver_to(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
-use crate::group_commit::{GroupWriter, WriteFailed};
+use crate::group_commit::{GroupWriter, WriteFailed, open_file};
 
 /// A received message: hidden from other receivers until its visibility timeout passes, gone
 /// once deleted with its receipt.
@@ -92,22 +92,16 @@ fn now_ms() -> i64 {
 
 impl SqliteQueue {
     pub fn open(path: &Path) -> Result<Self, QueueError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                QueueError::Backend(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        Self::init(
-            Connection::open(path)
-                .map_err(|e| QueueError::Backend(format!("cannot open {}: {e}", path.display())))?,
-        )
+        let (conn, checkpointer) = open_file(path).map_err(QueueError::Backend)?;
+        Self::init(conn, Some(checkpointer))
     }
 
     pub fn open_in_memory() -> Result<Self, QueueError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        Self::init(Connection::open_in_memory().map_err(backend)?, None)
     }
 
-    fn init(conn: Connection) -> Result<Self, QueueError> {
+    /// `checkpointer`: a second connection to the file, for background WAL checkpoints.
+    fn init(conn: Connection, checkpointer: Option<Connection>) -> Result<Self, QueueError> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -129,8 +123,12 @@ impl SqliteQueue {
              );",
         )
         .map_err(backend)?;
-        let writer = GroupWriter::spawn(Arc::new(Mutex::new(conn)), "sqlite-queue-writer")
-            .map_err(|e| QueueError::Backend(format!("cannot start the writer thread: {e}")))?;
+        let writer = GroupWriter::spawn(
+            Arc::new(Mutex::new(conn)),
+            checkpointer,
+            "sqlite-queue-writer",
+        )
+        .map_err(|e| QueueError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteQueue {
             writer: Arc::new(writer),
             max_receives: MAX_RECEIVES,
@@ -164,11 +162,10 @@ impl EventQueue for SqliteQueue {
         let id = crate::auth::generate_secret();
         let (body, id2) = (body.to_owned(), id.clone());
         self.with(move |c| {
-            c.execute(
-                "INSERT INTO queue (id, body, visible_at) VALUES (?1, ?2, 0)",
-                params![id2, body],
-            )
-            .map_err(backend)?;
+            c.prepare_cached("INSERT INTO queue (id, body, visible_at) VALUES (?1, ?2, 0)")
+                .map_err(backend)?
+                .execute(params![id2, body])
+                .map_err(backend)?;
             Ok(())
         })
         .await?;

@@ -1015,6 +1015,12 @@ async fn events_are_accepted_only_once_durably_queued_and_valid() {
         ),
         (joined.clone(), None, 401),
         (joined.clone(), Some("acme.forged"), 401),
+        (
+            json!({"kind": "message_posted", "user_id": "u1", "channel_id": "c1", "post_id": "p1",
+                   "text": "x".repeat(crate::host::MAX_BODY_BYTES)}),
+            Some(token.as_str()),
+            413,
+        ),
     ] {
         let (got, err) = post(body.clone(), token).await;
         assert_eq!(

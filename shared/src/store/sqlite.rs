@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{Item, ItemStore, StoreError};
-use crate::group_commit::{GroupWriter, WriteFailed};
+use crate::group_commit::{GroupWriter, WriteFailed, open_file};
 
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
@@ -45,14 +45,8 @@ struct Inner {
 impl SqliteStore {
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(conn, Some(path.to_path_buf()))
+        let (conn, checkpointer) = open_file(path).map_err(StoreError::Backend)?;
+        Self::init(conn, Some((path.to_path_buf(), checkpointer)))
     }
 
     /// A throwaway store for tests and benchmarks.
@@ -60,11 +54,13 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory().map_err(backend)?, None)
     }
 
-    fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+    /// `file`: the path, for read connections, and a connection for background checkpoints.
+    fn init(conn: Connection, file: Option<(PathBuf, Connection)>) -> Result<Self, StoreError> {
+        let (path, checkpointer) = file.unzip();
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let conn = Arc::new(Mutex::new(conn));
-        let writer = GroupWriter::spawn(conn.clone(), "sqlite-store-writer")
+        let writer = GroupWriter::spawn(conn.clone(), checkpointer, "sqlite-store-writer")
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         let inner = Inner {
             writer,
