@@ -232,7 +232,7 @@ impl Marketplace {
     pub fn authorize_operator(&self, token: Option<&str>) -> Result<(), Error> {
         let hash = self.operator_token_hash.as_deref().ok_or_else(|| {
             Error::Forbidden(
-                "tenant registration is off: no operator credential is configured".into(),
+                "operator operations (tenant registration, dead letters) are off: no operator credential is configured".into(),
             )
         })?;
         if token.is_some_and(|t| auth::token_matches_hash(t, hash)) {
