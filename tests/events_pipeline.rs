@@ -719,33 +719,22 @@ async fn subscriptions_are_scoped_by_the_grant_and_listed() {
         ("authorization", jwt.as_str()),
     ];
     let base = format!("/t/{TENANT}/apps/ext-narrowed/v1");
-    let (status, body) = request(
-        &w.host,
-        Method::POST,
-        &format!("{base}/subscribe"),
-        &headers,
-        &json!({"subject": "post_created", "call": "/x"}).to_string(),
-    )
-    .await;
-    assert_eq!(status, 403, "outside the grant: {body}");
-    let (status, _) = request(
-        &w.host,
-        Method::POST,
-        &format!("{base}/subscribe"),
-        &headers,
-        &json!({"subject": "user_danced", "call": "/x"}).to_string(),
-    )
-    .await;
-    assert_eq!(status, 400, "unknown subject");
-    let (status, _) = request(
-        &w.host,
-        Method::POST,
-        &format!("{base}/subscribe"),
-        &[("content-type", "application/json")],
-        &json!({"subject": "channel_created", "call": "/x"}).to_string(),
-    )
-    .await;
-    assert_eq!(status, 401, "no JWT");
+    let json_only = [("content-type", "application/json")];
+    for (subject, headers, status, why) in [
+        ("post_created", &headers[..], 403, "outside the grant"),
+        ("user_danced", &headers[..], 400, "unknown subject"),
+        ("channel_created", &json_only[..], 401, "no JWT"),
+    ] {
+        let (got, body) = request(
+            &w.host,
+            Method::POST,
+            &format!("{base}/subscribe"),
+            headers,
+            &json!({"subject": subject, "call": "/x"}).to_string(),
+        )
+        .await;
+        assert_eq!(got, status, "{why}: {body}");
+    }
     let (status, list) = request(
         &w.host,
         Method::GET,
