@@ -33,7 +33,7 @@ async fn install_records_round_trip_through_native_attributes() {
     use cloudapps::store::{InstallState, StoreError};
 
     let state = InstallState::new(Arc::new(store().await));
-    let tenant = format!("t-{}", &cloudapps::auth::generate_secret()[..10]);
+    let tenant = format!("t-{}", &cloudapps::auth::generate_secret()[..10]).to_lowercase();
     let created = ensure_tenant_with_apps(&state, &tenant, "https://mm.test", &BuiltinApps::all())
         .await
         .unwrap()

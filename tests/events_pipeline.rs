@@ -172,6 +172,8 @@ struct World {
     fanout: FanOut,
     store: Arc<FaultyStore>,
     admin_token: String,
+    /// The tenant's Mattermost (the stand-in).
+    site_url: String,
     standin: StandIn,
     apps: BTreeMap<&'static str, (Subscriber, String)>,
     _dir: tempfile::TempDir,
@@ -210,6 +212,7 @@ fn bearer_jwt(secret: &str) -> String {
     let claims = auth::AppClaims {
         exp: auth::now() + 60,
         acting_user_id: "bot-user".into(),
+        ..Default::default()
     };
     format!("Bearer {}", sign_app_jwt(&claims, secret))
 }
@@ -360,6 +363,7 @@ async fn world() -> World {
         fanout,
         store,
         admin_token: registered.admin_token,
+        site_url,
         standin,
         apps,
         _dir: dir,
@@ -412,7 +416,7 @@ impl World {
 }
 
 fn message(n: usize) -> Value {
-    json!({"kind": "message_posted", "user_id": format!("user{n}"), "channel_id": "town-square",
+    json!({"kind": "message_posted", "user_id": format!("user{n}"), "channel_id": "townsquare",
            "team_id": "team1", "post_id": format!("post{n}"),
            "text": if n.is_multiple_of(2) { "can someone help me" } else { "just saying hi" }})
 }
@@ -435,10 +439,10 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
         posts.push(format!("post{n}"));
     }
     w.ingest(
-        json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "town-square"}),
+        json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "townsquare"}),
     )
     .await;
-    w.ingest(json!({"kind": "channel_created", "user_id": "founder", "channel_id": "new-channel", "team_id": "team1"}))
+    w.ingest(json!({"kind": "channel_created", "user_id": "founder", "channel_id": "newchannel", "team_id": "team1"}))
         .await;
     w.queue.send("this is not an event").await.unwrap();
 
@@ -479,10 +483,10 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
     let posted = w.posts();
     let count = |pred: &dyn Fn(&Value) -> bool| posted.iter().filter(|p| pred(p)).count();
     assert_eq!(
-        count(&|p| p["message"] == "Welcome!" && p["channel_id"] == "town-square"),
+        count(&|p| p["message"] == "Welcome!" && p["channel_id"] == "townsquare"),
         1
     );
-    assert_eq!(count(&|p| p["channel_id"] == "new-channel"), 1);
+    assert_eq!(count(&|p| p["channel_id"] == "newchannel"), 1);
     assert_eq!(count(&|p| p["message"] == "See the wiki."), 3, "{posted:?}");
     assert!(
         posted
@@ -567,7 +571,7 @@ async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
     let path = format!("/t/{TENANT}/apps/ext-ok/v1/notify");
     // An Apps notification as Mattermost sends it: ids only in the expanded objects.
     let notification = json!({"path": "/v1/notify", "context": {
-        "subject": "user_joined_channel", "app_id": "", "mattermost_site_url": "",
+        "subject": "user_joined_channel", "app_id": "", "mattermost_site_url": w.site_url,
         "user": {"id": "joiner"}, "channel": {"id": "c1", "team_id": "t1"}, "oauth2": {}}});
     let json_headers = [
         ("content-type", "application/json"),
@@ -631,7 +635,7 @@ async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
     // Classic outgoing webhooks: seconds when form-encoded, milliseconds when JSON.
     let hook_path = format!("/t/{TENANT}/apps/ext-ok/v1/events");
     let form = format!(
-        "token={}&team_id=t1&channel_id=c1&user_id=u1&post_id=p-form&text=hi&timestamp=1700000000&trigger_word=",
+        "token={}&team_id=t1&channel_id=c1&user_id=u1&post_id=pform&text=hi&timestamp=1700000000&trigger_word=",
         tenant.command_token.expose()
     );
     let (status, _) = request(
@@ -644,7 +648,7 @@ async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
     .await;
     assert_eq!(status, 202);
     let hook = json!({"token": tenant.command_token.expose(), "team_id": "t1", "channel_id": "c1",
-                      "user_id": "u1", "post_id": "p-json", "text": "hi", "timestamp": 1700000000123i64});
+                      "user_id": "u1", "post_id": "pjson", "text": "hi", "timestamp": 1700000000123i64});
     let (status, _) = request(
         &w.host,
         Method::POST,
@@ -695,12 +699,16 @@ async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
     );
     assert_eq!(
         (events[1]["post_id"].as_str(), events[1]["at_ms"].as_i64()),
-        (Some("p-form"), Some(1_700_000_000_000))
+        (Some("pform"), Some(1_700_000_000_000))
     );
     assert_eq!(
         (events[2]["post_id"].as_str(), events[2]["at_ms"].as_i64()),
-        (Some("p-json"), Some(1_700_000_000_123))
+        (Some("pjson"), Some(1_700_000_000_123))
     );
+    // Each came through the app's own routes, so each is for that app alone.
+    for event in &events {
+        assert_eq!(event["source_app"], "ext-ok", "{event}");
+    }
 }
 
 #[tokio::test]
@@ -820,7 +828,7 @@ async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
     };
     sqs.send(&event(
         "created",
-        json!({"kind": "channel_created", "user_id": "u1", "channel_id": "c-new", "team_id": "t1"}),
+        json!({"kind": "channel_created", "user_id": "u1", "channel_id": "cnew", "team_id": "t1"}),
     ))
     .await
     .unwrap();
@@ -871,7 +879,7 @@ async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
     assert_eq!(
         w.posts()
             .iter()
-            .filter(|p| p["channel_id"] == "c-new")
+            .filter(|p| p["channel_id"] == "cnew")
             .count(),
         1,
         "the channel notice was posted"

@@ -98,6 +98,7 @@ fn commands(args: &Args, rt: &tokio::runtime::Runtime) {
         &AppClaims {
             exp: now() + 3600,
             acting_user_id: "u1000000000000000000000000".into(),
+            ..Default::default()
         },
         &secret,
     );
@@ -383,6 +384,7 @@ fn events(args: &Args, rt: &tokio::runtime::Runtime) {
                 &AppClaims {
                     exp: now() + 3600,
                     acting_user_id: String::new(),
+                    ..Default::default()
                 },
                 &secret,
             );

@@ -21,7 +21,8 @@ fn jwt_with_exp(secret: &str, exp: u64) -> String {
         sign_app_jwt(
             &AppClaims {
                 exp,
-                acting_user_id: String::new()
+                acting_user_id: String::new(),
+                ..Default::default()
             },
             secret
         )
@@ -34,7 +35,8 @@ fn jwt(secret: &str, user: &str) -> String {
         sign_app_jwt(
             &AppClaims {
                 exp: now() + 600,
-                acting_user_id: user.into()
+                acting_user_id: user.into(),
+                ..Default::default()
             },
             secret
         )
@@ -596,7 +598,7 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
     let resp = client()
         .post(format!("{}/events/t/local", host.url))
         .bearer_auth(&admin)
-        .json(&json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "town-square"}))
+        .json(&json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "townsquare"}))
         .send()
         .await
         .unwrap();
@@ -615,7 +617,7 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(posts.len(), 1, "{}", host.logs());
-    assert_eq!(posts[0]["channel_id"], "town-square");
+    assert_eq!(posts[0]["channel_id"], "townsquare");
     assert!(
         posts[0]["message"]
             .as_str()

@@ -16,6 +16,7 @@ use cloudapps::events::queue::SqliteQueue;
 use cloudapps::host::Host;
 use cloudapps::host::events::InProcessDeliverer;
 use cloudapps::host::route::{Kind, app_root};
+use cloudapps::limits::Limits;
 use cloudapps::mattermost::HttpMattermost;
 use cloudapps::provision::{Provisioned, bootstrap};
 use cloudapps::store::ItemStore;
@@ -74,6 +75,15 @@ struct Args {
     /// example apps hosted elsewhere that subscribe to events.
     #[arg(long, env = "CLOUDAPPS_CATALOG_DIR")]
     catalog: Option<PathBuf>,
+    /// Subscriptions one install may hold (429 past it).
+    #[arg(long, env = "CLOUDAPPS_MAX_SUBSCRIPTIONS_PER_INSTALL", default_value_t = Limits::default().subscriptions_per_install)]
+    max_subscriptions_per_install: usize,
+    /// Apps one tenant may have installed (429 past it).
+    #[arg(long, env = "CLOUDAPPS_MAX_INSTALLS_PER_TENANT", default_value_t = Limits::default().installs_per_tenant)]
+    max_installs_per_tenant: usize,
+    /// Events one tenant may send per second, sustained (429 with Retry-After past it; 0: no limit).
+    #[arg(long, env = "CLOUDAPPS_MAX_EVENTS_PER_SECOND", default_value_t = Limits::default().events_per_second)]
+    max_events_per_second: u32,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -107,10 +117,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if !cloudapps::host::route::valid_id(&args.tenant) {
+    if !cloudapps::ids::valid_id(&args.tenant) {
         return Err(format!(
-            "--tenant `{}`: use 1 to 64 letters, digits, `.`, `_` or `-`",
-            args.tenant
+            "--tenant `{}`: use {}",
+            args.tenant,
+            cloudapps::ids::ID_RULE
         )
         .into());
     }
@@ -158,7 +169,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             args.operator_token
                 .as_deref()
                 .map(cloudapps::auth::hash_token),
-        );
+        )
+        .with_limits(Limits {
+            subscriptions_per_install: args.max_subscriptions_per_install,
+            installs_per_tenant: args.max_installs_per_tenant,
+            events_per_second: args.max_events_per_second,
+        });
     let queue = SqliteQueue::open(&args.data_dir.join("events.db"))?;
     let host = host.with_queue(Arc::new(queue.clone()));
     if let Some(dir) = &args.catalog {
@@ -207,6 +223,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let claims = AppClaims {
             exp: cloudapps::auth::now() + ttl,
             acting_user_id: user.clone(),
+            ..Default::default()
         };
         println!(
             "{}",

@@ -51,6 +51,10 @@ async fn handle(State(host): State<Host>, req: Request<Body>) -> Response<Body> 
         header::CONTENT_TYPE,
         HeaderValue::from_static(Outbound::CONTENT_TYPE),
     );
+    if let Some(seconds) = out.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     resp
 }
 

@@ -52,6 +52,7 @@ fn setup() -> Setup {
     let claims = AppClaims {
         exp: now() + 86_400,
         acting_user_id: "u1000000000000000000000000".into(),
+        ..Default::default()
     };
     let jwt = format!(
         "Bearer {}",

@@ -40,14 +40,23 @@ pub enum AuthError {
     BadToken,
 }
 
-/// The claims of a Mattermost app JWT: `exp` plus the acting user.
+/// The claims of a Mattermost app JWT: `exp` plus the acting user, and `iss` when this host
+/// signed it (Mattermost sets none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppClaims {
     #[serde(default)]
     pub exp: u64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub acting_user_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub iss: String,
 }
+
+/// The issuer of the JWTs fan-out signs its deliveries with. The host's ingest routes refuse a
+/// JWT with this issuer: whatever path a delivery takes back into the host (a subscription to
+/// its own routes, a redirect, an app that forwards what it got), it cannot become a new event,
+/// so no shape of loop can feed itself.
+pub const DELIVERY_ISSUER: &str = "cloudapps/fanout";
 
 static APP_VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
     let mut v = Validation::new(Algorithm::HS256);

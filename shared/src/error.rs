@@ -37,6 +37,13 @@ pub enum Error {
         text: String,
         errors: serde_json::Map<String, serde_json::Value>,
     },
+    /// A per-tenant limit was reached; `retry_after` says when trying again can succeed (a
+    /// rate), `None` when it cannot until something is removed (a quota).
+    #[error("{text}")]
+    TooMany {
+        text: String,
+        retry_after: Option<std::time::Duration>,
+    },
     /// A service this host depends on (Lambda, Mattermost) failed; nothing was changed.
     #[error("{0}")]
     Dependency(String),
@@ -57,6 +64,7 @@ impl Error {
             Error::Unavailable(_) => "unavailable",
             Error::ConsentRequired(_) => "consent_required",
             Error::Invalid { .. } => "invalid",
+            Error::TooMany { .. } => "too_many_requests",
             Error::Dependency(_) => "dependency_failed",
         }
     }
@@ -71,9 +79,21 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
+            Error::TooMany { .. } => 429,
             Error::Unavailable(_) => 503,
             Error::ConsentRequired(_) | Error::Invalid { .. } => 400,
             Error::Dependency(_) => 502,
+        }
+    }
+
+    /// Whole seconds for a `Retry-After` header, rounded up.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            Error::TooMany {
+                retry_after: Some(wait),
+                ..
+            } => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+            _ => None,
         }
     }
 
@@ -99,6 +119,8 @@ impl From<StoreError> for Error {
             StoreError::Conflict => {
                 Error::Conflict("the record was changed by someone else; reload and retry".into())
             }
+            // A record that is not there is the caller's mistake, not an outage.
+            StoreError::NotFound => Error::NotFound("no such record".into()),
             other => Error::Unavailable(other),
         }
     }

@@ -137,7 +137,8 @@ async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Erro
     let mut host = Host::new(state, BuiltinApps::all())
         .with_public_url(std::env::var("CLOUDAPPS_PUBLIC_URL").ok())
         .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new()))
-        .with_operator_token_hash(std::env::var("CLOUDAPPS_OPERATOR_TOKEN_SHA256").ok());
+        .with_operator_token_hash(std::env::var("CLOUDAPPS_OPERATOR_TOKEN_SHA256").ok())
+        .with_limits(crate::limits::Limits::from_env());
     if let Some(queue) = events_queue_from_env().await {
         host = host.with_queue(Arc::new(queue));
     }
@@ -166,9 +167,14 @@ pub async fn handle_event(
             Outbound::error(&e)
         }
     };
+    let mut headers =
+        BTreeMap::from([("Content-Type".to_owned(), Outbound::CONTENT_TYPE.to_owned())]);
+    if let Some(seconds) = out.retry_after {
+        headers.insert("Retry-After".to_owned(), seconds.to_string());
+    }
     InvokeResponse {
         status_code: out.status,
-        headers: BTreeMap::from([("Content-Type".to_owned(), Outbound::CONTENT_TYPE.to_owned())]),
+        headers,
         is_base64_encoded: false,
         body: String::from_utf8_lossy(&out.body).into_owned(),
     }
@@ -261,7 +267,7 @@ pub fn tenant_of_alias(invoked_arn: &str) -> Option<String> {
     let qualifier = invoked_arn.split(':').nth(7)?;
     qualifier
         .strip_prefix(TENANT_ALIAS_PREFIX)
-        .filter(|t| crate::host::route::valid_id(t))
+        .filter(|t| crate::ids::valid_id(t))
         .map(str::to_owned)
 }
 

@@ -15,6 +15,7 @@ fn valid_claims() -> AppClaims {
     AppClaims {
         exp: now() + 900,
         acting_user_id: "u1".into(),
+        ..Default::default()
     }
 }
 

@@ -62,7 +62,7 @@ fn slash(text: &str) -> SlashCommandRequest {
         user_id: "u1".into(),
         user_name: "alice".into(),
         channel_id: "c1".into(),
-        channel_name: "town-square".into(),
+        channel_name: "townsquare".into(),
         team_id: "t1".into(),
         team_domain: "acme".into(),
         trigger_id: "trig".into(),
@@ -94,7 +94,7 @@ fn flags_positionals_and_the_rest_argument() {
     assert_eq!(cmd.user_id(), "u1");
     assert_eq!(cmd.context.channel_id(), "c1");
     assert_eq!(cmd.context.location, "/command/todo/add");
-    assert_eq!(cmd.context.channel.as_ref().unwrap().name, "town-square");
+    assert_eq!(cmd.context.channel.as_ref().unwrap().name, "townsquare");
     assert_eq!(
         cmd.raw,
         "/todo add buy milk --priority High --urgent --owner @bob --due-date=friday"

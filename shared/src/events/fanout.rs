@@ -138,7 +138,8 @@ type RootUrls = HashMap<(String, String), Option<String>>;
 struct Target<'a> {
     subscribed: &'a Subscribed,
     install: &'a Install,
-    url: String,
+    /// Where to deliver, or why that is unknown for now.
+    url: Result<String, String>,
     record_sk: String,
 }
 
@@ -257,6 +258,8 @@ impl FanOut {
             .await?
             .into_iter()
             .filter(|s| s.subscription.covers(event))
+            // What came through one app's own route is for that app alone.
+            .filter(|s| event.source_app.is_empty() || s.app_id == event.source_app)
             .collect();
         if subscribed.is_empty() {
             return Ok(Some(Report::default()));
@@ -266,20 +269,20 @@ impl FanOut {
         for s in &subscribed {
             // The grant is checked again at delivery: it may have narrowed since subscribing.
             let Some(install) = installs.iter().find(|i| {
-                i.app_id == s.app_id && i.enabled && i.granted_subjects.contains(&subject)
+                i.app_id == s.app_id
+                    && i.enabled
+                    && !i.uninstalling
+                    && i.granted_subjects.contains(&subject)
             }) else {
                 continue;
             };
-            let url = self.call_url(install, &s.subscription.call.path).await?;
             targets.push(Target {
                 subscribed: s,
                 install,
-                url,
+                url: self.call_url(install, &s.subscription.call.path).await?,
                 record_sk: format!(
                     "DELIVERED#{}",
-                    s.subscription
-                        .key(&s.app_id, subject)
-                        .trim_start_matches("SUB#")
+                    s.subscription.subscriber(&s.app_id, subject)
                 ),
             });
         }
@@ -330,15 +333,16 @@ impl FanOut {
             &AppClaims {
                 exp: auth::now() + DELIVERY_JWT_SECONDS,
                 acting_user_id: target.install.bot_user_id.clone(),
+                iss: auth::DELIVERY_ISSUER.into(),
             },
             target.install.jwt_secret.expose(),
         );
         let delivery_id = format!("{}/{}", event.id, target.record_sk);
-        let outcome = match self
-            .deliverer
-            .post(&target.url, &jwt, &delivery_id, body)
-            .await
-        {
+        let url = match &target.url {
+            Ok(url) => url,
+            Err(why) => return Delivery::Failed(format!("`{app}` cannot be reached: {why}")),
+        };
+        let outcome = match self.deliverer.post(url, &jwt, &delivery_id, body).await {
             Answer::Status(s) if (200..300).contains(&s) => Delivery::Delivered,
             Answer::Status(s) if (400..500).contains(&s) && s != 408 && s != 429 => {
                 tracing::warn!(app = %app, status = s, "a subscriber refused an event; not retrying it");
@@ -369,8 +373,14 @@ impl FanOut {
     }
 
     /// Where an install's call path is reached: this host's own routes for its built-in apps,
-    /// the manifest's `http.root_url` for apps hosted elsewhere.
-    async fn call_url(&self, install: &Install, path: &str) -> Result<String, StoreError> {
+    /// the manifest's `http.root_url` for apps hosted elsewhere. `Err` (inside `Ok`) when the
+    /// installed version is no longer listed: that subscriber is retried, not given up on, and
+    /// the answer is not remembered, so a listing that comes back is found.
+    async fn call_url(
+        &self,
+        install: &Install,
+        path: &str,
+    ) -> Result<Result<String, String>, StoreError> {
         let key = (install.app_id.clone(), install.version.clone());
         let cached = self
             .root_urls
@@ -380,12 +390,20 @@ impl FanOut {
         let external = match cached {
             Some(url) => url,
             None => {
-                let url = self
+                let Some(version) = self
                     .state
                     .listing(&install.app_id)
                     .await?
                     .and_then(|l| l.version(&install.version).cloned())
-                    .and_then(|v| v.manifest.http)
+                else {
+                    return Ok(Err(format!(
+                        "version {} is not listed, so where it runs is unknown",
+                        install.version
+                    )));
+                };
+                let url = version
+                    .manifest
+                    .http
                     .map(|h| h.root_url)
                     .filter(|u| !u.is_empty());
                 if let Ok(mut c) = self.root_urls.lock() {
@@ -394,14 +412,14 @@ impl FanOut {
                 url
             }
         };
-        Ok(match external {
+        Ok(Ok(match external {
             Some(root) => format!("{}{path}", root.trim_end_matches('/')),
             None => format!(
                 "{}{}{path}",
                 self.base_url,
                 app_root(&install.tenant_id, &install.app_id)
             ),
-        })
+        }))
     }
 }
 

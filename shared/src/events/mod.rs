@@ -66,7 +66,8 @@ impl EventKind {
     }
 }
 
-const ALL_KINDS: [EventKind; 8] = [
+/// Every kind, in the order of the product design.
+pub const ALL_KINDS: [EventKind; 8] = [
     EventKind::MessagePosted,
     EventKind::ChannelCreated,
     EventKind::UserCreated,
@@ -100,10 +101,16 @@ pub struct Event {
     /// When it happened, in milliseconds since the epoch.
     #[serde(default)]
     pub at_ms: i64,
+    /// Set by this host when the event came through one app's own route (its notification or
+    /// outgoing-webhook route): only that install receives it, since the app holds the
+    /// credential that route takes and could otherwise forge events for the tenant's other apps.
+    /// Empty for events the tenant admin sent, which reach every entitled subscriber.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_app: String,
 }
 
 impl Event {
-    /// Checks the kind is known and the ids it needs are present.
+    /// Checks the kind is known, the ids it needs are present and every id is a Mattermost id.
     pub fn validate(&self) -> Result<EventKind, String> {
         let kind = self.kind.ok_or("`kind` is missing: use one of message_posted, channel_created, user_created, user_joined_channel, user_joined_team, user_left_channel, user_left_team, user_updated")?;
         let missing: Vec<&str> = kind
@@ -119,6 +126,14 @@ impl Event {
             })
             .collect();
         if missing.is_empty() {
+            for (field, id) in [
+                ("user_id", &self.user_id),
+                ("channel_id", &self.channel_id),
+                ("team_id", &self.team_id),
+                ("post_id", &self.post_id),
+            ] {
+                crate::ids::check_mattermost_id(field, id)?;
+            }
             Ok(kind)
         } else {
             Err(format!(
@@ -233,6 +248,21 @@ mod tests {
             serde_json::from_value::<Event>(json!({"kind": "user_danced"})).is_err(),
             "unknown subjects are refused"
         );
+        for (field, bad) in [
+            ("channel_id", "c\n1"),
+            ("user_id", "u\u{0}1"),
+            ("channel_id", &"c".repeat(5000)),
+        ] {
+            let mut e: Event = serde_json::from_value(
+                json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "c1"}),
+            )
+            .unwrap();
+            match field {
+                "user_id" => e.user_id = bad.to_owned(),
+                _ => e.channel_id = bad.to_owned(),
+            }
+            assert!(e.validate().unwrap_err().contains(field), "{bad:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{ALL_KINDS, EventKind};
 use crate::error::Error;
+use crate::host::route::Kind;
+use crate::ids;
+use crate::limits::Limits;
 use crate::protocol::apps::{Call, Subject};
 use crate::store::{Install, InstallState, StoreError};
 
@@ -35,10 +39,27 @@ impl Subscription {
         let subject = self
             .subject
             .ok_or_else(|| Error::BadRequest("`subject` is missing".into()))?;
-        if self.call.path.is_empty() || !self.call.path.starts_with('/') {
-            return Err(Error::BadRequest(
-                "`call.path` must be an absolute call path, e.g. /on-join".into(),
-            ));
+        let path = &self.call.path;
+        if !ids::valid_call_path(path) {
+            return Err(Error::BadRequest(format!(
+                "`call.path` must be an absolute call path of at most {} URL-safe characters without `.` or `..` segments, e.g. /on-join",
+                ids::MAX_CALL_PATH_LEN
+            )));
+        }
+        // The host's own routes (notifications, commands, subscriptions...) are not calls: a
+        // delivery to one would feed events back into the host.
+        if Kind::FIXED.iter().any(|k| k.fixed_path() == Some(path)) {
+            return Err(Error::BadRequest(format!(
+                "`call.path` {path} is one of this host's own routes; name one of the app's calls"
+            )));
+        }
+        ids::check_mattermost_id("channel_id", &self.channel_id).map_err(Error::BadRequest)?;
+        ids::check_mattermost_id("team_id", &self.team_id).map_err(Error::BadRequest)?;
+        let size = serde_json::to_vec(&self.call).map_or(usize::MAX, |b| b.len());
+        if size > MAX_CALL_BYTES {
+            return Err(Error::BadRequest(format!(
+                "the subscription's `call` is {size} bytes; at most {MAX_CALL_BYTES} are kept"
+            )));
         }
         let (channel, team) = (!self.channel_id.is_empty(), !self.team_id.is_empty());
         let scope_error = match subject {
@@ -68,6 +89,12 @@ impl Subscription {
         if let Some(rule) = scope_error {
             return Err(Error::BadRequest(format!("{} {rule}", wire_name(subject))));
         }
+        if EventKind::from_subject(subject).is_none() {
+            return Err(Error::BadRequest(format!(
+                "the subject {} is not delivered by this host",
+                wire_name(subject)
+            )));
+        }
         if !install.granted_subjects.contains(&subject) {
             return Err(Error::Forbidden(format!(
                 "`{}` was not granted the subject {}",
@@ -85,46 +112,80 @@ impl Subscription {
             && (self.team_id.is_empty() || self.team_id == event.team_id)
     }
 
-    /// The sort key: re-subscribing to the same subject and scope replaces the earlier one.
-    pub fn key(&self, app: &str, subject: Subject) -> String {
-        let subject = wire_name(subject);
-        let scope = if !self.channel_id.is_empty() {
+    /// `c:<channel>`, `t:<team>`, or `-` for the whole tenant.
+    fn scope(&self) -> String {
+        if !self.channel_id.is_empty() {
             format!("c:{}", self.channel_id)
         } else if !self.team_id.is_empty() {
             format!("t:{}", self.team_id)
         } else {
             "-".into()
-        };
-        format!("SUB#{app}#{subject}#{scope}")
+        }
+    }
+
+    /// Who receives deliveries of this subscription, `<app>#<subject>#<scope>`: what delivery
+    /// records and delivery ids name.
+    pub fn subscriber(&self, app: &str, subject: Subject) -> String {
+        format!("{app}#{}#{}", wire_name(subject), self.scope())
     }
 }
 
+/// The largest `call` (path, expand, state) a subscription may keep.
+pub const MAX_CALL_BYTES: usize = 4096;
+
 use super::wire as wire_name;
+
+/// Subscriptions live in the tenant's partition under `SUBSCRIPTION#<subject>#<app>#<scope>`:
+/// subject first, so an event reads only the subscribers of its own subject. Re-subscribing to
+/// the same subject and scope replaces the earlier one.
+fn subject_prefix(subject: Subject) -> String {
+    format!("SUBSCRIPTION#{}#", wire_name(subject))
+}
+
+fn sort_key(subscription: &Subscription, app: &str, subject: Subject) -> String {
+    format!("{}{app}#{}", subject_prefix(subject), subscription.scope())
+}
 
 fn tenant_pk(tenant: &str) -> String {
     format!("TENANT#{tenant}")
 }
 
+fn decode(items: Vec<crate::store::Item>) -> impl Iterator<Item = Subscribed> {
+    items
+        .into_iter()
+        .filter_map(|i| serde_json::from_value::<Subscribed>(i.body).ok())
+}
+
 /// Subscription storage, next to the installs.
 impl InstallState {
-    /// Stores (or replaces) a subscription after checking it against `install`.
+    /// Stores (or replaces) a subscription after checking it against `install`; a new one is
+    /// refused once the install holds `max` of them.
     pub async fn subscribe(
         &self,
         install: &Install,
         subscription: Subscription,
+        max: usize,
     ) -> Result<(), Error> {
         let subject = subscription.validate(install)?;
-        let sk = subscription.key(&install.app_id, subject);
+        let sk = sort_key(&subscription, &install.app_id, subject);
         let body = serde_json::to_value(Subscribed {
             app_id: install.app_id.clone(),
             subscription,
         })
-        .expect("subscriptions serialise");
+        .map_err(|e| Error::BadRequest(format!("the subscription cannot be stored: {e}")))?;
         let pk = tenant_pk(&install.tenant_id);
         // A concurrent subscriber may win a round; ask again from a fresh read, a bounded number of times.
         for _ in 0..16 {
             let result = match self.items().get(&pk, &sk).await? {
-                None => self.items().create(&pk, &sk, &body).await,
+                None => {
+                    let held = self.subscriptions_of(install).await?.len();
+                    Limits::check_quota(
+                        &format!("subscriptions of `{}`", install.app_id),
+                        held,
+                        max,
+                    )?;
+                    self.items().create(&pk, &sk, &body).await
+                }
                 Some(old) => self.items().replace(&pk, &sk, old.revision, &body).await,
             };
             match result {
@@ -151,26 +212,37 @@ impl InstallState {
             .items()
             .delete(
                 &tenant_pk(&install.tenant_id),
-                &subscription.key(&install.app_id, subject),
+                &sort_key(subscription, &install.app_id, subject),
             )
             .await?)
     }
 
-    /// The subscriptions of one install.
+    /// The subscriptions of one install, granted still or not: one read per subject this host
+    /// delivers (only those are stored).
     pub async fn subscriptions_of(
         &self,
         install: &Install,
     ) -> Result<Vec<Subscription>, StoreError> {
-        let prefix = format!("SUB#{}#", install.app_id);
-        let items = self
-            .items()
-            .query(&tenant_pk(&install.tenant_id), &prefix)
-            .await?;
-        Ok(items
-            .into_iter()
-            .filter_map(|i| serde_json::from_value::<Subscribed>(i.body).ok())
-            .map(|s| s.subscription)
-            .collect())
+        let pk = tenant_pk(&install.tenant_id);
+        let mut all = Vec::new();
+        for kind in ALL_KINDS {
+            let prefix = format!("{}{}#", subject_prefix(kind.subject()), install.app_id);
+            let items = self.items().query(&pk, &prefix).await?;
+            all.extend(decode(items).map(|s| s.subscription));
+        }
+        Ok(all)
+    }
+
+    /// Removes every subscription of an app (uninstall), whatever subjects it holds now.
+    pub async fn unsubscribe_all(&self, tenant: &str, app: &str) -> Result<(), StoreError> {
+        let pk = tenant_pk(tenant);
+        for item in self.items().query(&pk, "SUBSCRIPTION#").await? {
+            let owner = item.body.get("app_id").and_then(|a| a.as_str());
+            if owner == Some(app) {
+                self.items().delete(&pk, &item.sk).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Every subscription of a tenant to `subject`, of every app: what fan-out delivers to.
@@ -179,12 +251,11 @@ impl InstallState {
         tenant: &str,
         subject: Subject,
     ) -> Result<Vec<Subscribed>, StoreError> {
-        let items = self.items().query(&tenant_pk(tenant), "SUB#").await?;
-        Ok(items
-            .into_iter()
-            .filter_map(|i| serde_json::from_value::<Subscribed>(i.body).ok())
-            .filter(|s| s.subscription.subject == Some(subject))
-            .collect())
+        let items = self
+            .items()
+            .query(&tenant_pk(tenant), &subject_prefix(subject))
+            .await?;
+        Ok(decode(items).collect())
     }
 }
 
@@ -221,17 +292,20 @@ mod tests {
         let on_join = sub(
             json!({"subject": "user_joined_channel", "channel_id": "c1", "call": {"path": "/on-join", "expand": {"user": "summary"}}}),
         );
-        state.subscribe(&install, on_join.clone()).await.unwrap();
+        state
+            .subscribe(&install, on_join.clone(), 100)
+            .await
+            .unwrap();
         let replaced = Subscription {
             call: Call::path("/on-join-v2"),
             ..on_join.clone()
         };
-        state.subscribe(&install, replaced).await.unwrap();
+        state.subscribe(&install, replaced, 100).await.unwrap();
         let other_channel = Subscription {
             channel_id: "c2".into(),
             ..on_join.clone()
         };
-        state.subscribe(&install, other_channel).await.unwrap();
+        state.subscribe(&install, other_channel, 100).await.unwrap();
         let subs = state
             .subscribers("acme", Subject::UserJoinedChannel)
             .await
@@ -254,7 +328,7 @@ mod tests {
         );
         assert!(state.unsubscribe(&install, &on_join).await.unwrap());
         assert!(!state.unsubscribe(&install, &on_join).await.unwrap());
-        state.delete_app_records("acme", "hello").await.unwrap();
+        state.unsubscribe_all("acme", "hello").await.unwrap();
         assert!(
             state
                 .subscribers("acme", Subject::UserJoinedChannel)
@@ -283,20 +357,92 @@ mod tests {
             ),
             (json!({"call": "/x"}), 400),
             (json!({"subject": "user_joined_channel"}), 400),
+            // The host's own routes: a delivery there would feed events back in.
+            (
+                json!({"subject": "user_joined_channel", "call": {"path": "/v1/notify"}}),
+                400,
+            ),
+            (
+                json!({"subject": "user_joined_channel", "call": "/v1/events"}),
+                400,
+            ),
+            (
+                json!({"subject": "user_joined_channel", "call": "/../../../events/t/acme"}),
+                400,
+            ),
+            (
+                json!({"subject": "user_joined_channel", "call": format!("/{}", "a".repeat(300))}),
+                400,
+            ),
+            (
+                json!({"subject": "user_joined_channel", "channel_id": "c".repeat(5000), "call": "/x"}),
+                400,
+            ),
+            (
+                json!({"subject": "user_joined_channel", "channel_id": "c\n1", "call": "/x"}),
+                400,
+            ),
+            (
+                json!({"subject": "user_joined_channel", "call": {"path": "/x", "state": "s".repeat(5000)}}),
+                400,
+            ),
         ] {
             let err = state
-                .subscribe(&install, sub(body.clone()))
+                .subscribe(&install, sub(body.clone()), 100)
                 .await
                 .unwrap_err();
             assert_eq!(err.status(), status, "{body}: {err}");
         }
         assert!(
             state
-                .subscribers("acme", Subject::ChannelCreated)
+                .subscribers("acme", Subject::UserJoinedChannel)
                 .await
                 .unwrap()
                 .is_empty(),
             "nothing stored"
         );
+    }
+
+    #[tokio::test]
+    async fn an_install_holds_at_most_its_limit_and_replacing_one_is_not_a_new_one() {
+        let (state, install) = hello().await;
+        let in_channel = |c: &str| {
+            sub(json!({"subject": "user_joined_channel", "channel_id": c, "call": "/on-join"}))
+        };
+        for c in ["c1", "c2", "c3"] {
+            state.subscribe(&install, in_channel(c), 3).await.unwrap();
+        }
+        let err = state
+            .subscribe(&install, in_channel("c4"), 3)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 429, "{err}");
+        state
+            .subscribe(&install, in_channel("c2"), 3)
+            .await
+            .expect("replacing an existing one stays within the limit");
+        assert_eq!(state.subscriptions_of(&install).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_keyed_by_subject_first() {
+        let (state, install) = hello().await;
+        state
+            .subscribe(
+                &install,
+                sub(json!({"subject": "user_joined_channel", "call": "/on-join"})),
+                100,
+            )
+            .await
+            .unwrap();
+        let keys: Vec<String> = state
+            .items()
+            .query("TENANT#acme", "SUBSCRIPTION#user_joined_channel#")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.sk)
+            .collect();
+        assert_eq!(keys, ["SUBSCRIPTION#user_joined_channel#hello#-"]);
     }
 }

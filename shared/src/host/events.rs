@@ -5,7 +5,7 @@
 
 use http::Method;
 
-use super::route::{self, Kind, Route};
+use super::route::{Kind, Route};
 use super::{Host, Inbound, Outbound, json_body, require_content_type};
 use crate::auth;
 use crate::error::Error;
@@ -31,7 +31,7 @@ impl Host {
         }
         let tenant = path
             .strip_prefix("/events/t/")
-            .filter(|t| route::valid_id(t))
+            .filter(|t| crate::ids::valid_id(t))
             .ok_or_else(|| {
                 Error::NotFound(format!(
                     "no route for {}; events go to POST /events/t/<tenant>",
@@ -47,7 +47,7 @@ impl Host {
             .authorize_admin(tenant, bearer(req, "authorization"))
             .await?;
         let event: Event = json_body(req, "event")?;
-        self.enqueue(tenant, event).await
+        self.enqueue(tenant, None, event).await
     }
 
     /// The event routes under an app's root, for any installed app.
@@ -64,13 +64,14 @@ impl Host {
                 install
                     .accepts_command_token(Some(hook.token.as_str()))
                     .map_err(|e| Error::Unauthorized(e.to_string()))?;
-                self.enqueue(&tenant.id, Event::from_outgoing_webhook(&hook, is_json))
-                    .await
+                let event = Event::from_outgoing_webhook(&hook, is_json);
+                self.enqueue(&tenant.id, Some(&install.app_id), event).await
             }
             Kind::Subscribe => {
                 verify_app(req, &install)?;
                 let subscription: Subscription = json_body(req, "subscription")?;
-                self.state.subscribe(&install, subscription).await?;
+                let max = self.marketplace.limits().subscriptions_per_install;
+                self.state.subscribe(&install, subscription, max).await?;
                 Ok(Outbound::json(200, &serde_json::json!({"type": "ok"})))
             }
             Kind::Unsubscribe => {
@@ -102,14 +103,19 @@ impl Host {
         install: &Install,
     ) -> Result<Outbound, Error> {
         require_content_type(req, "application/json")?;
-        auth::verify_app_jwt(
+        let claims = auth::verify_app_jwt(
             req.header(auth::APP_AUTH_HEADER),
             install.jwt_secret.expose(),
         )
         .map_err(|e| Error::Unauthorized(e.to_string()))?;
+        if claims.iss == auth::DELIVERY_ISSUER {
+            return Err(Error::Forbidden(
+                "this is a delivery this host sent, not a notification from Mattermost: deliveries never become events again".into(),
+            ));
+        }
         let call: CallRequest = serde_json::from_slice(&req.body)
             .map_err(|e| Error::BadRequest(format!("the body is not an Apps call request: {e}")))?;
-        super::check_site(&call.context.mattermost_site_url, tenant)?;
+        super::check_site(&call.path, &call.context.mattermost_site_url, tenant)?;
         let event = Event::from_notification(&call.context).map_err(Error::BadRequest)?;
         if let Some(subject) = event
             .kind
@@ -122,14 +128,24 @@ impl Host {
                 crate::events::wire(subject)
             )));
         }
-        self.enqueue(&tenant.id, event).await
+        self.enqueue(&tenant.id, Some(&install.app_id), event).await
     }
 
-    /// Validates the event, gives it an id, and answers 202 once the queue has it.
-    async fn enqueue(&self, tenant: &str, mut event: Event) -> Result<Outbound, Error> {
+    /// Validates the event, gives it an id, and answers 202 once the queue has it. `via_app`
+    /// names the install whose own route it came through (then only that install receives it);
+    /// `None` for the tenant admin's route. What the sender said of id, tenant and source is
+    /// replaced by what the host knows.
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        via_app: Option<&str>,
+        mut event: Event,
+    ) -> Result<Outbound, Error> {
         event.validate().map_err(Error::BadRequest)?;
+        self.event_rate.admit(tenant)?;
         event.id = auth::generate_secret();
         event.tenant = tenant.to_owned();
+        event.source_app = via_app.unwrap_or_default().to_owned();
         if event.at_ms == 0 {
             event.at_ms = (auth::now() * 1000) as i64;
         }

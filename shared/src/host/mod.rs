@@ -19,6 +19,7 @@ use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
 use crate::events::queue::EventQueue;
+use crate::limits::{EventRate, Limits};
 use crate::marketplace::Marketplace;
 use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
 use crate::marketplace::routes::{self as market_routes, Op};
@@ -89,6 +90,8 @@ impl Inbound {
 pub struct Outbound {
     pub status: u16,
     pub body: Vec<u8>,
+    /// Seconds for a `Retry-After` header: when a limit was hit, how long to wait.
+    pub retry_after: Option<u64>,
 }
 
 impl Outbound {
@@ -96,9 +99,14 @@ impl Outbound {
 
     pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
         match serde_json::to_vec(value) {
-            Ok(body) => Outbound { status, body },
+            Ok(body) => Outbound {
+                status,
+                body,
+                retry_after: None,
+            },
             Err(e) => Outbound {
                 status: 500,
+                retry_after: None,
                 body: format!(
                     r#"{{"type":"error","code":"internal","text":"cannot encode the answer: {e}"}}"#
                 )
@@ -108,7 +116,10 @@ impl Outbound {
     }
 
     pub fn error(e: &Error) -> Self {
-        Self::json(e.status(), &e.body())
+        Outbound {
+            retry_after: e.retry_after_seconds(),
+            ..Self::json(e.status(), &e.body())
+        }
     }
 }
 
@@ -125,6 +136,8 @@ pub struct Host {
     marketplace: Marketplace,
     /// Where accepted events wait for fan-out.
     queue: Option<Arc<dyn EventQueue>>,
+    /// Events per second per tenant.
+    event_rate: EventRate,
 }
 
 impl Host {
@@ -140,7 +153,15 @@ impl Host {
             mattermost: None,
             marketplace,
             queue: None,
+            event_rate: EventRate::new(Limits::default().events_per_second),
         }
+    }
+
+    /// Holds every tenant to `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.marketplace = self.marketplace.with_limits(limits);
+        self.event_rate = EventRate::new(limits.events_per_second);
+        self
     }
 
     /// Provisions tenants with `provisioner` (the Lambda adapter in AWS).
@@ -293,14 +314,18 @@ impl Host {
             .state
             .tenant_and_install(&route.tenant, &route.app)
             .await?;
-        let tenant =
-            tenant.ok_or_else(|| Error::NotFound(format!("unknown tenant `{}`", route.tenant)))?;
-        let install = install.ok_or_else(|| {
+        // An unknown tenant is answered like an app it has not installed, so these routes do
+        // not tell who is a tenant here; one being uninstalled is as good as gone.
+        let not_installed = || {
             Error::NotFound(format!(
                 "app `{}` is not installed for tenant `{}`",
                 route.app, route.tenant
             ))
-        })?;
+        };
+        let tenant = tenant.ok_or_else(not_installed)?;
+        let install = install
+            .filter(|i| !i.uninstalling)
+            .ok_or_else(not_installed)?;
         if !install.enabled {
             return Err(Error::Forbidden(format!(
                 "app `{}` is disabled for tenant `{}`",
@@ -423,7 +448,11 @@ impl Host {
                 Error::BadRequest(format!("the body is not an Apps call request: {e}"))
             })?
         };
-        check_site(&call.context.mattermost_site_url, ctx.tenant)?;
+        check_site(
+            &ctx.route.path,
+            &call.context.mattermost_site_url,
+            ctx.tenant,
+        )?;
         let wants_user_token = call
             .expand
             .as_ref()
@@ -569,7 +598,7 @@ impl Host {
     /// Runs a command: `/ping` and the bindings call are the host's, the rest the app's.
     async fn dispatch(&self, ctx: &Ctx<'_>, mut command: Command) -> Result<CallResponse, Error> {
         command.bind_install(ctx.tenant, ctx.install);
-        if command.path == "/ping" {
+        if command.path == PING_PATH {
             return Ok(CallResponse::ok("PONG"));
         }
         if let (Some(_), Some(mm)) = (command.context.subject, &self.mattermost)
@@ -746,13 +775,24 @@ struct ConfigureRequest {
     values: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A call from another Mattermost than the tenant's is refused.
-fn check_site(site: &str, tenant: &Tenant) -> Result<(), Error> {
+/// The call path Mattermost pings an app on at install, with an empty context.
+const PING_PATH: &str = "/ping";
+
+/// A call must come from the tenant's own Mattermost: one from another site is refused, and so
+/// is one that names no site, except the install ping (the Apps plugin sends it with an empty
+/// context, `server/proxy/invoke_static.go`), which only answers PONG.
+fn check_site(path: &str, site: &str, tenant: &Tenant) -> Result<(), Error> {
     let site = site.trim_end_matches('/');
-    if !site.is_empty()
-        && !tenant.site_url.is_empty()
-        && site != tenant.site_url.trim_end_matches('/')
-    {
+    if site.is_empty() {
+        return if path == PING_PATH {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "the call names no Mattermost site (context.mattermost_site_url); only the tenant's own Mattermost may call".into(),
+            ))
+        };
+    }
+    if site != tenant.site_url.trim_end_matches('/') {
         return Err(Error::Forbidden(format!(
             "this call comes from {site}, but tenant `{}` is registered for {}",
             tenant.id, tenant.site_url

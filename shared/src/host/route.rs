@@ -2,6 +2,7 @@
 //! app of a request are known before anything else is read.
 
 use crate::error::Error;
+use crate::ids::valid_id;
 
 /// What a route leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,15 +95,6 @@ pub struct Route {
 /// The root of an app's routes for a tenant, relative to the host's public URL.
 pub fn app_root(tenant: &str, app: &str) -> String {
     format!("/t/{tenant}/apps/{app}")
-}
-
-/// Tenant and app ids: 1 to 64 of letters, digits, `.`, `_` and `-` (Apps ids allow the same).
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 pub fn parse(path: &str) -> Result<Route, Error> {

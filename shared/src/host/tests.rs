@@ -39,6 +39,7 @@ impl Fixture {
         let claims = AppClaims {
             exp: auth::now() + 900,
             acting_user_id: user.into(),
+            ..Default::default()
         };
         format!(
             "Bearer {}",
@@ -64,7 +65,20 @@ impl Fixture {
         Inbound::new(method, path, map, body.into())
     }
 
-    async fn call(&self, path: &str, body: Value) -> (u16, Value) {
+    /// An Apps call as Mattermost sends it: the site URL is in every call's context.
+    async fn call(&self, path: &str, mut body: Value) -> (u16, Value) {
+        if let Some(call) = body.as_object_mut() {
+            let context = call.entry("context").or_insert_with(|| json!({}));
+            if let Some(context) = context.as_object_mut() {
+                context
+                    .entry("mattermost_site_url")
+                    .or_insert_with(|| SITE.into());
+            }
+        }
+        self.call_as_is(path, body).await
+    }
+
+    async fn call_as_is(&self, path: &str, body: Value) -> (u16, Value) {
         let auth = self.jwt("u1");
         let req = self.request(
             Method::POST,
@@ -135,6 +149,12 @@ async fn ping_and_bindings_are_answered_by_the_host() {
     let f = fixture().await;
     assert_eq!(
         f.call("/ping", json!({"path": "/ping"})).await,
+        (200, json!({"type": "ok", "text": "PONG"}))
+    );
+    // The Apps plugin pings on install with an empty context, and that must keep answering.
+    assert_eq!(
+        f.call_as_is("/ping", json!({"path": "/ping", "context": {"app_id": ""}}))
+            .await,
         (200, json!({"type": "ok", "text": "PONG"}))
     );
     let (_, bindings) = f.call("/bindings", json!({})).await;
@@ -439,7 +459,8 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
             sign_app_jwt(
                 &AppClaims {
                     exp: auth::now() + 60,
-                    acting_user_id: "u1".into()
+                    acting_user_id: "u1".into(),
+                    ..Default::default()
                 },
                 globex.jwt_secret.expose()
             )
@@ -499,7 +520,8 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
             ),
             404,
             "not_found",
-            "unknown tenant `nobody`",
+            // Said like an app it has not installed: no tenant oracle.
+            "app `hello` is not installed for tenant `nobody`",
         ),
         (
             "unknown app",
@@ -526,7 +548,7 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
                 Method::POST,
                 "/t/acme/apps/hello/nope",
                 &[json_ct, auth],
-                "{}",
+                json!({"context": {"mattermost_site_url": SITE}}).to_string(),
             ),
             404,
             "not_found",
@@ -590,12 +612,25 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
             "registered for https://mm.acme.test",
         ),
         (
+            "no site url",
+            f.request(
+                Method::POST,
+                "/t/acme/apps/hello/send",
+                &[json_ct, auth],
+                json!({"context": {"acting_user": {"id": "u1"}}}).to_string(),
+            ),
+            403,
+            "forbidden",
+            "names no Mattermost site",
+        ),
+        (
             "jwt of another user",
             f.request(
                 Method::POST,
                 "/t/acme/apps/hello/send",
                 &[json_ct, auth],
-                json!({"context": {"acting_user": {"id": "u9"}}}).to_string(),
+                json!({"context": {"mattermost_site_url": SITE, "acting_user": {"id": "u9"}}})
+                    .to_string(),
             ),
             401,
             "unauthorized",

@@ -71,6 +71,7 @@ async fn an_unqualified_invoke_with_a_full_path_still_needs_the_jwt() {
         &AppClaims {
             exp: crate::auth::now() + 60,
             acting_user_id: String::new(),
+            ..Default::default()
         },
         install.jwt_secret.expose(),
     );
@@ -91,10 +92,11 @@ async fn an_http_api_event_goes_through_the_same_pipeline() {
         &AppClaims {
             exp: crate::auth::now() + 60,
             acting_user_id: "u1".into(),
+            ..Default::default()
         },
         install.jwt_secret.expose(),
     );
-    let call = json!({"values": {"message": "from API Gateway"}, "context": {"acting_user": {"id": "u1", "username": "alice"}}});
+    let call = json!({"values": {"message": "from API Gateway"}, "context": {"mattermost_site_url": "https://mm.acme.test", "acting_user": {"id": "u1", "username": "alice"}}});
     let payload = json!({
         "version": "2.0", "routeKey": "POST /t/{tenant}/apps/hello/send", "rawPath": "/t/acme/apps/hello/send", "rawQueryString": "",
         "headers": {"content-type": "application/json", "host": "abc.execute-api.us-east-1.amazonaws.com",

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::host::route::valid_id;
+use crate::ids::valid_id;
 use crate::protocol::apps::{Manifest, Permission, Subject};
 use crate::store::{InstallState, StoreError};
 
@@ -192,8 +192,9 @@ pub fn parse(file: &str, text: &str) -> Result<Listing, CatalogError> {
         return Err(err(
             "id",
             format!(
-                "{:?} is not an app id (1 to 64 letters, digits, `.`, `_`, `-`)",
-                listing.id
+                "{:?} is not an app id ({})",
+                listing.id,
+                crate::ids::ID_RULE
             ),
         ));
     }

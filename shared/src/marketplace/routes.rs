@@ -1,7 +1,7 @@
 //! The marketplace's HTTP routes: one operation each, under `/marketplace`.
 
 use crate::error::Error;
-use crate::host::route::valid_id;
+use crate::ids::valid_id;
 
 /// A marketplace operation; each is its own Lambda function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use crate::apps::BuiltinApps;
 use crate::auth;
 use crate::command::Command;
 use crate::error::Error;
-use crate::host::route::{Kind, app_root, valid_id};
+use crate::host::route::{Kind, app_root};
+use crate::ids::{self, valid_id};
+use crate::limits::Limits;
 use crate::mattermost::{Mattermost, NewCommand, NewOutgoingWebhook};
 use crate::protocol::apps::{Call, CallResponse, Form, Permission, ResponseType, Subject};
 use crate::store::{Install, InstallState, RegisteredIntegration, Secret, StoreError, Tenant};
@@ -32,6 +34,7 @@ pub struct Marketplace {
     mattermost: Option<Arc<dyn Mattermost>>,
     /// SHA-256 of the operator credential; registration is off without one.
     operator_token_hash: Option<String>,
+    limits: Limits,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,7 +208,18 @@ impl Marketplace {
             provisioner,
             mattermost: None,
             operator_token_hash: None,
+            limits: Limits::default(),
         }
+    }
+
+    /// The per-tenant limits installs and subscriptions are held to.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
@@ -253,7 +267,8 @@ impl Marketplace {
     ) -> Result<TenantRegistered, Error> {
         if !valid_id(id) {
             return Err(Error::BadRequest(format!(
-                "tenant id {id:?}: use 1 to 64 letters, digits, `.`, `_` or `-`"
+                "tenant id {id:?}: use {}",
+                ids::ID_RULE
             )));
         }
         let site_url = site_url.trim_end_matches('/');
@@ -301,19 +316,21 @@ impl Marketplace {
             )
         })?;
         let (owner, secret) = token.rsplit_once('.').unwrap_or(("", token));
-        let tenant = self
-            .state
+        let refused = || {
+            Error::Unauthorized(format!(
+                "the admin token is not valid for tenant `{tenant_id}`"
+            ))
+        };
+        // The token names its tenant: a token for another one is refused before the store is
+        // read, and an unknown tenant like a wrong token, so nobody can probe which exist.
+        if owner != tenant_id {
+            return Err(refused());
+        }
+        self.state
             .tenant(tenant_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("unknown tenant `{tenant_id}`")))?;
-        // The hash check runs whoever the token names, so a mismatch costs the same time.
-        let matches = auth::token_matches_hash(secret, &tenant.admin_token_hash);
-        if owner != tenant_id || !matches {
-            return Err(Error::Unauthorized(format!(
-                "the admin token is not valid for tenant `{tenant_id}`"
-            )));
-        }
-        Ok(tenant)
+            .filter(|t| auth::token_matches_hash(secret, &t.admin_token_hash))
+            .ok_or_else(refused)
     }
 
     pub async fn list(
@@ -444,6 +461,12 @@ impl Marketplace {
             )));
         }
         check_consent(target, &[], &[], req.consent.as_ref())?;
+        let held = self.state.installs(&tenant.id).await?.len();
+        Limits::check_quota(
+            &format!("apps installed for `{}`", tenant.id),
+            held,
+            self.limits.installs_per_tenant,
+        )?;
 
         let now = auth::now();
         let install = Install {
@@ -470,6 +493,7 @@ impl Marketplace {
             granted_subjects: target.requested_subjects.clone(),
             integrations: Vec::new(),
             config: Map::new(),
+            uninstalling: false,
             installed_at: now,
             updated_at: now,
             revision: 0,
@@ -496,7 +520,15 @@ impl Marketplace {
                 if let Err(undo) = self.provisioner.deprovision(&tenant.id, app).await {
                     tracing::warn!(error = %undo, "could not undo provisioning after a failed install");
                 }
-                if let Err(undo) = self.state.delete_install(&tenant.id, app).await {
+                let undo = async {
+                    self.state.unsubscribe_all(&tenant.id, app).await?;
+                    // Re-read: finishing may have saved the install since it was created.
+                    match self.state.install(&tenant.id, app).await? {
+                        Some(current) => self.state.remove_install(&current).await,
+                        None => Ok(()),
+                    }
+                };
+                if let Err(undo) = undo.await {
                     tracing::warn!(error = %undo, "could not undo a failed install");
                 }
                 Err(e)
@@ -672,7 +704,9 @@ impl Marketplace {
                 .subject
                 .is_some_and(|s| install.granted_subjects.contains(&s))
             {
-                self.state.subscribe(install, subscription).await?;
+                self.state
+                    .subscribe(install, subscription, self.limits.subscriptions_per_install)
+                    .await?;
             }
         }
         Ok(())
@@ -697,6 +731,7 @@ impl Marketplace {
         self.state
             .install(&tenant.id, app)
             .await?
+            .filter(|i| !i.uninstalling)
             .ok_or_else(|| Error::NotFound(format!("`{app}` is not installed for `{}`", tenant.id)))
     }
 
@@ -741,7 +776,8 @@ impl Marketplace {
                 i.updated_at = auth::now();
                 Ok(())
             })
-            .await?;
+            .await
+            .map_err(|e| not_installed(e, app, &tenant.id))?;
         let provisioned = match self.provision(&changed).await {
             Ok(p) => p,
             Err(e) => {
@@ -843,7 +879,8 @@ impl Marketplace {
                 i.updated_at = auth::now();
                 Ok(())
             })
-            .await?;
+            .await
+            .map_err(|e| not_installed(e, app, &tenant.id))?;
         Ok(InstallSummary::from(&updated))
     }
 
@@ -896,48 +933,64 @@ impl Marketplace {
         })
     }
 
-    /// Removes an install: the app is asked first (its refusal stops it unless `force`), then its
-    /// provisioning, subscriptions and secrets go. Removing what is not installed is fine.
+    /// Removes an install: the app is asked first (its refusal stops it unless `force`), then the
+    /// install stops serving, its provisioning, subscriptions and secrets go, and a tombstone
+    /// takes its place. Each step is conditional on the install still being the one read, so a
+    /// retried uninstall can never remove a re-install. Removing what is not installed is fine.
     pub async fn uninstall(
         &self,
         tenant: &Tenant,
         app: &str,
         force: bool,
     ) -> Result<Uninstalled, Error> {
-        let Some(install) = self.state.install(&tenant.id, app).await? else {
+        let Some(mut install) = self.state.install(&tenant.id, app).await? else {
             return Ok(Uninstalled {
                 uninstalled: false,
                 message: format!("`{app}` is not installed"),
             });
         };
-        let listing = self.state.listing(app).await?;
-        let on_uninstall = listing
-            .as_ref()
-            .and_then(|l| l.version(&install.version))
-            .and_then(|v| v.manifest.on_uninstall.clone());
-        let answer = self
-            .lifecycle(tenant, &install, on_uninstall.as_ref(), Map::new())
-            .await;
-        let mut message = answer.as_ref().map(|a| a.text.clone()).unwrap_or_default();
-        if let Some(refusal) = answer.filter(|a| a.kind == ResponseType::Error) {
-            if !force {
-                return Err(Error::Conflict(format!(
-                    "`{app}` refused to be uninstalled: {}; uninstall with force=true to override",
-                    refusal.text
-                )));
+        let changed = |e: StoreError| match e {
+            StoreError::Conflict | StoreError::NotFound => Error::Conflict(format!(
+                "`{app}` was changed or re-installed while it was being uninstalled; nothing more was removed: reload and retry"
+            )),
+            other => other.into(),
+        };
+        let mut message = String::new();
+        // A retried uninstall finds the app already stopped and carries on from there.
+        if !install.uninstalling {
+            let listing = self.state.listing(app).await?;
+            let on_uninstall = listing
+                .as_ref()
+                .and_then(|l| l.version(&install.version))
+                .and_then(|v| v.manifest.on_uninstall.clone());
+            let answer = self
+                .lifecycle(tenant, &install, on_uninstall.as_ref(), Map::new())
+                .await;
+            message = answer.as_ref().map(|a| a.text.clone()).unwrap_or_default();
+            if let Some(refusal) = answer.filter(|a| a.kind == ResponseType::Error) {
+                if !force {
+                    return Err(Error::Conflict(format!(
+                        "`{app}` refused to be uninstalled: {}; uninstall with force=true to override",
+                        refusal.text
+                    )));
+                }
+                message = format!("forced past the app's refusal: {}", refusal.text);
             }
-            message = format!("forced past the app's refusal: {}", refusal.text);
+            install.uninstalling = true;
+            install.updated_at = auth::now();
+            install = self.state.update_install(&install).await.map_err(changed)?;
         }
         if let Err(e) = self.provisioner.deprovision(&tenant.id, app).await {
             if !force {
                 return Err(Error::Dependency(format!(
-                    "could not remove `{app}`'s provisioning: {e}"
+                    "could not remove `{app}`'s provisioning: {e}; the app is stopped, retry the uninstall to finish it"
                 )));
             }
             tracing::warn!(error = %e, "forced uninstall left provisioning behind");
         }
+        self.state.unsubscribe_all(&tenant.id, app).await?;
         self.state.delete_app_records(&tenant.id, app).await?;
-        self.state.delete_install(&tenant.id, app).await?;
+        self.state.remove_install(&install).await.map_err(changed)?;
         Ok(Uninstalled {
             uninstalled: true,
             message,

@@ -109,12 +109,23 @@ impl Market {
         app: &str,
         secret: &str,
         path: &str,
-        body: Value,
+        mut body: Value,
     ) -> (u16, Value) {
+        // As Mattermost sends it: its site URL is in every call's context.
+        if let Some(context) = body
+            .as_object_mut()
+            .map(|b| b.entry("context").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+        {
+            context
+                .entry("mattermost_site_url")
+                .or_insert_with(|| format!("https://mm.{tenant}.test").into());
+        }
         let jwt = sign_app_jwt(
             &AppClaims {
                 exp: auth::now() + 60,
                 acting_user_id: "u1".into(),
+                ..Default::default()
             },
             secret,
         );
@@ -254,12 +265,17 @@ async fn one_tenants_token_never_reaches_another_tenants_data() {
             .await;
         assert_eq!(status, expect, "{token:?}: {body}");
     }
-    assert_eq!(
-        m.send(Method::GET, "/marketplace/t/nobody/apps", Some(&acme), None)
-            .await
-            .0,
-        404
-    );
+    // Whether a tenant exists is not told to a token that is not its own.
+    for token in [acme.as_str(), "nobody.guess"] {
+        let (status, body) = m
+            .send(Method::GET, "/marketplace/t/nobody/apps", Some(token), None)
+            .await;
+        assert_eq!(status, 401, "{token}: {body}");
+        assert!(
+            !body["text"].as_str().unwrap().contains("unknown"),
+            "{body}"
+        );
+    }
     // Globex sees its own (empty) installs, not acme's.
     let (_, listed) = m
         .send(

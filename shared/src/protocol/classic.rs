@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn slash_command_form_body_with_repeated_mention_keys() {
-        let body = "token=xr3j&team_id=t1&team_domain=myteam&channel_id=c1&channel_name=town-square&user_id=u1&user_name=alice&command=%2Fweather&text=berlin+%40bob&trigger_id=dHJpZw%3D%3D&root_id=&response_url=https%3A%2F%2Fmm.example.com%2Fhooks%2Fcommands%2Fh1&user_mentions=bob&user_mentions=carol&user_mentions_ids=u2&user_mentions_ids=u3&unknown=1";
+        let body = "token=xr3j&team_id=t1&team_domain=myteam&channel_id=c1&channel_name=townsquare&user_id=u1&user_name=alice&command=%2Fweather&text=berlin+%40bob&trigger_id=dHJpZw%3D%3D&root_id=&response_url=https%3A%2F%2Fmm.example.com%2Fhooks%2Fcommands%2Fh1&user_mentions=bob&user_mentions=carol&user_mentions_ids=u2&user_mentions_ids=u3&unknown=1";
         let req: SlashCommandRequest = serde_html_form::from_str(body).unwrap();
         assert_eq!(req.command, "/weather");
         assert_eq!(req.text, "berlin @bob");
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn outgoing_webhook_payload_in_both_encodings() {
-        let json_body = json!({"token":"t","team_id":"t1","team_domain":"acme","channel_id":"c1","channel_name":"town-square","timestamp":1700000000123i64,"user_id":"u1","user_name":"alice","post_id":"p1","text":"hello send hi","trigger_word":"hello","file_ids":""});
+        let json_body = json!({"token":"t","team_id":"t1","team_domain":"acme","channel_id":"c1","channel_name":"townsquare","timestamp":1700000000123i64,"user_id":"u1","user_name":"alice","post_id":"p1","text":"hello send hi","trigger_word":"hello","file_ids":""});
         let from_json: OutgoingWebhookRequest = serde_json::from_value(json_body.clone()).unwrap();
         assert_eq!(serde_json::to_value(&from_json).unwrap(), json_body);
         let form = "token=t&team_id=t1&channel_id=c1&timestamp=1700000000&user_id=u1&user_name=alice&text=hello+send+hi&trigger_word=hello&file_ids=f1%2Cf2";
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn post_action_request_and_response() {
-        let sample = json!({"user_id":"u1","user_name":"alice","channel_id":"c1","channel_name":"town-square","team_id":"t1","team_domain":"myteam","post_id":"p1","trigger_id":"tr","type":"select","data_source":"","context":{"call":"x","selected_option":"high"}});
+        let sample = json!({"user_id":"u1","user_name":"alice","channel_id":"c1","channel_name":"townsquare","team_id":"t1","team_domain":"myteam","post_id":"p1","trigger_id":"tr","type":"select","data_source":"","context":{"call":"x","selected_option":"high"}});
         let req: PostActionIntegrationRequest = serde_json::from_value(sample.clone()).unwrap();
         assert_eq!(req.context["selected_option"], "high");
         assert_eq!(serde_json::to_value(&req).unwrap(), sample);

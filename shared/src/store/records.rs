@@ -84,6 +84,10 @@ pub struct Install {
     pub integrations: Vec<RegisteredIntegration>,
     #[serde(default)]
     pub config: Map<String, Value>,
+    /// Set while an uninstall is under way: the install no longer serves anything, and a retried
+    /// uninstall carries on from here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uninstalling: bool,
     #[serde(default)]
     pub installed_at: u64,
     #[serde(default)]
@@ -150,6 +154,25 @@ fn install_sk(app: &str) -> String {
     format!("{INSTALL_SK_PREFIX}{app}")
 }
 
+/// An uninstalled app leaves a tombstone in its install's place instead of nothing, so the
+/// item's revision keeps counting up across uninstall and re-install: a retried uninstall that
+/// read an earlier install can never match (and remove) a later one.
+const TOMBSTONE_FIELD: &str = "uninstalled_at";
+/// Tombstones go after this long (the store's TTL attribute); by then no uninstall that read
+/// the earlier install is still running.
+const TOMBSTONE_SECONDS: u64 = 30 * 24 * 3600;
+
+fn is_tombstone(item: &Item) -> bool {
+    item.body.get(TOMBSTONE_FIELD).is_some()
+}
+
+fn decode_install(item: Item) -> Result<Option<Install>, StoreError> {
+    if is_tombstone(&item) {
+        return Ok(None);
+    }
+    decode(item, |r: &mut Install, rev| r.revision = rev).map(Some)
+}
+
 /// How many times a read-modify-write retries after losing a race before giving up.
 const MODIFY_ATTEMPTS: usize = 16;
 
@@ -203,18 +226,18 @@ impl InstallState {
             .flatten()
             .map(|i| decode(i, |t: &mut Tenant, rev| t.revision = rev))
             .transpose()?;
-        let install = items
-            .next()
-            .flatten()
-            .map(|i| decode(i, |r: &mut Install, rev| r.revision = rev))
-            .transpose()?;
+        let install = match items.next().flatten() {
+            Some(item) => decode_install(item)?,
+            None => None,
+        };
         Ok((tenant, install))
     }
 
     pub async fn install(&self, tenant: &str, app: &str) -> Result<Option<Install>, StoreError> {
-        let item = self.items.get(&tenant_pk(tenant), &install_sk(app)).await?;
-        item.map(|i| decode(i, |r: &mut Install, rev| r.revision = rev))
-            .transpose()
+        match self.items.get(&tenant_pk(tenant), &install_sk(app)).await? {
+            Some(item) => decode_install(item),
+            None => Ok(None),
+        }
     }
 
     pub async fn installs(&self, tenant: &str) -> Result<Vec<Install>, StoreError> {
@@ -222,22 +245,27 @@ impl InstallState {
             .items
             .query(&tenant_pk(tenant), INSTALL_SK_PREFIX)
             .await?;
-        items
-            .into_iter()
-            .map(|i| decode(i, |r: &mut Install, rev| r.revision = rev))
-            .collect()
+        let mut installs = Vec::with_capacity(items.len());
+        for item in items {
+            installs.extend(decode_install(item)?);
+        }
+        Ok(installs)
     }
 
-    /// Creates the install; [`StoreError::Conflict`] if the app is already installed.
+    /// Creates the install (over the tombstone of an earlier one); [`StoreError::Conflict`] if
+    /// the app is installed, or being uninstalled.
     pub async fn create_install(&self, install: &Install) -> Result<Install, StoreError> {
-        let item = self
-            .items
-            .create(
-                &tenant_pk(&install.tenant_id),
-                &install_sk(&install.app_id),
-                &encode(install),
-            )
-            .await?;
+        let (pk, sk) = (tenant_pk(&install.tenant_id), install_sk(&install.app_id));
+        let body = encode(install);
+        let item = match self.items.create(&pk, &sk, &body).await {
+            Err(StoreError::Conflict) => match self.items.get(&pk, &sk).await? {
+                Some(old) if is_tombstone(&old) => {
+                    self.items.replace(&pk, &sk, old.revision, &body).await?
+                }
+                _ => return Err(StoreError::Conflict),
+            },
+            other => other?,
+        };
         Ok(Install {
             revision: item.revision,
             ..install.clone()
@@ -271,9 +299,11 @@ impl InstallState {
         mut change: impl FnMut(&mut Install) -> Result<(), E>,
     ) -> Result<Install, E> {
         for _ in 0..MODIFY_ATTEMPTS {
+            // One being uninstalled is as good as gone.
             let mut install = self
                 .install(tenant, app)
                 .await?
+                .filter(|i| !i.uninstalling)
                 .ok_or(StoreError::NotFound)?;
             change(&mut install)?;
             match self.update_install(&install).await {
@@ -284,8 +314,9 @@ impl InstallState {
         Err(StoreError::Conflict.into())
     }
 
-    /// Deletes what other modules keep for an install (subscriptions, provisioning records),
-    /// all stored under sort keys `<KIND>#<app>` or `<KIND>#<app>#...` in the tenant partition.
+    /// Deletes what other modules keep for an install under sort keys `<KIND>#<app>` or
+    /// `<KIND>#<app>#...` in the tenant partition: provisioning records, and subscriptions in
+    /// the layout of earlier versions (see `events::subscriptions` for today's).
     pub async fn delete_app_records(&self, tenant: &str, app: &str) -> Result<(), StoreError> {
         let pk = tenant_pk(tenant);
         for kind in APP_RECORD_KINDS {
@@ -299,10 +330,23 @@ impl InstallState {
         Ok(())
     }
 
-    pub async fn delete_install(&self, tenant: &str, app: &str) -> Result<bool, StoreError> {
+    /// Replaces `install` by a tombstone if it is still at the revision it was read at:
+    /// [`StoreError::Conflict`] if anyone changed (or re-installed) it since.
+    pub async fn remove_install(&self, install: &Install) -> Result<(), StoreError> {
+        let now = crate::auth::now();
+        let tombstone = serde_json::json!({
+            TOMBSTONE_FIELD: now,
+            "expires_at": now + TOMBSTONE_SECONDS,
+        });
         self.items
-            .delete(&tenant_pk(tenant), &install_sk(app))
+            .replace(
+                &tenant_pk(&install.tenant_id),
+                &install_sk(&install.app_id),
+                install.revision,
+                &tombstone,
+            )
             .await
+            .map(|_| ())
     }
 }
 
@@ -401,8 +445,30 @@ mod tests {
         );
         assert_eq!(s.installs("acme").await.unwrap(), vec![updated]);
         assert!(s.installs("other").await.unwrap().is_empty());
-        assert!(s.delete_install("acme", "hello").await.unwrap());
+        s.remove_install(&s.install("acme", "hello").await.unwrap().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(s.install("acme", "hello").await.unwrap(), None);
         assert!(s.install("acme", "hello").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stale_removal_cannot_remove_a_later_install() {
+        let s = state();
+        let first = s.create_install(&install()).await.unwrap();
+        s.remove_install(&first).await.unwrap();
+        let second = s.create_install(&install()).await.unwrap();
+        assert!(
+            second.revision > first.revision,
+            "revisions keep counting across re-installs"
+        );
+        // An uninstall retried with what it read before the re-install must not match.
+        assert!(matches!(
+            s.remove_install(&first).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(s.install("acme", "hello").await.unwrap(), Some(second));
+        assert!(s.installs("acme").await.unwrap().len() == 1);
     }
 
     #[tokio::test]

@@ -163,7 +163,7 @@ fn subscription_notification_context() {
      "context":{"subject":"user_joined_channel","app_id":"",
        "mattermost_site_url":"https://mm.example.com","app_path":"/plugins/com.mattermost.apps/apps/hello-world",
        "bot_user_id":"b0000000000000000000000000","bot_access_token":"<token>",
-       "channel":{"id":"c1","team_id":"t1","type":"O","display_name":"Town Square","name":"town-square","delete_at":0},
+       "channel":{"id":"c1","team_id":"t1","type":"O","display_name":"Town Square","name":"townsquare","delete_at":0},
        "user":{"id":"u2","username":"bob"},
        "oauth2":{}}});
     let req: CallRequest = round_trip(&sample);
