@@ -124,7 +124,7 @@ async fn aws_host(stack: &str) -> Host {
     store.create_table().await.unwrap();
     let state = InstallState::new(Arc::new(store));
     state
-        .load_catalog(&catalog::shipped().unwrap())
+        .publish_catalog(catalog::GENERATION, &catalog::shipped().unwrap())
         .await
         .unwrap();
     let names = deploy_app_functions_on_moto(stack).await;
