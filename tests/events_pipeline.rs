@@ -28,6 +28,7 @@ use cloudapps::events::queue::{EventQueue, SqliteQueue, SqsQueue};
 use cloudapps::host::events::InProcessDeliverer;
 use cloudapps::host::{Host, Inbound};
 use cloudapps::marketplace::catalog;
+use cloudapps::marketplace::service::RegisterTenant;
 use cloudapps::mattermost::HttpMattermost;
 use cloudapps::store::sqlite::SqliteStore;
 use cloudapps::store::{InstallState, Item, ItemStore, StoreError};
@@ -255,14 +256,11 @@ async fn world() -> World {
         .with_queue(Arc::new(queue.clone()))
         .with_mattermost(Arc::new(HttpMattermost::new()))
         .with_operator_token_hash(Some(auth::hash_token(OPERATOR)));
-    state
-        .load_catalog(&catalog::shipped().unwrap())
-        .await
-        .unwrap();
 
     // External apps: each behind its own loopback server; `down` has an address but no server yet.
+    // They are listed next to the shipped ones, as an operator's catalog directory adds them.
     let mut apps = BTreeMap::new();
-    let mut listings = Vec::new();
+    let mut listings = catalog::shipped().unwrap();
     for id in [
         "ext-ok",
         "ext-flaky",
@@ -279,10 +277,18 @@ async fn world() -> World {
         listings.push(external_listing(id, &format!("http://{addr}")));
         apps.insert(id, (sub, addr.to_string()));
     }
-    state.load_catalog(&listings).await.unwrap();
+    state
+        .publish_catalog(catalog::GENERATION, &listings)
+        .await
+        .unwrap();
 
     let m = host.marketplace();
-    let registered = m.create_tenant(TENANT, &site_url, base).await.unwrap();
+    let registration = RegisterTenant {
+        id: TENANT.into(),
+        site_url: site_url.clone(),
+        aws_principal: None,
+    };
+    let registered = m.create_tenant(&registration, base).await.unwrap();
     let tenant = state.tenant(TENANT).await.unwrap().unwrap();
     let consent = json!({"permissions": ["act_as_bot", "user_joined_channel_notification"]});
     let bot = json!({"user_id": "bot-user", "access_token": BOT_TOKEN});

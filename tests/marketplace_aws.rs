@@ -7,12 +7,21 @@ use bytes::Bytes;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::host::{Host, Inbound};
 use cloudapps::marketplace::catalog;
+use cloudapps::marketplace::catalog_publish::{self, CustomResourceRequest};
 use cloudapps::marketplace::provisioner::{LambdaProvisioner, ProvisionError, Provisioner};
-use cloudapps::store::InstallState;
 use cloudapps::store::dynamo::DynamoStore;
+use cloudapps::store::{InstallState, Tenant};
 use cloudapps_tests::{deploy_app_functions_on_moto, moto_dynamodb, moto_lambda};
 use http::{HeaderMap, Method};
 use serde_json::{Value, json};
+
+fn tenant(id: &str, aws_principal: Option<&str>) -> Tenant {
+    Tenant {
+        id: id.into(),
+        aws_principal: aws_principal.map(str::to_owned),
+        ..Default::default()
+    }
+}
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &cloudapps::auth::generate_secret()[..8])
@@ -27,7 +36,7 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
     let provisioner = LambdaProvisioner::new(lambda.clone(), names.clone());
 
     let pinned = provisioner
-        .provision("acme", "hello", "v1.0.0")
+        .provision(&tenant("acme", None), "hello", "v1.0.0")
         .await
         .unwrap();
     assert_eq!(
@@ -47,7 +56,7 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
     }
     // Another version re-points the same aliases.
     provisioner
-        .provision("acme", "hello", "v1.1.0")
+        .provision(&tenant("acme", None), "hello", "v1.1.0")
         .await
         .unwrap();
     let send = &names["hello-send"];
@@ -61,7 +70,7 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
     assert_eq!(alias.description(), Some("hello v1.1.0"));
     // Tenants do not share aliases.
     provisioner
-        .provision("globex", "hello", "v0.9.0")
+        .provision(&tenant("globex", None), "hello", "v0.9.0")
         .await
         .unwrap();
     let globex = lambda
@@ -105,7 +114,7 @@ async fn an_unknown_function_is_a_clear_error() {
         LambdaProvisioner::parse_names("hello-ping=x"),
     );
     let err = provisioner
-        .provision("acme", "hello", "v1.0.0")
+        .provision(&tenant("acme", None), "hello", "v1.0.0")
         .await
         .unwrap_err();
     assert!(
@@ -124,7 +133,7 @@ async fn aws_host(stack: &str) -> Host {
     store.create_table().await.unwrap();
     let state = InstallState::new(Arc::new(store));
     state
-        .load_catalog(&catalog::shipped().unwrap())
+        .publish_catalog(catalog::GENERATION, &catalog::shipped().unwrap())
         .await
         .unwrap();
     let names = deploy_app_functions_on_moto(stack).await;
@@ -254,4 +263,252 @@ async fn install_upgrade_and_uninstall_on_dynamodb_and_lambda() {
             .await
             .is_err()
     );
+}
+
+/// The statements of the resource policy on a tenant's alias; none when it has no policy.
+async fn alias_policy(lambda: &aws_sdk_lambda::Client, function: &str, alias: &str) -> Vec<Value> {
+    match lambda
+        .get_policy()
+        .function_name(function)
+        .qualifier(alias)
+        .send()
+        .await
+    {
+        Ok(p) => {
+            let policy: Value = serde_json::from_str(p.policy().unwrap()).unwrap();
+            policy["Statement"].as_array().unwrap().clone()
+        }
+        Err(e) => {
+            assert!(
+                e.into_service_error().is_resource_not_found_exception(),
+                "no policy is the only expected error"
+            );
+            Vec::new()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_alias_may_be_invoked_by_the_tenants_principal_only() {
+    const PRINCIPAL: &str = "arn:aws:iam::210987654321:role/acme-mattermost";
+    let names = deploy_app_functions_on_moto(&unique("stack")).await;
+    let lambda = moto_lambda().await;
+    let provisioner = LambdaProvisioner::new(lambda.clone(), names.clone());
+    provisioner
+        .provision(&tenant("acme", Some(PRINCIPAL)), "hello", "v1.0.0")
+        .await
+        .unwrap();
+    for f in cloudapps::host::Function::of_app("hello") {
+        let statements = alias_policy(&lambda, &names[f.name], "t-acme").await;
+        assert_eq!(statements.len(), 1, "{}: {statements:?}", f.name);
+        let s = &statements[0];
+        assert_eq!(s["Sid"], "tenant-mattermost-invoke");
+        assert_eq!(s["Action"], "lambda:InvokeFunction");
+        assert_eq!(s["Effect"], "Allow");
+        assert!(
+            serde_json::to_string(&s["Principal"])
+                .unwrap()
+                .contains(PRINCIPAL),
+            "{s}"
+        );
+        assert!(s["Resource"].as_str().unwrap().ends_with(":t-acme"), "{s}");
+    }
+    // Provisioning again (an upgrade) leaves one statement, naming the same principal.
+    provisioner
+        .provision(&tenant("acme", Some(PRINCIPAL)), "hello", "v1.1.0")
+        .await
+        .unwrap();
+    assert_eq!(
+        alias_policy(&lambda, &names["hello-send"], "t-acme")
+            .await
+            .len(),
+        1
+    );
+    provisioner.deprovision("acme", "hello").await.unwrap();
+
+    // Without a registered principal the alias gets no policy: nobody outside the account.
+    let names = deploy_app_functions_on_moto(&unique("stack")).await;
+    let provisioner = LambdaProvisioner::new(lambda.clone(), names.clone());
+    provisioner
+        .provision(&tenant("globex", None), "hello", "v1.0.0")
+        .await
+        .unwrap();
+    assert_eq!(
+        alias_policy(&lambda, &names["hello-send"], "t-globex").await,
+        Vec::<Value>::new()
+    );
+}
+
+fn alias_invoke(tenant: &str) -> lambda_runtime::LambdaEvent<Value> {
+    let envelope = json!({"path": "/ping", "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"}, "body": "{}"});
+    let mut context = lambda_runtime::Context::default();
+    context.invoked_function_arn =
+        format!("arn:aws:lambda:us-east-1:123456789012:function:x-hello-ping:t-{tenant}");
+    lambda_runtime::LambdaEvent::new(envelope, context)
+}
+
+#[tokio::test]
+async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_principal() {
+    let stack = unique("stack");
+    let host = aws_host(&stack).await;
+    let consent = json!({"permissions": ["act_as_bot"], "locations": ["/command", "/post_menu"]});
+    let (status, refused) = send(
+        &host,
+        Method::POST,
+        "/marketplace/tenants",
+        "op",
+        json!({"id": "bad", "site_url": "https://mm.bad.test", "aws_principal": "*"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["text"].as_str().unwrap().contains("aws_principal"));
+
+    // globex first: moto keeps one policy per function, shared by its versions and aliases,
+    // so provisioning globex (which clears its aliases' statement) would clear acme's too.
+    for (id, principal) in [("globex", Value::Null), ("acme", json!("210987654321"))] {
+        let (status, registered) = send(
+            &host,
+            Method::POST,
+            "/marketplace/tenants",
+            "op",
+            json!({"id": id, "site_url": format!("https://mm.{id}.test"), "aws_principal": principal}),
+        )
+        .await;
+        assert_eq!(status, 201, "{registered}");
+        let token = registered["admin_token"].as_str().unwrap();
+        let (status, installed) = send(
+            &host,
+            Method::POST,
+            &format!("/marketplace/t/{id}/apps/hello/install"),
+            token,
+            json!({"version": "v1.0.0", "consent": consent}),
+        )
+        .await;
+        assert_eq!(status, 201, "{installed}");
+    }
+    let lambda = moto_lambda().await;
+    let ping = format!("{stack}-hello-ping");
+    let statements = alias_policy(&lambda, &ping, "t-acme").await;
+    assert_eq!(statements.len(), 1, "{statements:?}");
+
+    let function = cloudapps::host::Function::by_name("hello-ping").unwrap();
+    let host = host.only(function);
+    let accepted = cloudapps::lambda::handle_event(&host, function, alias_invoke("acme")).await;
+    assert_eq!(accepted.status_code, 200, "{}", accepted.body);
+    let refused = cloudapps::lambda::handle_event(&host, function, alias_invoke("globex")).await;
+    assert_eq!(refused.status_code, 401, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn the_catalog_never_goes_back_on_dynamodb() {
+    let store = DynamoStore::new(moto_dynamodb().await, &unique("catalog"));
+    store.create_table().await.unwrap();
+    catalog::publish_contract(&InstallState::new(Arc::new(store))).await;
+}
+
+#[tokio::test]
+async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
+    let store = DynamoStore::new(moto_dynamodb().await, &unique("catalog"));
+    store.create_table().await.unwrap();
+    let state = InstallState::new(Arc::new(store));
+    let mut newer = catalog::shipped().unwrap();
+    newer[0].description = "from a newer deploy".into();
+    state
+        .publish_catalog(catalog::GENERATION + 1, &newer)
+        .await
+        .unwrap();
+    let stored = state.catalog_version().await.unwrap();
+
+    let host = cloudapps::lambda::cold_start(state.clone()).await.unwrap();
+    let function = cloudapps::host::Function::by_name("marketplace-list").unwrap();
+    let host = host
+        .with_operator_token_hash(Some(cloudapps::auth::hash_token("op")))
+        .only(function);
+    assert_eq!(state.catalog_version().await.unwrap(), stored, "unchanged");
+
+    // Its requests are served from the newer catalog.
+    let registered = host
+        .marketplace()
+        .create_tenant(
+            &cloudapps::marketplace::service::RegisterTenant {
+                id: "acme".into(),
+                site_url: "https://mm.acme.test".into(),
+                aws_principal: None,
+            },
+            "https://api.example",
+        )
+        .await
+        .unwrap();
+    let (status, list) = send(
+        &host,
+        Method::GET,
+        "/marketplace/t/acme/apps",
+        &registered.admin_token,
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list.to_string().contains("from a newer deploy"), "{list}");
+
+    // The deploy step of the older build answers CloudFormation and keeps the newer catalog.
+    let req: CustomResourceRequest = serde_json::from_value(json!({
+        "RequestType": "Update", "ResponseURL": "https://example.invalid/x", "StackId": "s",
+        "RequestId": "r", "LogicalResourceId": "Catalog", "PhysicalResourceId": "catalog",
+        "ResourceType": "AWS::CloudFormation::CustomResource", "ResourceProperties": {}
+    }))
+    .unwrap();
+    let answer = catalog_publish::respond_to(&state, &req).await;
+    assert_eq!(answer.status, "SUCCESS", "{answer:?}");
+    assert_eq!(answer.data["Written"], "false");
+    assert_eq!(state.catalog_version().await.unwrap(), stored, "unchanged");
+}
+
+#[tokio::test]
+async fn the_deploy_step_publishes_and_answers_cloudformation_at_its_response_url() {
+    use std::sync::Mutex;
+    let got: Arc<Mutex<Option<(HeaderMap, Value)>>> = Arc::default();
+    let app = axum::Router::new().route(
+        "/response",
+        axum::routing::put({
+            let got = got.clone();
+            move |headers: HeaderMap, body: Bytes| async move {
+                *got.lock().unwrap() = Some((headers, serde_json::from_slice(&body).unwrap()));
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let store = DynamoStore::new(moto_dynamodb().await, &unique("catalog"));
+    store.create_table().await.unwrap();
+    let state = InstallState::new(Arc::new(store));
+    let req: CustomResourceRequest = serde_json::from_value(json!({
+        "RequestType": "Create", "ResponseURL": format!("http://{addr}/response"),
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "RequestId": "r1",
+        "LogicalResourceId": "Catalog", "ResourceType": "AWS::CloudFormation::CustomResource",
+        "ResourceProperties": {"ServiceToken": "x", "Generation": "1"}
+    }))
+    .unwrap();
+    let answer = catalog_publish::respond_to(&state, &req).await;
+    catalog_publish::send(&catalog_publish::http_client(), &req, &answer)
+        .await
+        .unwrap();
+    let (headers, body) = got.lock().unwrap().take().expect("answered");
+    assert!(
+        headers.get("content-type").is_none(),
+        "the pre-signed URL is signed without one"
+    );
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(body["PhysicalResourceId"], "catalog");
+    assert_eq!(body["RequestId"], "r1");
+    assert_eq!(body["LogicalResourceId"], "Catalog");
+    assert_eq!(body["Data"]["Written"], "true");
+    assert_eq!(
+        state.catalog_version().await.unwrap().unwrap().generation,
+        catalog::GENERATION
+    );
+    assert_eq!(state.listings().await.unwrap(), catalog::shipped().unwrap());
 }

@@ -1,10 +1,12 @@
 //! `template.yaml` against the code: every function binary has exactly one resource, each
 //! resource builds a binary that exists, its HTTP API events are the routes the binary serves,
-//! and its policy grants no more than the reads request handling needs.
+//! its policy grants no more than it needs, partition by partition, and the deploy step
+//! publishes the catalog the code carries.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use cloudapps::host::FUNCTIONS;
+use cloudapps::marketplace::catalog;
 use cloudapps_tests::workspace_root;
 use serde_yaml::Value;
 
@@ -73,9 +75,8 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
         );
         let mut events: BTreeSet<(String, String)> = r["Properties"]["Events"]
             .as_mapping()
-            .expect("events")
-            .values()
-            .filter(|e| e["Type"].as_str() != Some("SQS"))
+            .into_iter()
+            .flat_map(|events| events.values())
             .map(|e| {
                 assert_eq!(e["Type"].as_str(), Some("HttpApi"), "{}", f.name);
                 (
@@ -102,11 +103,27 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
 /// The actions a function's policy grants, by the kind of resource they are granted on.
 #[derive(Default)]
 struct Granted {
-    table: BTreeSet<String>,
+    /// (partition patterns, actions) per statement on the table.
+    table: BTreeSet<(Vec<String>, Vec<String>)>,
     lambda: BTreeSet<String>,
+    /// The app functions the Lambda actions are granted on.
+    lambda_functions: BTreeSet<String>,
+    alias: BTreeSet<String>,
+    alias_functions: BTreeSet<String>,
     queue: BTreeSet<String>,
     dead_letter_queue: BTreeSet<String>,
 }
+
+/// The text of a `!Sub "..."` (or a plain string).
+fn sub_text(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap_or_default().to_owned(),
+        other => serde_yaml::to_string(other).unwrap(),
+    }
+}
+
+const STACK_FUNCTION_ARN: &str =
+    "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-";
 
 fn granted(name: &str, r: &Value) -> Granted {
     let mut g = Granted::default();
@@ -120,24 +137,52 @@ fn granted(name: &str, r: &Value) -> Granted {
         {
             assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{name}");
             let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
-            let actions = statement["Action"]
+            let mut actions: Vec<String> = statement["Action"]
                 .as_sequence()
                 .expect("a list of actions")
                 .iter()
-                .map(|a| a.as_str().unwrap().to_owned());
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect();
+            actions.sort();
             if resource.contains("InstallTable.Arn") {
                 assert!(!resource.contains('*'), "{name}: {resource}");
-                g.table.extend(actions);
+                let condition = &statement["Condition"]["ForAllValues:StringLike"];
+                let mut partitions: Vec<String> = condition["dynamodb:LeadingKeys"]
+                    .as_sequence()
+                    .unwrap_or_else(|| panic!("{name}: table statements name their partitions"))
+                    .iter()
+                    .map(|p| p.as_str().unwrap().to_owned())
+                    .collect();
+                partitions.sort();
+                assert_eq!(
+                    statement["Condition"].as_mapping().map(|m| m.len()),
+                    Some(1),
+                    "{name}: one condition"
+                );
+                g.table.insert((partitions, actions));
             } else if resource.contains("EventsQueue.Arn") {
                 g.queue.extend(actions);
             } else if resource.contains("EventsDeadLetterQueue.Arn") {
                 g.dead_letter_queue.extend(actions);
             } else {
-                assert!(
-                    resource.contains("function:${AWS::StackName}-*"),
-                    "{name}: Lambda actions only on this stack's functions: {resource}"
-                );
-                g.lambda.extend(actions);
+                // Lambda actions name each function: on it, or on its tenants' aliases.
+                for arn in statement["Resource"].as_sequence().expect("a list of ARNs") {
+                    let arn = sub_text(arn);
+                    let function = arn.strip_prefix(STACK_FUNCTION_ARN).unwrap_or_else(|| {
+                        panic!("{name}: Lambda actions only on this stack's functions: {arn}")
+                    });
+                    match function.strip_suffix(":t-*") {
+                        Some(f) => {
+                            g.alias.extend(actions.iter().cloned());
+                            g.alias_functions.insert(f.to_owned());
+                        }
+                        None => {
+                            assert!(!function.contains(['*', ':']), "{name}: {arn}");
+                            g.lambda.extend(actions.iter().cloned());
+                            g.lambda_functions.insert(function.to_owned());
+                        }
+                    }
+                }
             }
         }
     }
@@ -147,6 +192,11 @@ fn granted(name: &str, r: &Value) -> Granted {
 #[test]
 fn policies_grant_exactly_what_each_function_calls() {
     let resources = function_resources(&template());
+    let app_functions: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .filter(|f| f.app().is_some())
+        .map(|f| f.name.to_owned())
+        .collect();
     for f in FUNCTIONS {
         let g = granted(f.name, &resources[f.name]);
         let set = |actions: &[&str]| {
@@ -155,18 +205,66 @@ fn policies_grant_exactly_what_each_function_calls() {
                 .map(|a| (*a).to_owned())
                 .collect::<BTreeSet<String>>()
         };
-        assert_eq!(g.table, set(f.table_actions()), "{}: table actions", f.name);
+        let table: BTreeSet<(Vec<String>, Vec<String>)> = f
+            .table_grants()
+            .into_iter()
+            .map(|grant| {
+                let mut partitions = grant.partitions;
+                partitions.sort();
+                let mut actions: Vec<String> =
+                    grant.actions.iter().map(|a| (*a).to_owned()).collect();
+                actions.sort();
+                (partitions, actions)
+            })
+            .collect();
+        assert_eq!(g.table, table, "{}: table statements", f.name);
         assert_eq!(
             g.lambda,
             set(f.lambda_actions()),
             "{}: Lambda actions",
             f.name
         );
+        assert_eq!(
+            g.alias,
+            set(f.alias_actions()),
+            "{}: actions on tenant aliases",
+            f.name
+        );
+        for (functions, actions) in [
+            (&g.lambda_functions, f.lambda_actions()),
+            (&g.alias_functions, f.alias_actions()),
+        ] {
+            if !actions.is_empty() {
+                assert_eq!(
+                    functions, &app_functions,
+                    "{}: on every app function",
+                    f.name
+                );
+            }
+        }
         assert_eq!(g.queue, set(f.queue_actions()), "{}: queue actions", f.name);
         assert_eq!(
             g.dead_letter_queue,
             set(f.dead_letter_queue_actions()),
             "{}: dead-letter queue actions",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn no_function_may_write_the_catalog_but_the_deploy_step() {
+    for f in FUNCTIONS {
+        let writes_catalog = f.table_grants().iter().any(|g| {
+            g.partitions.iter().any(|p| p.starts_with("CATALOG"))
+                && g.actions
+                    .iter()
+                    .any(|a| *a != "dynamodb:GetItem" && *a != "dynamodb:Query")
+        });
+        assert_eq!(
+            writes_catalog,
+            f.serves == cloudapps::host::functions::Serves::CatalogPublish,
+            "{}",
             f.name
         );
     }
@@ -200,40 +298,102 @@ fn the_events_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
 
 #[test]
 fn only_the_fanout_consumes_the_queue_and_reports_partial_failures() {
-    let resources = function_resources(&template());
-    for f in FUNCTIONS {
-        let sqs: Vec<&Value> = resources[f.name]["Properties"]["Events"]
-            .as_mapping()
-            .expect("events")
-            .values()
-            .filter(|e| e["Type"].as_str() == Some("SQS"))
-            .collect();
-        if f.serves != cloudapps::host::functions::Serves::FanOut {
-            assert!(sqs.is_empty(), "{}: consumes the queue", f.name);
-            continue;
-        }
-        assert_eq!(sqs.len(), 1, "{}", f.name);
-        let p = &sqs[0]["Properties"];
+    let t = template();
+    let fanout = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("events-fanout"))
+        .map(|(id, _)| id.as_str().unwrap().to_owned())
+        .unwrap();
+    let mappings: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Lambda::EventSourceMapping"))
+        .collect();
+    assert_eq!(mappings.len(), 1, "one event source mapping");
+    let p = &mappings[0]["Properties"];
+    assert_eq!(
+        serde_yaml::to_string(&p["FunctionName"]).unwrap().trim(),
+        format!("!Ref {fanout}")
+    );
+    assert!(
+        serde_yaml::to_string(&p["EventSourceArn"])
+            .unwrap()
+            .contains("EventsQueue.Arn")
+    );
+    assert_eq!(
+        p["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    // SAM's SQS events would attach a managed policy on every queue; none are used.
+    for (name, r) in function_resources(&t) {
+        let events = r["Properties"]["Events"].as_mapping();
         assert!(
-            serde_yaml::to_string(&p["Queue"])
-                .unwrap()
-                .contains("EventsQueue.Arn")
-        );
-        assert_eq!(
-            p["FunctionResponseTypes"][0].as_str(),
-            Some("ReportBatchItemFailures")
-        );
-        // A batch must finish within the queue's visibility timeout, or it is redelivered
-        // while still being handled.
-        let timeout = resources[f.name]["Properties"]["Timeout"].as_u64().unwrap();
-        let visibility = template()["Resources"]["EventsQueue"]["Properties"]["VisibilityTimeout"]
-            .as_u64()
-            .unwrap();
-        assert!(
-            visibility >= 6 * timeout,
-            "visibility {visibility} s, timeout {timeout} s"
+            events.is_none_or(|e| e.values().all(|e| e["Type"].as_str() == Some("HttpApi"))),
+            "{name}: only HTTP API events"
         );
     }
+    // A batch must finish within the queue's visibility timeout, or it is redelivered while
+    // still being handled.
+    let timeout = t["Resources"][fanout.as_str()]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    let visibility = t["Resources"]["EventsQueue"]["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility {visibility} s, timeout {timeout} s"
+    );
+}
+
+#[test]
+fn every_function_is_named_after_the_stack_so_policies_need_no_wildcard() {
+    for (name, r) in function_resources(&template()) {
+        assert_eq!(
+            sub_text(&r["Properties"]["FunctionName"]),
+            format!("${{AWS::StackName}}-{name}")
+        );
+    }
+}
+
+#[test]
+fn each_deploy_with_a_new_catalog_runs_the_publish_step() {
+    let t = template();
+    let (publisher, _) = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| {
+            r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("catalog-publish")
+        })
+        .expect("a catalog-publish function");
+    let publisher = publisher.as_str().unwrap();
+    let custom: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudFormation::CustomResource"))
+        .collect();
+    assert_eq!(custom.len(), 1);
+    let p = &custom[0]["Properties"];
+    assert_eq!(
+        serde_yaml::to_string(&p["ServiceToken"]).unwrap().trim(),
+        format!("!GetAtt {publisher}.Arn")
+    );
+    // CloudFormation runs it again only when a property changes: the catalog's.
+    assert_eq!(
+        p["Generation"].as_str(),
+        Some(catalog::GENERATION.to_string().as_str()),
+        "template.yaml's Catalog.Generation"
+    );
+    assert_eq!(
+        p["CatalogSha256"].as_str(),
+        Some(catalog::content_sha256(&catalog::shipped().unwrap()).as_str()),
+        "template.yaml's Catalog.CatalogSha256"
+    );
 }
 
 #[test]
@@ -246,7 +406,7 @@ fn provisioning_functions_know_every_app_function_by_name() {
         .unwrap();
         for app_fn in FUNCTIONS.iter().filter(|a| a.app().is_some()) {
             assert!(
-                spec.contains(&format!("{}=${{", app_fn.name)),
+                spec.contains(&format!("{0}=${{AWS::StackName}}-{0}", app_fn.name)),
                 "{}: CLOUDAPPS_FUNCTIONS lacks {}",
                 f.name,
                 app_fn.name

@@ -177,13 +177,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         });
     let queue = SqliteQueue::open(&args.data_dir.join("events.db"))?;
     let host = host.with_queue(Arc::new(queue.clone()));
-    if let Some(dir) = &args.catalog {
-        let listings = cloudapps::marketplace::catalog::shipped_and_dir(dir)?;
-        state.load_catalog(&listings).await?;
-    }
+    let listings = match &args.catalog {
+        Some(dir) => cloudapps::marketplace::catalog::shipped_and_dir(dir)?,
+        None => cloudapps::marketplace::catalog::shipped()?,
+    };
     let boot = bootstrap(
         host.marketplace(),
         &apps,
+        &listings,
         &args.tenant,
         &args.site_url,
         &public_url,

@@ -20,6 +20,7 @@ use crate::events::queue::{EventQueue, Received, SqsQueue};
 use crate::host::functions::Serves;
 use crate::host::route::app_root;
 use crate::host::{Function, Host, Inbound, Outbound};
+use crate::marketplace::catalog_publish::{self, CustomResourceRequest};
 use crate::marketplace::provisioner::LambdaProvisioner;
 use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
 use crate::store::InstallState;
@@ -33,10 +34,12 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_json();
     let function = Function::by_name(name)
         .ok_or_else(|| format!("no function named `{name}` in cloudapps::host::FUNCTIONS"))?;
-    if function.serves == Serves::FanOut {
-        return run_fanout().await;
+    match function.serves {
+        Serves::FanOut => return run_fanout().await,
+        Serves::CatalogPublish => return run_catalog_publish().await,
+        _ => {}
     }
-    let host = host_from_env(function).await?.only(function);
+    let host = host_from_env().await?.only(function);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let host = &host;
         async move { Ok::<_, std::convert::Infallible>(handle_event(host, function, event).await) }
@@ -101,6 +104,24 @@ fn received(m: SqsMessage) -> Received {
     }
 }
 
+/// The deploy step: answers each CloudFormation custom-resource request, whatever happens,
+/// since CloudFormation otherwise waits an hour for it.
+async fn run_catalog_publish() -> Result<(), lambda_runtime::Error> {
+    let state = state_from_env().await?;
+    let client = catalog_publish::http_client();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (state, client) = (&state, &client);
+        async move {
+            let req: CustomResourceRequest = serde_json::from_value(event.payload)
+                .map_err(|e| format!("not a CloudFormation custom-resource request: {e}"))?;
+            let response = catalog_publish::respond_to(state, &req).await;
+            catalog_publish::send(client, &req, &response).await?;
+            Ok::<_, lambda_runtime::Error>(serde_json::to_value(&response)?)
+        }
+    }))
+    .await
+}
+
 /// The events queue (`EVENTS_QUEUE_URL`) and its dead-letter queue (`EVENTS_DLQ_URL`).
 async fn events_queue_from_env() -> Option<SqsQueue> {
     let url = std::env::var("EVENTS_QUEUE_URL").ok()?;
@@ -122,16 +143,16 @@ async fn state_from_env() -> Result<InstallState, lambda_runtime::Error> {
 
 /// The host over DynamoDB (`TABLE_NAME`), with clients built once and the connection warmed
 /// during init, when it is free.
-async fn host_from_env(function: &Function) -> Result<Host, lambda_runtime::Error> {
-    let state = state_from_env().await?;
-    let manages_catalog = matches!(function.serves, Serves::Marketplace(_))
-        || function.app() == Some(crate::apps::marketplace::APP_ID);
-    if manages_catalog {
-        // Marketplace functions keep the shipped catalog in the store current; the others may
-        // not write to the table at all.
-        let listings = crate::marketplace::catalog::shipped()?;
-        state.load_catalog(&listings).await?;
-    } else if let Err(e) = state.tenant("__warm-up__").await {
+async fn host_from_env() -> Result<Host, lambda_runtime::Error> {
+    cold_start(state_from_env().await?).await
+}
+
+/// What a request function does at init, over `state`; the rest of its set-up comes from the
+/// environment.
+pub async fn cold_start(state: InstallState) -> Result<Host, lambda_runtime::Error> {
+    // Functions only read the catalog, whatever its generation: the deploy step
+    // (`catalog-publish`) writes it, so a version pinned for a tenant never takes it back.
+    if let Err(e) = state.tenant("__warm-up__").await {
         tracing::warn!(error = %e, "warm-up read of the install store failed");
     }
     let mut host = Host::new(state, BuiltinApps::all())

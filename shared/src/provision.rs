@@ -1,5 +1,5 @@
-//! First-run set-up for the local host (and the tests and benchmarks that drive it): load the
-//! shipped catalog, register one tenant and install every built-in app for it through the
+//! First-run set-up for the local host (and the tests and benchmarks that drive it): publish
+//! the catalog, register one tenant and install every built-in app for it through the
 //! marketplace, with the consent their manifests ask for.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::marketplace::Marketplace;
 use crate::marketplace::catalog;
 use crate::marketplace::provisioner::EmbeddedProvisioner;
-use crate::marketplace::service::{Consent, InstallRequest};
+use crate::marketplace::service::{Consent, InstallRequest, RegisterTenant};
 use crate::store::{Install, InstallState};
 
 /// An install and whether this call created it (its secrets are then new and worth showing).
@@ -24,20 +24,26 @@ pub struct Bootstrapped {
     pub installs: Vec<Provisioned>,
 }
 
-/// Makes sure the catalog is loaded, `tenant_id` exists for `site_url`, and every built-in app
-/// is installed for it. Existing records are left as they are, so a restart keeps its secrets.
+/// Publishes `listings` as this build's catalog generation (the local host is its own deploy;
+/// a newer stored catalog is kept), makes sure `tenant_id` exists for `site_url`, and every
+/// built-in app is installed for it. Existing records are left as they are, so a restart keeps
+/// its secrets.
 pub async fn bootstrap(
     market: &Marketplace,
     apps: &BuiltinApps,
+    listings: &[catalog::Listing],
     tenant_id: &str,
     site_url: &str,
     base_url: &str,
 ) -> Result<Bootstrapped, Error> {
-    let listings = catalog::shipped()
-        .map_err(|e| Error::BadRequest(format!("the shipped catalog does not load: {e}")))?;
     let state = market.state();
-    state.load_catalog(&listings).await?;
-    let admin_token = match market.create_tenant(tenant_id, site_url, base_url).await {
+    state.publish_catalog(catalog::GENERATION, listings).await?;
+    let registration = RegisterTenant {
+        id: tenant_id.to_owned(),
+        site_url: site_url.to_owned(),
+        aws_principal: None,
+    };
+    let admin_token = match market.create_tenant(&registration, base_url).await {
         Ok(registered) => Some(registered.admin_token),
         Err(Error::Conflict(_)) => None,
         Err(e) => return Err(e),
@@ -92,9 +98,16 @@ pub async fn ensure_tenant_with_apps(
         apps.clone(),
         Arc::new(EmbeddedProvisioner::new(state.clone())),
     );
-    Ok(
-        bootstrap(&market, apps, tenant_id, site_url, "http://localhost")
-            .await?
-            .installs,
+    let listings = catalog::shipped()
+        .map_err(|e| Error::BadRequest(format!("the shipped catalog does not load: {e}")))?;
+    Ok(bootstrap(
+        &market,
+        apps,
+        &listings,
+        tenant_id,
+        site_url,
+        "http://localhost",
     )
+    .await?
+    .installs)
 }

@@ -27,6 +27,9 @@ use crate::protocol::apps::{CallRequest, Context, Permission};
 use crate::protocol::model::{Channel, Post, Team, User};
 use crate::store::{Install, InstallState, StoreError, Tenant};
 
+/// Each event's delivery records live in its partition `EVENT#<event id>`.
+pub const EVENT_PK_PREFIX: &str = "EVENT#";
+
 /// The header that names one delivery, for subscribers that deduplicate themselves.
 pub const DELIVERY_ID_HEADER: &str = "X-Cloudapps-Delivery-Id";
 
@@ -286,7 +289,7 @@ impl FanOut {
                 ),
             });
         }
-        let pk = format!("EVENT#{}", event.id);
+        let pk = format!("{EVENT_PK_PREFIX}{}", event.id);
         let sks: Vec<&str> = targets.iter().map(|t| t.record_sk.as_str()).collect();
         let done = self.state.items().get_many(&pk, &sks).await?;
         let mut report = Report::default();

@@ -1,10 +1,14 @@
 //! The Lambda functions: which binary serves which route. This list is the one source of truth
 //! for the function binaries, the manifest's `aws_lambda` block and (checked by a test) the
-//! resources, HTTP API events and IAM policies of `template.yaml`.
+//! resources, HTTP API events and IAM policies of `template.yaml`, down to the table partitions
+//! each function may touch.
 
 use super::route::{Kind, Route, app_root};
 use crate::apps::{hello, marketplace, notices};
+use crate::events::fanout::EVENT_PK_PREFIX;
+use crate::marketplace::catalog::{CATALOG_PK, CATALOG_SNAPSHOT_PK_PREFIX};
 use crate::marketplace::routes::Op;
+use crate::store::TENANT_PK_PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serves {
@@ -25,6 +29,8 @@ pub enum Serves {
     FanOut,
     /// The operator's view of the dead-letter queue, and its redrive.
     DeadLetters,
+    /// The deploy step that publishes the catalog (a CloudFormation custom resource; no route).
+    CatalogPublish,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +161,30 @@ pub const FUNCTIONS: &[Function] = &[
         name: "events-dead-letters",
         serves: Serves::DeadLetters,
     },
+    Function {
+        name: "catalog-publish",
+        serves: Serves::CatalogPublish,
+    },
 ];
+
+/// A grant on the install table: `actions` on the partitions whose keys match `partitions`
+/// (IAM `dynamodb:LeadingKeys` patterns, `*` for any rest of the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableGrant {
+    pub partitions: Vec<String>,
+    pub actions: &'static [&'static str],
+}
+
+/// The catalog: its pointer and its published snapshots.
+fn catalog_partitions() -> Vec<String> {
+    vec![
+        CATALOG_PK.to_owned(),
+        format!("{CATALOG_SNAPSHOT_PK_PREFIX}*"),
+    ]
+}
+
+/// Reading the catalog: the pointer, then one listing or all of them.
+const CATALOG_READ: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
 
 /// The event routes under an app's root that a function serves, with any app.
 const fn app_event_kinds(serves: Serves) -> &'static [Kind] {
@@ -220,6 +249,7 @@ impl Function {
                 ("GET", super::events::DEAD_LETTERS_PATH.to_owned()),
                 ("POST", super::events::REDRIVE_PATH.to_owned()),
             ],
+            Serves::CatalogPublish => Vec::new(),
             serves => {
                 let mut routes: Vec<(&'static str, String)> = app_event_kinds(serves)
                     .iter()
@@ -239,9 +269,43 @@ impl Function {
         }
     }
 
-    /// The IAM actions the function needs on the install table, and nothing more. An app
-    /// endpoint reads the tenant and the install in one batch (its warm-up reads one item).
-    pub fn table_actions(&self) -> &'static [&'static str] {
+    /// What the function may do on the install table, partition by partition, and nothing
+    /// more: only the deploy step writes the catalog, only the fan-out touches delivery records.
+    pub fn table_grants(&self) -> Vec<TableGrant> {
+        let mut grants = Vec::new();
+        let tenant = self.tenant_actions();
+        if !tenant.is_empty() {
+            grants.push(TableGrant {
+                partitions: vec![format!("{TENANT_PK_PREFIX}*")],
+                actions: tenant,
+            });
+        }
+        if self.reads_catalog() {
+            grants.push(TableGrant {
+                partitions: catalog_partitions(),
+                actions: CATALOG_READ,
+            });
+        }
+        match self.serves {
+            // Delivery records: which subscribers have the event, then one per delivery.
+            Serves::FanOut => grants.push(TableGrant {
+                partitions: vec![format!("{EVENT_PK_PREFIX}*")],
+                actions: &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+            }),
+            // Reads the pointer, writes the snapshot and moves the pointer (conditional puts).
+            Serves::CatalogPublish => grants.push(TableGrant {
+                partitions: catalog_partitions(),
+                actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+            }),
+            _ => {}
+        }
+        grants
+    }
+
+    /// The actions the function needs on tenants' partitions (tenants, installs, their
+    /// subscriptions and provisioning records). An app endpoint reads the tenant and the
+    /// install in one batch (its warm-up reads one item).
+    fn tenant_actions(&self) -> &'static [&'static str] {
         match self.serves {
             // The marketplace app runs marketplace operations, so it may write as they do.
             Serves::App {
@@ -267,14 +331,29 @@ impl Function {
                 "dynamodb:PutItem",
                 "dynamodb:Query",
             ],
-            // Subscribers, installs and listings are read; delivery records are written.
+            // Subscribers and installs are read.
             Serves::FanOut => &[
                 "dynamodb:BatchGetItem",
                 "dynamodb:GetItem",
-                "dynamodb:PutItem",
                 "dynamodb:Query",
             ],
-            Serves::DeadLetters => &[],
+            Serves::DeadLetters | Serves::CatalogPublish => &[],
+        }
+    }
+
+    /// Whether the function reads listings: manifests, the marketplace's operations (but
+    /// registration) and the fan-out (apps hosted elsewhere are called at their root URL).
+    fn reads_catalog(&self) -> bool {
+        match self.serves {
+            Serves::App {
+                app: marketplace::APP_ID,
+                kind: Kind::Call,
+                call_path,
+            } => Self::manages_installs(call_path),
+            Serves::App { kind, .. } => kind == Kind::Manifest,
+            Serves::Marketplace(op) => op != Op::RegisterTenant,
+            Serves::FanOut => true,
+            _ => false,
         }
     }
 
@@ -299,13 +378,29 @@ impl Function {
         }
     }
 
+    /// The Lambda actions the function needs on the tenants' aliases (`t-<tenant>`) of this
+    /// stack's app functions: granting and revoking the tenant's Mattermost their invocation.
+    pub fn alias_actions(&self) -> &'static [&'static str] {
+        match self.serves {
+            Serves::App { .. } if !self.lambda_actions().is_empty() => Op::Install.alias_actions(),
+            Serves::Marketplace(op) => op.alias_actions(),
+            _ => &[],
+        }
+    }
+
     /// The actions the function needs on the events queue.
     pub fn queue_actions(&self) -> &'static [&'static str] {
         match self.serves {
             // Redriven letters are sent back onto the queue.
             Serves::Ingest | Serves::DeadLetters => &["sqs:SendMessage"],
-            // Receiving and deleting come with the event source mapping; the backoff is ours.
-            Serves::FanOut => &["sqs:ChangeMessageVisibility"],
+            // The event source mapping receives and deletes with the function's role; the
+            // backoff is ours.
+            Serves::FanOut => &[
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ],
             _ => &[],
         }
     }
@@ -375,7 +470,10 @@ impl Function {
             .map(|(m, p)| format!("{m} {p}"))
             .collect();
         if routes.is_empty() {
-            return "batches of the events queue".into();
+            return match self.serves {
+                Serves::CatalogPublish => "CloudFormation's catalog-publish custom resource".into(),
+                _ => "batches of the events queue".into(),
+            };
         }
         routes.join(" and ")
     }

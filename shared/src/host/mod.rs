@@ -354,10 +354,7 @@ impl Host {
         if route.op == Op::RegisterTenant {
             m.authorize_operator(bearer)?;
             let req: RegisterTenant = json_body(req, "tenant registration")?;
-            return Ok(Outbound::json(
-                201,
-                &m.create_tenant(&req.id, &req.site_url, &base).await?,
-            ));
+            return Ok(Outbound::json(201, &m.create_tenant(&req, &base).await?));
         }
         let tenant = m.authorize_admin(&route.tenant, bearer).await?;
         let app = route.app.as_str();
@@ -431,9 +428,11 @@ impl Host {
     async fn apps_call(&self, ctx: &Ctx<'_>) -> Result<Outbound, Error> {
         require_content_type(ctx.req, "application/json")?;
         let header = ctx.req.header(auth::APP_AUTH_HEADER);
-        // A direct invoke of the tenant's alias is authenticated by IAM; a JWT, when sent, is
-        // still checked.
-        let claims = if ctx.req.invoked_for_tenant.is_some() && header.is_none() {
+        // A direct invoke of the tenant's alias is authenticated by IAM when the alias lets only
+        // the tenant's registered principal invoke it; a JWT, when sent, is still checked.
+        let iam_checked =
+            ctx.req.invoked_for_tenant.is_some() && ctx.tenant.aws_principal.is_some();
+        let claims = if iam_checked && header.is_none() {
             None
         } else {
             Some(

@@ -769,7 +769,8 @@ async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
             .contains("serves only POST /t/{tenant}/apps/hello/send")
     );
 
-    // A direct invoke of the tenant's alias needs no JWT, but stays within its tenant.
+    // A direct invoke of the tenant's alias needs no JWT once only the tenant's registered
+    // principal may invoke it, and stays within its tenant.
     let mut trusted = f.request(
         Method::POST,
         "/t/acme/apps/hello/send",
@@ -777,6 +778,15 @@ async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
         submit("x").to_string(),
     );
     trusted.invoked_for_tenant = Some("acme".into());
+    assert_eq!(
+        send(&host, trusted.clone()).await.0,
+        401,
+        "no principal yet"
+    );
+    f.host
+        .state()
+        .set_aws_principal("acme", "123456789012")
+        .await;
     assert_eq!(send(&host, trusted.clone()).await.0, 200);
     trusted.invoked_for_tenant = Some("globex".into());
     assert_eq!(send(&host, trusted).await.0, 403);

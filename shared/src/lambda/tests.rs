@@ -40,6 +40,15 @@ async fn an_invoke_envelope_to_the_tenant_alias_is_answered_in_kind() {
     let ping = Function::by_name("hello-ping").unwrap();
     let envelope = json!({"path":"/ping","httpMethod":"POST","headers":{"Content-Type":"application/json"},
                           "body":"{\"path\":\"/ping\",\"context\":{\"app_id\":\"\",\"mattermost_site_url\":\"\",\"app_path\":\"\",\"bot_user_id\":\"\",\"oauth2\":{}}}"});
+    // Without a registered principal nothing limits who invokes the alias: the JWT is needed.
+    let resp = handle_event(
+        &host,
+        ping,
+        event(envelope.clone(), &format!("{ARN}:t-acme")),
+    )
+    .await;
+    assert_eq!(resp.status_code, 401, "{}", resp.body);
+    host.state().set_aws_principal("acme", "123456789012").await;
     let resp = handle_event(
         &host,
         ping,

@@ -356,39 +356,147 @@ fn load(files: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Listing
     Ok(listings)
 }
 
-const CATALOG_PK: &str = "CATALOG";
+/// The partition of the pointer to the current catalog.
+pub const CATALOG_PK: &str = "CATALOG";
+/// Each published catalog is a partition of its own, `CATALOG#<generation>#<sha256>`, written
+/// once; the pointer moves to it only forward, so readers switch atomically and an older
+/// publisher can never take the catalog back.
+pub const CATALOG_SNAPSHOT_PK_PREFIX: &str = "CATALOG#";
+const CURRENT_SK: &str = "CURRENT";
 const LISTING_PREFIX: &str = "LISTING#";
+
+/// The shipped catalog's generation. Raise it with every change to a shipped listing; a test
+/// holds it to [`GENERATION_SHA256`], and the deploy step publishes it (see `template.yaml`).
+pub const GENERATION: u64 = 1;
+/// [`content_sha256`] of the shipped listings at [`GENERATION`].
+pub const GENERATION_SHA256: &str =
+    "6dc075516662245ab6b17f6d30367fa40f90b37e22207f8da4a6ce0e0b1796e1";
+
+/// SHA-256 (hex) of the listings' canonical JSON: formatting of the files does not count.
+pub fn content_sha256(listings: &[Listing]) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(listings).expect("listings serialise");
+    hex(&sha2::Sha256::digest(json))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which catalog the store serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogVersion {
+    pub generation: u64,
+    pub sha256: String,
+}
+
+impl CatalogVersion {
+    fn partition(&self) -> String {
+        format!(
+            "{CATALOG_SNAPSHOT_PK_PREFIX}{}#{}",
+            self.generation, self.sha256
+        )
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// This copy is now the stored catalog.
+    Written(CatalogVersion),
+    /// The stored catalog is this copy already, or newer: it was left as it is.
+    Kept(CatalogVersion),
+}
+
+/// How many times a publish retries moving the pointer after losing a race.
+const PUBLISH_ATTEMPTS: usize = 16;
 
 /// Catalog access in the store.
 impl InstallState {
-    /// Loads listings into the store, replacing changed ones; returns how many were written.
-    pub async fn load_catalog(&self, listings: &[Listing]) -> Result<usize, StoreError> {
-        let mut written = 0;
+    /// Publishes `listings` as catalog `generation`, unless the stored catalog is newer (a
+    /// higher generation) or the same. A copy of the same generation with other content (an
+    /// operator's catalog directory) replaces it. Only the deploy step and the local host call
+    /// this; request handlers only read.
+    pub async fn publish_catalog(
+        &self,
+        generation: u64,
+        listings: &[Listing],
+    ) -> Result<Published, StoreError> {
+        let ours = CatalogVersion {
+            generation,
+            sha256: content_sha256(listings),
+        };
+        let mut snapshot_written = false;
+        for _ in 0..PUBLISH_ATTEMPTS {
+            let stored = self.items().get(CATALOG_PK, CURRENT_SK).await?;
+            let current = stored
+                .as_ref()
+                .map(|item| decode_version(item.clone()))
+                .transpose()?;
+            if let Some(current) = current.filter(|c| {
+                c.generation > ours.generation
+                    || (c.generation == ours.generation && c.sha256 == ours.sha256)
+            }) {
+                return Ok(Published::Kept(current));
+            }
+            if !snapshot_written {
+                self.write_snapshot(&ours, listings).await?;
+                snapshot_written = true;
+            }
+            let body = serde_json::to_value(&ours).expect("versions serialise");
+            let moved = match &stored {
+                None => self.items().create(CATALOG_PK, CURRENT_SK, &body).await,
+                Some(item) => {
+                    self.items()
+                        .replace(CATALOG_PK, CURRENT_SK, item.revision, &body)
+                        .await
+                }
+            };
+            match moved {
+                Ok(_) => return Ok(Published::Written(ours)),
+                // Another publisher moved it first: look again at what it moved it to.
+                Err(StoreError::Conflict | StoreError::NotFound) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Writes the listings into the snapshot's own partition. Its key names its content, so a
+    /// listing already there (a concurrent or interrupted publish of the same copy) is the same.
+    async fn write_snapshot(
+        &self,
+        version: &CatalogVersion,
+        listings: &[Listing],
+    ) -> Result<(), StoreError> {
+        let pk = version.partition();
         for listing in listings {
             let body = serde_json::to_value(listing).expect("listings serialise");
             let sk = format!("{LISTING_PREFIX}{}", listing.id);
-            match self.items().get(CATALOG_PK, &sk).await? {
-                None => match self.items().create(CATALOG_PK, &sk, &body).await {
-                    Ok(_) | Err(StoreError::Conflict) => written += 1,
-                    Err(e) => return Err(e),
-                },
-                Some(item) if item.body != body => match self
-                    .items()
-                    .replace(CATALOG_PK, &sk, item.revision, &body)
-                    .await
-                {
-                    Ok(_) | Err(StoreError::Conflict) => written += 1,
-                    Err(e) => return Err(e),
-                },
-                Some(_) => {}
+            match self.items().create(&pk, &sk, &body).await {
+                Ok(_) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(written)
+        Ok(())
     }
 
-    pub async fn listings(&self) -> Result<Vec<Listing>, StoreError> {
+    /// The catalog the store serves; `None` before the first publish.
+    pub async fn catalog_version(&self) -> Result<Option<CatalogVersion>, StoreError> {
         self.items()
-            .query(CATALOG_PK, LISTING_PREFIX)
+            .get(CATALOG_PK, CURRENT_SK)
+            .await?
+            .map(decode_version)
+            .transpose()
+    }
+
+    /// Every listing of the current catalog (none before the first publish).
+    pub async fn listings(&self) -> Result<Vec<Listing>, StoreError> {
+        let Some(version) = self.catalog_version().await? else {
+            return Ok(Vec::new());
+        };
+        self.items()
+            .query(&version.partition(), LISTING_PREFIX)
             .await?
             .into_iter()
             .map(decode_listing)
@@ -396,12 +504,23 @@ impl InstallState {
     }
 
     pub async fn listing(&self, id: &str) -> Result<Option<Listing>, StoreError> {
+        let Some(version) = self.catalog_version().await? else {
+            return Ok(None);
+        };
         self.items()
-            .get(CATALOG_PK, &format!("{LISTING_PREFIX}{id}"))
+            .get(&version.partition(), &format!("{LISTING_PREFIX}{id}"))
             .await?
             .map(decode_listing)
             .transpose()
     }
+}
+
+fn decode_version(item: crate::store::Item) -> Result<CatalogVersion, StoreError> {
+    serde_json::from_value(item.body).map_err(|e| StoreError::Corrupt {
+        pk: item.pk,
+        sk: item.sk,
+        reason: e.to_string(),
+    })
 }
 
 fn decode_listing(item: crate::store::Item) -> Result<Listing, StoreError> {
@@ -417,6 +536,49 @@ fn decode_listing(item: crate::store::Item) -> Result<Listing, StoreError> {
         sk: item.sk,
         reason: e.to_string(),
     })
+}
+
+/// What every store must do with catalogs, run on SQLite here and on DynamoDB (moto) by the
+/// cross-process tests.
+#[cfg(any(test, feature = "contract"))]
+pub async fn publish_contract(state: &InstallState) {
+    assert_eq!(
+        state.listings().await.unwrap(),
+        [],
+        "nothing before a publish"
+    );
+    let old = shipped().unwrap();
+    let mut new = old.clone();
+    new[0].description = "newer words".into();
+    let (old_gen, new_gen) = (GENERATION + 1, GENERATION + 2);
+
+    let written = state.publish_catalog(new_gen, &new).await.unwrap();
+    assert!(matches!(written, Published::Written(ref v) if v.generation == new_gen));
+    assert_eq!(
+        state.publish_catalog(new_gen, &new).await.unwrap(),
+        Published::Kept(state.catalog_version().await.unwrap().unwrap()),
+        "the same copy is not written again"
+    );
+    // An older publisher (a function pinned to an older version, a rollback) leaves it.
+    let kept = state.publish_catalog(old_gen, &old).await.unwrap();
+    assert!(
+        matches!(kept, Published::Kept(ref v) if v.generation == new_gen),
+        "{kept:?}"
+    );
+    let read = state.listing(&new[0].id).await.unwrap().unwrap();
+    assert_eq!(read.description, "newer words");
+    assert_eq!(state.listings().await.unwrap().len(), new.len());
+    assert!(state.listing("nope").await.unwrap().is_none());
+
+    // The same generation with other content (an operator's catalog directory) replaces it,
+    // listings that are gone included.
+    let fewer = new[1..].to_vec();
+    assert!(matches!(
+        state.publish_catalog(new_gen, &fewer).await.unwrap(),
+        Published::Written(_)
+    ));
+    assert!(state.listing(&new[0].id).await.unwrap().is_none());
+    assert_eq!(state.listings().await.unwrap(), fewer);
 }
 
 #[cfg(test)]
@@ -489,34 +651,24 @@ mod tests {
         assert_eq!(e.field, "versions");
     }
 
+    #[test]
+    fn the_generation_names_the_shipped_content() {
+        let sha = content_sha256(&shipped().unwrap());
+        assert_eq!(
+            sha,
+            GENERATION_SHA256,
+            "the shipped catalog changed: raise catalog::GENERATION to {} and set GENERATION_SHA256 (and CatalogSha256 in template.yaml) to {sha}",
+            GENERATION + 1
+        );
+    }
+
     #[tokio::test]
-    async fn the_catalog_loads_into_the_store_once() {
+    async fn publishing_never_takes_the_catalog_back() {
         let state = InstallState::new(std::sync::Arc::new(
             crate::store::sqlite::SqliteStore::open_in_memory().unwrap(),
         ));
-        let listings = shipped().unwrap();
-        assert_eq!(state.load_catalog(&listings).await.unwrap(), listings.len());
-        assert_eq!(
-            state.load_catalog(&listings).await.unwrap(),
-            0,
-            "unchanged listings are not rewritten"
-        );
-        let mut changed = listings.clone();
-        changed[0].description = "new words".into();
-        assert_eq!(state.load_catalog(&changed).await.unwrap(), 1);
-        assert_eq!(
-            state
-                .listing(&changed[0].id)
-                .await
-                .unwrap()
-                .unwrap()
-                .description,
-            "new words"
-        );
-        assert_eq!(state.listings().await.unwrap().len(), listings.len());
-        assert!(state.listing("nope").await.unwrap().is_none());
+        publish_contract(&state).await;
     }
-
     #[test]
     fn an_operators_catalog_directory_adds_listings_and_refuses_duplicates() {
         let dir = tempfile::tempdir().unwrap();

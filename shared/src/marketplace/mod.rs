@@ -2,6 +2,7 @@
 //! can be upgraded, downgraded, configured, enabled, disabled and removed.
 
 pub mod catalog;
+pub mod catalog_publish;
 pub mod provisioner;
 pub mod service;
 

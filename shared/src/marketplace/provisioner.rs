@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::Function;
 use crate::lambda::TENANT_ALIAS_PREFIX;
-use crate::store::{InstallState, StoreError};
+use crate::store::{InstallState, StoreError, Tenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -36,21 +36,71 @@ pub struct Pinned {
 
 #[async_trait]
 pub trait Provisioner: Send + Sync + 'static {
-    /// Points the tenant's alias of every function of `app` at code for `version`.
+    /// Points the tenant's alias of every function of `app` at code for `version`, invocable by
+    /// the tenant's registered AWS principal only (by nobody outside the account without one).
     async fn provision(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
         app: &str,
         version: &str,
     ) -> Result<Vec<Pinned>, ProvisionError>;
 
-    /// Removes the tenant's aliases of `app`'s functions; absent ones are fine.
+    /// Removes the tenant's aliases of `app`'s functions and who may invoke them; absent ones
+    /// are fine.
     async fn deprovision(&self, tenant: &str, app: &str) -> Result<(), ProvisionError>;
 }
 
 /// The alias naming a tenant's pinned version.
 pub fn tenant_alias(tenant: &str) -> String {
     format!("{TENANT_ALIAS_PREFIX}{tenant}")
+}
+
+/// The statement of an alias's resource policy that lets the tenant's Mattermost invoke it.
+pub const INVOKE_STATEMENT_ID: &str = "tenant-mattermost-invoke";
+
+/// Checks an AWS principal a tenant's aliases may be invoked by: an account id (12 digits) or
+/// the ARN of one IAM role or user (`arn:aws:iam::123456789012:role/path/name`). Nothing
+/// broader: no `*`, no service principal, no assumed-role session.
+pub fn check_principal(principal: &str) -> Result<(), String> {
+    let refused = || {
+        Err(format!(
+            "aws_principal {principal:?} is not an AWS account id (12 digits) or an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"
+        ))
+    };
+    let account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+    if account(principal) {
+        return Ok(());
+    }
+    let parts: Vec<&str> = principal.split(':').collect();
+    let [arn, partition, service, region, owner, resource] = parts[..] else {
+        return refused();
+    };
+    let Some((kind, path_and_name)) = resource.split_once('/') else {
+        return refused();
+    };
+    // IAM names and paths: letters, digits and `+=,.@_-`; a name is at most 64 characters.
+    let segments: Vec<&str> = path_and_name.split('/').collect();
+    let name_ok = segments.last().is_some_and(|n| n.len() <= 64);
+    let segments_ok = segments.iter().all(|seg| {
+        !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+    });
+    if arn == "arn"
+        && ["aws", "aws-cn", "aws-us-gov"].contains(&partition)
+        && service == "iam"
+        && region.is_empty()
+        && account(owner)
+        && ["role", "user"].contains(&kind)
+        && path_and_name.len() <= 512 + 64
+        && name_ok
+        && segments_ok
+    {
+        Ok(())
+    } else {
+        refused()
+    }
 }
 
 /// The local host's adapter: it runs every tenant on the code in this process, and records
@@ -92,10 +142,11 @@ impl EmbeddedProvisioner {
 impl Provisioner for EmbeddedProvisioner {
     async fn provision(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
         app: &str,
         version: &str,
     ) -> Result<Vec<Pinned>, ProvisionError> {
+        let tenant = tenant.id.as_str();
         let functions: Vec<Pinned> = Function::of_app(app)
             .map(|f| Pinned {
                 function: f.name.into(),
@@ -131,7 +182,8 @@ impl Provisioner for EmbeddedProvisioner {
 }
 
 /// The AWS adapter: `PublishVersion` of each app function, then `CreateAlias`/`UpdateAlias`
-/// `t-<tenant>` to it; `DeleteAlias` on removal. Physical function names come from a map of
+/// `t-<tenant>` to it and `AddPermission` on the alias for the tenant's principal;
+/// `RemovePermission` and `DeleteAlias` on removal. Physical function names come from a map of
 /// binary name → deployed name (the template passes it as `CLOUDAPPS_FUNCTIONS`).
 pub struct LambdaProvisioner {
     client: aws_sdk_lambda::Client,
@@ -160,6 +212,46 @@ impl LambdaProvisioner {
     }
 }
 
+impl LambdaProvisioner {
+    /// Makes `principal` the only one the alias's resource policy lets invoke it (none: no
+    /// one). The statement is replaced rather than kept, so it always names the registered one.
+    async fn allow_invoke(
+        &self,
+        function: &str,
+        alias: &str,
+        principal: Option<&str>,
+    ) -> Result<(), ProvisionError> {
+        match self
+            .client
+            .remove_permission()
+            .function_name(function)
+            .qualifier(alias)
+            .statement_id(INVOKE_STATEMENT_ID)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        if let Some(principal) = principal {
+            self.client
+                .add_permission()
+                .function_name(function)
+                .qualifier(alias)
+                .statement_id(INVOKE_STATEMENT_ID)
+                .action("lambda:InvokeFunction")
+                .principal(principal)
+                .send()
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+}
+
 fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(
     e: aws_sdk_lambda::error::SdkError<E, R>,
 ) -> ProvisionError {
@@ -170,11 +262,11 @@ fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(
 impl Provisioner for LambdaProvisioner {
     async fn provision(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
         app: &str,
         version: &str,
     ) -> Result<Vec<Pinned>, ProvisionError> {
-        let alias = tenant_alias(tenant);
+        let alias = tenant_alias(&tenant.id);
         let description = format!("{app} {version}");
         let mut pinned = Vec::new();
         for f in Function::of_app(app) {
@@ -215,6 +307,8 @@ impl Provisioner for LambdaProvisioner {
                 }
                 Err(e) => return Err(backend(e)),
             }
+            self.allow_invoke(name, &alias, tenant.aws_principal.as_deref())
+                .await?;
             pinned.push(Pinned {
                 function: name.into(),
                 alias: alias.clone(),
@@ -228,6 +322,7 @@ impl Provisioner for LambdaProvisioner {
         let alias = tenant_alias(tenant);
         for f in Function::of_app(app) {
             let name = self.deployed(f.name)?;
+            self.allow_invoke(name, &alias, None).await?;
             match self
                 .client
                 .delete_alias()
@@ -244,5 +339,43 @@ impl Provisioner for LambdaProvisioner {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_principal;
+
+    #[test]
+    fn only_one_account_role_or_user_may_be_a_tenants_principal() {
+        for ok in [
+            "123456789012",
+            "arn:aws:iam::123456789012:role/mattermost",
+            "arn:aws:iam::123456789012:role/apps/mattermost-apps_plugin",
+            "arn:aws-us-gov:iam::123456789012:user/mm+bot=x,y.z@acme",
+        ] {
+            assert_eq!(check_principal(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "*",
+            "12345678901",
+            "1234567890123",
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:iam::123456789012:role/*",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123456789012:role//x",
+            "arn:aws:iam::123456789012:group/admins",
+            "arn:aws:iam:us-east-1:123456789012:role/x",
+            "arn:aws:sts::123456789012:assumed-role/x/session",
+            "arn:aws:iam::*:role/x",
+            "arn:other:iam::123456789012:role/x",
+            "arn:aws:iam::123456789012:role/x:y",
+            "lambda.amazonaws.com",
+            &format!("arn:aws:iam::123456789012:role/{}", "n".repeat(65)),
+        ] {
+            let e = check_principal(bad).unwrap_err();
+            assert!(e.contains("is not an AWS account id"), "{bad}: {e}");
+        }
     }
 }

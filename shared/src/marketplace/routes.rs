@@ -19,9 +19,9 @@ pub enum Op {
     Uninstall,
 }
 
-/// The install-table actions every marketplace function needs: it loads the shipped catalog at
-/// start (read, then write what changed) and checks the admin token (read).
-const CATALOG_AND_AUTH: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
+/// What an operation that changes one record of the tenant needs: it checks the admin token
+/// (read), reads the record and writes it back conditionally.
+const READ_AND_WRITE: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
 
 impl Op {
     pub const ALL: [Op; 11] = [
@@ -61,18 +61,18 @@ impl Op {
         }
     }
 
-    /// The install-table actions the operation's function needs, sorted.
+    /// The actions the operation's function needs on the tenant's partition, sorted (the
+    /// catalog is read as [`crate::host::Function::table_grants`] says).
     pub fn table_actions(self) -> &'static [&'static str] {
         match self {
+            Op::Get | Op::ConfigForm => &["dynamodb:GetItem"],
             Op::RegisterTenant
-            | Op::Get
-            | Op::ConfigForm
             | Op::Configure
             | Op::Enable
             | Op::Disable
             | Op::Rotate
-            | Op::ChangeVersion => CATALOG_AND_AUTH,
-            Op::List => &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+            | Op::ChangeVersion => READ_AND_WRITE,
+            Op::List => &["dynamodb:GetItem", "dynamodb:Query"],
             Op::Install => &[
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
@@ -97,6 +97,15 @@ impl Op {
                 "lambda:UpdateAlias",
             ],
             _ => &[],
+        }
+    }
+
+    /// The Lambda actions on the tenants' aliases: who may invoke them.
+    pub fn alias_actions(self) -> &'static [&'static str] {
+        if self.lambda_actions().is_empty() {
+            &[]
+        } else {
+            &["lambda:AddPermission", "lambda:RemovePermission"]
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::catalog::{KINDS, Listing, ListingVersion};
-use super::provisioner::{Pinned, Provisioner};
+use super::provisioner::{Pinned, Provisioner, check_principal};
 use crate::apps::BuiltinApps;
 use crate::auth;
 use crate::command::Command;
@@ -37,11 +37,14 @@ pub struct Marketplace {
     limits: Limits,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterTenant {
     pub id: String,
     pub site_url: String,
+    /// The AWS principal of the tenant's Mattermost (see [`Tenant::aws_principal`]).
+    #[serde(default)]
+    pub aws_principal: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -261,17 +264,17 @@ impl Marketplace {
     /// Creates a tenant and its admin token (registration and the local host's first start).
     pub async fn create_tenant(
         &self,
-        id: &str,
-        site_url: &str,
+        req: &RegisterTenant,
         base_url: &str,
     ) -> Result<TenantRegistered, Error> {
+        let id = req.id.as_str();
         if !valid_id(id) {
             return Err(Error::BadRequest(format!(
                 "tenant id {id:?}: use {}",
                 ids::ID_RULE
             )));
         }
-        let site_url = site_url.trim_end_matches('/');
+        let site_url = req.site_url.trim_end_matches('/');
         if !(site_url.starts_with("https://") || site_url.starts_with("http://"))
             || site_url.contains(char::is_whitespace)
         {
@@ -279,11 +282,15 @@ impl Marketplace {
                 "site_url {site_url:?} is not an http(s) URL"
             )));
         }
+        if let Some(principal) = &req.aws_principal {
+            check_principal(principal).map_err(Error::BadRequest)?;
+        }
         let secret = auth::generate_secret();
         let tenant = Tenant {
             id: id.to_owned(),
             site_url: site_url.to_owned(),
             admin_token_hash: auth::hash_token(&secret),
+            aws_principal: req.aws_principal.clone(),
             created_at: auth::now(),
             revision: 0,
         };
@@ -545,7 +552,7 @@ impl Marketplace {
         req: &InstallRequest,
         base_url: &str,
     ) -> Result<Installed, Error> {
-        let provisioned = self.provision(&install).await?;
+        let provisioned = self.provision(tenant, &install).await?;
         self.subscribe_app(&install).await?;
         let root = format!("{base_url}{}", app_root(&tenant.id, &install.app_id));
         let slash_url = format!(
@@ -613,9 +620,9 @@ impl Marketplace {
         })
     }
 
-    async fn provision(&self, install: &Install) -> Result<Vec<Pinned>, Error> {
+    async fn provision(&self, tenant: &Tenant, install: &Install) -> Result<Vec<Pinned>, Error> {
         self.provisioner
-            .provision(&install.tenant_id, &install.app_id, &install.version)
+            .provision(tenant, &install.app_id, &install.version)
             .await
             .map_err(|e| {
                 Error::Dependency(format!(
@@ -778,7 +785,7 @@ impl Marketplace {
             })
             .await
             .map_err(|e| not_installed(e, app, &tenant.id))?;
-        let provisioned = match self.provision(&changed).await {
+        let provisioned = match self.provision(tenant, &changed).await {
             Ok(p) => p,
             Err(e) => {
                 // Put the install back as it was.

@@ -24,7 +24,7 @@ struct Market {
 async fn market() -> Market {
     let state = InstallState::new(Arc::new(SqliteStore::open_in_memory().unwrap()));
     state
-        .load_catalog(&catalog::shipped().unwrap())
+        .publish_catalog(catalog::GENERATION, &catalog::shipped().unwrap())
         .await
         .unwrap();
     let host = Host::new(state.clone(), BuiltinApps::all())

@@ -48,6 +48,10 @@ pub struct Tenant {
     /// SHA-256 (hex) of the secret part of the tenant admin token; the token itself is never kept.
     #[serde(default)]
     pub admin_token_hash: String,
+    /// The AWS principal (account id or IAM role/user ARN) of the tenant's Mattermost: the only
+    /// one its function aliases let invoke them. Without one, alias invokes need the app JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_principal: Option<String>,
     #[serde(default)]
     pub created_at: u64,
     #[serde(skip)]
@@ -141,8 +145,11 @@ impl Install {
     }
 }
 
+/// Every tenant's records live in its partition `TENANT#<tenant>`.
+pub const TENANT_PK_PREFIX: &str = "TENANT#";
+
 fn tenant_pk(tenant: &str) -> String {
-    format!("TENANT#{tenant}")
+    format!("{TENANT_PK_PREFIX}{tenant}")
 }
 
 const TENANT_SK: &str = "TENANT";
@@ -347,6 +354,19 @@ impl InstallState {
             )
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+impl InstallState {
+    /// Gives an existing tenant an AWS principal, as registration would have.
+    pub(crate) async fn set_aws_principal(&self, tenant: &str, principal: &str) {
+        let mut t = self.tenant(tenant).await.unwrap().unwrap();
+        t.aws_principal = Some(principal.into());
+        self.items
+            .replace(&tenant_pk(tenant), TENANT_SK, t.revision, &encode(&t))
+            .await
+            .unwrap();
     }
 }
 
