@@ -52,8 +52,9 @@ impl LocalHost {
     }
 
     fn spawn(data_dir: &Path, args: &[&str], log_level: &str) -> LocalHost {
+        // The Mattermost stand-in, the subscribers and the default site URL are on loopback.
         let mut child = Command::new(workspace_binary("cloudapps-local"))
-            .args(["--port", "0", "--data-dir"])
+            .args(["--allow-private-network", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env("RUST_LOG", log_level)

@@ -17,6 +17,7 @@ use crate::command::Command;
 use crate::error::Error;
 use crate::host::route::{Kind, app_root, valid_id};
 use crate::mattermost::{Mattermost, NewCommand, NewOutgoingWebhook};
+use crate::outbound::{PrivateNetworks, check_base_url};
 use crate::protocol::apps::{Call, CallResponse, Form, Permission, ResponseType, Subject};
 use crate::store::{Install, InstallState, RegisteredIntegration, Secret, StoreError, Tenant};
 
@@ -32,6 +33,8 @@ pub struct Marketplace {
     mattermost: Option<Arc<dyn Mattermost>>,
     /// SHA-256 of the operator credential; registration is off without one.
     operator_token_hash: Option<String>,
+    /// Whether a tenant's Mattermost may be on a private network.
+    private_networks: PrivateNetworks,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,7 +208,15 @@ impl Marketplace {
             provisioner,
             mattermost: None,
             operator_token_hash: None,
+            private_networks: PrivateNetworks::Refused,
         }
+    }
+
+    /// Lets tenants register a Mattermost on a private network (a local host whose operator
+    /// allowed it; the outbound client must allow it too).
+    pub fn with_private_networks(mut self, private_networks: PrivateNetworks) -> Self {
+        self.private_networks = private_networks;
+        self
     }
 
     pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
@@ -257,13 +268,14 @@ impl Marketplace {
             )));
         }
         let site_url = site_url.trim_end_matches('/');
-        if !(site_url.starts_with("https://") || site_url.starts_with("http://"))
-            || site_url.contains(char::is_whitespace)
-        {
-            return Err(Error::BadRequest(format!(
-                "site_url {site_url:?} is not an http(s) URL"
-            )));
+        // Whitespace would be trimmed away by the URL parser; a site URL has none.
+        if site_url.contains(char::is_whitespace) {
+            return Err(Error::BadRequest(
+                "site_url: a URL has no whitespace".into(),
+            ));
         }
+        check_base_url(site_url, self.private_networks)
+            .map_err(|why| Error::BadRequest(format!("site_url: {why}")))?;
         let secret = auth::generate_secret();
         let tenant = Tenant {
             id: id.to_owned(),
