@@ -30,6 +30,7 @@ use cloudapps::host::{Host, Inbound};
 use cloudapps::marketplace::catalog;
 use cloudapps::marketplace::service::RegisterTenant;
 use cloudapps::mattermost::HttpMattermost;
+use cloudapps::outbound::PrivateNetworks;
 use cloudapps::store::sqlite::SqliteStore;
 use cloudapps::store::{InstallState, Item, ItemStore, StoreError};
 use cloudapps_tests::mattermost_standin::StandIn;
@@ -254,7 +255,9 @@ async fn world() -> World {
     let host = Host::new(state.clone(), BuiltinApps::all())
         .with_public_url(Some(base.into()))
         .with_queue(Arc::new(queue.clone()))
-        .with_mattermost(Arc::new(HttpMattermost::new()))
+        // The Mattermost stand-in and the external apps listen on loopback.
+        .with_private_networks(PrivateNetworks::Allowed)
+        .with_mattermost(Arc::new(HttpMattermost::new(PrivateNetworks::Allowed)))
         .with_operator_token_hash(Some(auth::hash_token(OPERATOR)));
 
     // External apps: each behind its own loopback server; `down` has an address but no server yet.
@@ -358,7 +361,7 @@ async fn world() -> World {
         Arc::new(InProcessDeliverer::new(
             host.clone(),
             base,
-            HttpDeliverer::new(Duration::from_millis(300)),
+            HttpDeliverer::new(Duration::from_millis(300), PrivateNetworks::Allowed),
         )),
         base,
     )
@@ -821,7 +824,7 @@ async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
         Arc::new(InProcessDeliverer::new(
             w.host.clone(),
             base,
-            HttpDeliverer::new(Duration::from_millis(300)),
+            HttpDeliverer::new(Duration::from_millis(300), PrivateNetworks::Allowed),
         )),
         base,
     )

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cloudapps::auth::{AppClaims, now, sign_app_jwt};
-use cloudapps_tests::LocalHost;
 use cloudapps_tests::mattermost_standin::StandIn;
+use cloudapps_tests::{LocalHost, workspace_binary};
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
@@ -625,4 +625,34 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
             .starts_with("Welcome to the channel!")
     );
     host.stop();
+}
+
+#[test]
+fn a_loopback_mattermost_needs_allow_private_network() {
+    let dir = tempfile::tempdir().unwrap();
+    // `jwt` exits instead of serving, so nothing here waits on a server.
+    let refused = std::process::Command::new(workspace_binary("cloudapps-local"))
+        .args(["--port", "0", "--data-dir"])
+        .arg(dir.path())
+        .arg("jwt")
+        .env_remove("CLOUDAPPS_ALLOW_PRIVATE_NETWORK")
+        .env_remove("CLOUDAPPS_SITE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--site-url: `localhost` is a loopback name")
+            && stderr.contains("run with --allow-private-network"),
+        "{stderr}"
+    );
+
+    // The test harness starts it with the flag, and the banner says so.
+    let host = LocalHost::start(dir.path(), &[]);
+    assert!(
+        host.printed("Outbound HTTP:")
+            .is_some_and(|p| p.starts_with("private networks allowed")),
+        "{}",
+        host.setup
+    );
 }

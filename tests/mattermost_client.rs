@@ -1,8 +1,18 @@
 //! The Mattermost REST adapter over real HTTP, against the validating stand-in.
 
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use cloudapps::mattermost::{HttpMattermost, Mattermost, MattermostError};
+use cloudapps::outbound::PrivateNetworks;
 use cloudapps::protocol::classic::{Dialog, DialogElement, OpenDialogRequest};
 use cloudapps_tests::mattermost_standin::StandIn;
+
+/// The stand-in listens on loopback, so these clients allow private networks.
+fn loopback_client() -> HttpMattermost {
+    HttpMattermost::new(PrivateNetworks::Allowed)
+}
 
 fn request() -> OpenDialogRequest {
     OpenDialogRequest {
@@ -25,7 +35,7 @@ fn request() -> OpenDialogRequest {
 #[tokio::test]
 async fn opens_a_dialog_with_the_bot_token() {
     let (standin, site) = StandIn::start("bot-token").await;
-    HttpMattermost::new()
+    loopback_client()
         .open_dialog(&format!("{site}/"), "bot-token", &request())
         .await
         .unwrap();
@@ -37,7 +47,7 @@ async fn opens_a_dialog_with_the_bot_token() {
 #[tokio::test]
 async fn reports_what_mattermost_refused() {
     let (standin, site) = StandIn::start("bot-token").await;
-    let client = HttpMattermost::new();
+    let client = loopback_client();
     match client.open_dialog(&site, "wrong", &request()).await {
         Err(MattermostError::Refused {
             status: 401,
@@ -62,7 +72,7 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let site = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let err = HttpMattermost::new()
+    let err = loopback_client()
         .open_dialog(&site, "t", &request())
         .await
         .unwrap_err();
@@ -73,7 +83,7 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
 async fn creates_commands_and_outgoing_webhooks_and_reports_refusals() {
     use cloudapps::mattermost::{NewCommand, NewOutgoingWebhook};
     let (standin, site) = StandIn::start("admin").await;
-    let client = HttpMattermost::new();
+    let client = loopback_client();
     let command = NewCommand {
         team_id: "t1".into(),
         trigger: "hello".into(),
@@ -126,4 +136,115 @@ async fn creates_commands_and_outgoing_webhooks_and_reports_refusals() {
             .await,
         Err(MattermostError::Refused { status: 400, .. })
     ));
+}
+
+/// A loopback listener answering every request with `response`, recording what it was sent.
+async fn canned(response: String) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let seen = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = conn.write_all(response.as_bytes()).await;
+            let _ = conn.shutdown().await;
+        }
+    });
+    (url, received)
+}
+
+fn command() -> cloudapps::mattermost::NewCommand {
+    cloudapps::mattermost::NewCommand {
+        team_id: "t1".into(),
+        trigger: "hello".into(),
+        method: "P".into(),
+        url: "https://apps.example/t/acme/apps/hello/v1/command".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_is_refused_never_followed_and_its_target_never_sees_the_token() {
+    let admin_body = r#"{"id":"internal-admin-page","token":"internal-admin-secret"}"#;
+    let (internal, internal_got) = canned(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{admin_body}",
+        admin_body.len()
+    ))
+    .await;
+    let moved = "moved to the internal admin page";
+    let (site, site_got) = canned(format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {internal}/internal-admin\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{moved}",
+        moved.len()
+    ))
+    .await;
+    let err = loopback_client()
+        .create_command(&site, "mm-admin-token", &command())
+        .await
+        .unwrap_err();
+    match &err {
+        MattermostError::Refused { status: 307, .. } => {}
+        other => panic!("expected a 307 refusal, got {other:?}"),
+    }
+    let text = err.to_string();
+    for leaked in ["mm-admin-token", "internal-admin", moved, &internal] {
+        assert!(!text.contains(leaked), "{leaked:?} in {text:?}");
+    }
+    assert_eq!(site_got.lock().unwrap().len(), 1);
+    assert!(
+        internal_got.lock().unwrap().is_empty(),
+        "the redirect was followed: {:?}",
+        internal_got.lock().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_default_client_refuses_a_site_on_loopback_before_connecting() {
+    let (site, got) = canned("HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}".into()).await;
+    let err = HttpMattermost::default()
+        .create_command(&site, "mm-admin-token", &command())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, MattermostError::Unreachable(_)) && text.contains("only public addresses"),
+        "{text}"
+    );
+    assert!(!text.contains("mm-admin-token"), "{text}");
+    assert!(got.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn mattermosts_message_is_passed_on_capped_and_without_control_characters() {
+    let body = serde_json::json!({
+        "id": "api.command.invalid",
+        "message": format!("bad\u{1b}[31m trigger\r\nInjected: {}", "x".repeat(5000)),
+    })
+    .to_string();
+    let (site, _) = canned(format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+    .await;
+    match loopback_client()
+        .create_command(&site, "admin", &command())
+        .await
+    {
+        Err(MattermostError::Refused {
+            status: 400,
+            message,
+        }) => {
+            assert!(
+                message.starts_with("bad[31m triggerInjected: xxx"),
+                "{message}"
+            );
+            assert_eq!(message.chars().count(), 300);
+            assert!(!message.contains(char::is_control), "{message:?}");
+        }
+        other => panic!("expected a 400 refusal, got {other:?}"),
+    }
 }

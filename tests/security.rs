@@ -80,7 +80,8 @@ async fn a_subscription_cannot_point_back_into_the_host_nor_carry_bad_ids() {
     }
     // Finding 5: at most the operator's limit per install.
     for channel in ["c1", "c2", "c3"] {
-        let body = json!({"subject": "user_joined_channel", "channel_id": channel, "call": "/on-join"});
+        let body =
+            json!({"subject": "user_joined_channel", "channel_id": channel, "call": "/on-join"});
         assert_eq!(send(attempt(body)).await.0, 200);
     }
     let (status, _, answer) = send(attempt(
@@ -261,7 +262,11 @@ async fn operations_on_apps_that_are_not_installed_are_404s() {
     let (host, _, admin) = start(dir.path(), &["--fanout-workers", "0"]);
     let http = client();
     // Finding 8: these answered 503 and logged a store failure.
-    for op in ["apps/nope/rotate", "apps/jitsi/enable", "apps/jitsi/disable"] {
+    for op in [
+        "apps/nope/rotate",
+        "apps/jitsi/enable",
+        "apps/jitsi/disable",
+    ] {
         let (status, _, answer) = send(
             http.post(format!("{}/marketplace/t/local/{op}", host.url))
                 .header("authorization", format!("Bearer {admin}")),
@@ -289,7 +294,6 @@ async fn an_apps_own_notifications_reach_that_app_alone() {
             &site,
             "--bot-token",
             "notices=notices-bot-token",
-            "--allow-private-network",
             "--fanout-workers",
             "1",
         ],
@@ -335,5 +339,119 @@ async fn an_apps_own_notifications_reach_that_app_alone() {
         .map(|p| p["channel_id"].as_str().unwrap())
         .collect();
     assert_eq!(channels, ["open1", "open2"], "{posted:?}");
+    host.stop();
+}
+
+/// A listener that records every request that reaches it (the "internal" target of an SSRF).
+async fn internal_target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::HeaderMap;
+    let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = hits.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let auth = headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+                .unwrap_or_default();
+            seen.lock().unwrap().push(auth);
+            "internal-admin-answer"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+/// A "Mattermost" that answers everything with a redirect to `target`.
+async fn redirecting_mattermost(target: &str) -> String {
+    let location = format!("{target}/internal-admin");
+    let app = axum::Router::new().fallback(move || {
+        let location = location.clone();
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, location)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn register(host: &LocalHost, id: &str, site_url: &str) -> (u16, Value) {
+    let (status, _, body) = send(
+        client()
+            .post(format!("{}/marketplace/tenants", host.url))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {OPERATOR}"))
+            .body(json!({"id": id, "site_url": site_url}).to_string()),
+    )
+    .await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_tenants_mattermost_cannot_redirect_the_host_and_its_admin_token_elsewhere() {
+    // Finding 2: the install's POST /api/v4/commands followed a 307 to an internal address with
+    // the Mattermost admin token, and the target's answer came back in the 502's text. Even
+    // with private networks allowed (the local host here), redirects are never followed.
+    let (target, hits) = internal_target().await;
+    let site = redirecting_mattermost(&target).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _, _) = start(dir.path(), &["--fanout-workers", "0"]);
+    let (status, registered) = register(&host, "victim", &site).await;
+    assert_eq!(status, 201, "{registered}");
+    let admin = registered["admin_token"].as_str().unwrap();
+    let (status, _, answer) = send(
+        client()
+            .post(format!("{}/marketplace/t/victim/apps/hello/install", host.url))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {admin}"))
+            .body(
+                json!({
+                    "consent": {"permissions": ["act_as_bot", "act_as_user", "user_joined_channel_notification"],
+                                "locations": ["/command", "/post_menu"]},
+                    "mattermost": {"admin_token": "mm-admin-secret", "team_id": "team1"}
+                })
+                .to_string(),
+            ),
+    )
+    .await;
+    assert_eq!(status, 502, "{answer}");
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        !text.contains("internal-admin") && !text.contains("mm-admin-secret"),
+        "{text}"
+    );
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "the redirect target was called: {:?}",
+        hits.lock().unwrap()
+    );
+    host.stop();
+}
+
+#[tokio::test]
+async fn as_deployed_no_tenant_can_name_a_private_or_metadata_address() {
+    let (target, hits) = internal_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::start_public_only(dir.path(), &["--operator-token", OPERATOR]);
+    for site in [
+        "http://169.254.169.254",
+        "http://[fd00:ec2::254]",
+        "http://10.0.0.1:8065",
+        "http://localhost:8065",
+        "http://[::ffff:127.0.0.1]:8065",
+        target.as_str(),
+        "http://user:pass@mm.example.com",
+    ] {
+        let (status, answer) = register(&host, "probe", site).await;
+        assert_eq!(status, 400, "{site}: {answer}");
+    }
+    assert!(hits.lock().unwrap().is_empty());
     host.stop();
 }

@@ -18,6 +18,7 @@ use cloudapps::host::events::InProcessDeliverer;
 use cloudapps::host::route::{Kind, app_root};
 use cloudapps::limits::Limits;
 use cloudapps::mattermost::HttpMattermost;
+use cloudapps::outbound::{PrivateNetworks, check_base_url};
 use cloudapps::provision::{Provisioned, bootstrap};
 use cloudapps::store::ItemStore;
 use cloudapps::store::dynamo::DynamoStore;
@@ -71,6 +72,11 @@ struct Args {
     /// keeps them queued (for a host that only ingests).
     #[arg(long, env = "CLOUDAPPS_FANOUT_WORKERS", default_value_t = 4)]
     fanout_workers: usize,
+    /// Let this host call loopback and private-network addresses (a Mattermost or apps on this
+    /// machine or the LAN). Off by default: a tenant's Mattermost or an app could otherwise
+    /// point this host at internal services.
+    #[arg(long, env = "CLOUDAPPS_ALLOW_PRIVATE_NETWORK")]
+    allow_private_network: bool,
     /// A directory of extra catalog listings (`*.json`, the shipped files' format), for
     /// example apps hosted elsewhere that subscribe to events.
     #[arg(long, env = "CLOUDAPPS_CATALOG_DIR")]
@@ -142,6 +148,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .into());
         }
     };
+    let private_networks = if args.allow_private_network {
+        PrivateNetworks::Allowed
+    } else {
+        PrivateNetworks::Refused
+    };
+    check_base_url(&args.site_url, private_networks).map_err(|why| {
+        format!(
+            "--site-url: {why}{}",
+            if private_networks == PrivateNetworks::Refused {
+                " (to call a Mattermost on this machine or the LAN, run with --allow-private-network)"
+            } else {
+                ""
+            }
+        )
+    })?;
     let state = InstallState::new(items);
     let apps = BuiltinApps::all();
 
@@ -164,7 +185,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let host = Host::new(state.clone(), apps.clone())
         .with_public_url(Some(public_url.clone()))
-        .with_mattermost(Arc::new(HttpMattermost::new()))
+        .with_private_networks(private_networks)
+        .with_mattermost(Arc::new(HttpMattermost::new(private_networks)))
         .with_operator_token_hash(
             args.operator_token
                 .as_deref()
@@ -249,7 +271,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(InProcessDeliverer::new(
             host.clone(),
             &public_url,
-            HttpDeliverer::new(DELIVERY_TIMEOUT),
+            HttpDeliverer::new(DELIVERY_TIMEOUT, private_networks),
         )),
         &public_url,
     );
@@ -257,7 +279,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (fanout, queue) = (fanout.clone(), queue.clone());
         tokio::spawn(async move { fanout.consume(queue).await });
     }
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, allow_private_network = args.allow_private_network, "listening");
     server::serve(listener, host).await?;
     tracing::info!("stopped");
     Ok(())
@@ -272,6 +294,14 @@ fn print_setup(
     installs: &[Provisioned],
 ) {
     println!("cloudapps local host listening on {public_url} (state in {location})");
+    println!(
+        "Outbound HTTP: {}",
+        if args.allow_private_network {
+            "private networks allowed (--allow-private-network): this host calls loopback and LAN addresses too"
+        } else {
+            "public addresses only (--allow-private-network to call loopback and LAN addresses)"
+        }
+    );
     println!(
         "Tenant `{}` (Mattermost at {}):",
         args.tenant, args.site_url

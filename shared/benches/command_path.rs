@@ -43,7 +43,7 @@ fn setup() -> Setup {
         .block_on(ensure_tenant_with_apps(
             &state,
             "bench",
-            "http://localhost:8065",
+            "https://mm.bench.test",
             &BuiltinApps::all(),
         ))
         .unwrap()

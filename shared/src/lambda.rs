@@ -22,6 +22,7 @@ use crate::host::route::app_root;
 use crate::host::{Function, Host, Inbound, Outbound};
 use crate::marketplace::catalog_publish::{self, CustomResourceRequest};
 use crate::marketplace::provisioner::LambdaProvisioner;
+use crate::outbound::PrivateNetworks;
 use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
 use crate::store::InstallState;
 use crate::store::dynamo::DynamoStore;
@@ -58,7 +59,11 @@ async fn run_fanout() -> Result<(), lambda_runtime::Error> {
         .map_err(|_| "CLOUDAPPS_PUBLIC_URL is not set: built-in apps are reached there")?;
     let fanout = FanOut::new(
         state,
-        Arc::new(HttpDeliverer::new(DELIVERY_TIMEOUT)),
+        // Lambda functions never call private networks.
+        Arc::new(HttpDeliverer::new(
+            DELIVERY_TIMEOUT,
+            PrivateNetworks::Refused,
+        )),
         &public_url,
     );
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
@@ -157,7 +162,11 @@ pub async fn cold_start(state: InstallState) -> Result<Host, lambda_runtime::Err
     }
     let mut host = Host::new(state, BuiltinApps::all())
         .with_public_url(std::env::var("CLOUDAPPS_PUBLIC_URL").ok())
-        .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new()))
+        // Lambda functions never call private networks, nor register tenants on one.
+        .with_private_networks(PrivateNetworks::Refused)
+        .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new(
+            PrivateNetworks::Refused,
+        )))
         .with_operator_token_hash(std::env::var("CLOUDAPPS_OPERATOR_TOKEN_SHA256").ok())
         .with_limits(crate::limits::Limits::from_env());
     if let Some(queue) = events_queue_from_env().await {

@@ -7,7 +7,8 @@
 //! - [`store`]: the install-state port with its DynamoDB and SQLite adapters;
 //! - [`apps`]: the built-in apps;
 //! - [`host`]: routing and the request pipeline shared by every Lambda and the local host;
-//! - [`lambda`]: the Lambda entry point.
+//! - [`lambda`]: the Lambda entry point;
+//! - [`outbound`]: the one policy every outbound HTTP request goes through.
 
 pub mod apps;
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod lambda;
 pub mod limits;
 pub mod marketplace;
 pub mod mattermost;
+pub mod outbound;
 pub mod protocol;
 pub mod provision;
 pub mod store;

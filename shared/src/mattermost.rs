@@ -1,8 +1,11 @@
 //! The Mattermost REST API port: what this host asks of a tenant's Mattermost server.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::outbound::{Answer, OutboundClient, OutboundError, PrivateNetworks};
 use crate::protocol::classic::OpenDialogRequest;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,17 +95,27 @@ pub trait Mattermost: Send + Sync + 'static {
     ) -> Result<(), MattermostError>;
 }
 
-/// The HTTP adapter: one pooled client per process.
+/// The HTTP adapter: one pooled client per process, under the [`crate::outbound`] policy.
 #[derive(Clone)]
 pub struct HttpMattermost {
-    client: reqwest::Client,
+    client: OutboundClient,
 }
 
 impl Default for HttpMattermost {
+    /// Public addresses only.
     fn default() -> Self {
-        Self::new()
+        Self::new(PrivateNetworks::Refused)
     }
 }
+
+/// How long one Mattermost request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of an answer read: Mattermost's objects and errors are a few KB.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The most of Mattermost's own error message passed on.
+const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Mattermost's error body (`model.AppError`).
 #[derive(Deserialize)]
@@ -112,43 +125,38 @@ struct AppError {
 }
 
 impl HttpMattermost {
-    pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .timeout(std::time::Duration::from_secs(10))
-            .user_agent(concat!("cloudapps/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        HttpMattermost { client }
+    pub fn new(private_networks: PrivateNetworks) -> Self {
+        HttpMattermost {
+            client: OutboundClient::new(private_networks, TIMEOUT, MAX_ANSWER_BYTES),
+        }
     }
 
     /// POSTs JSON to `{site}/api/v4/{path}`; a non-2xx answer becomes
-    /// [`MattermostError::Refused`] with Mattermost's own message.
+    /// [`MattermostError::Refused`] with Mattermost's own message, a redirect included (never
+    /// followed, its body never read).
     async fn post(
         &self,
         site_url: &str,
         path: &str,
         token: &str,
         body: &impl Serialize,
-    ) -> Result<reqwest::Response, MattermostError> {
+    ) -> Result<Answer, MattermostError> {
         let url = format!("{}/api/v4/{path}", site_url.trim_end_matches('/'));
-        let resp = self
-            .client
-            .post(url)
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| MattermostError::Unreachable(e.without_url().to_string()))?;
-        let status = resp.status();
+        let request = self.client.post(&url)?.bearer_auth(token).json(body);
+        let answer = self.client.send(request).await?;
+        let status = answer.status();
         if status.is_success() {
-            return Ok(resp);
+            return Ok(answer);
         }
-        let message = resp
-            .json::<AppError>()
-            .await
-            .map(|e| e.message)
-            .unwrap_or_default();
+        let message = if status.is_redirection() {
+            "a redirect, which this host does not follow".to_owned()
+        } else {
+            answer
+                .body()
+                .await
+                .map(|body| mattermost_message(&body))
+                .unwrap_or_default()
+        };
         Err(MattermostError::Refused {
             status: status.as_u16(),
             message,
@@ -162,13 +170,32 @@ impl HttpMattermost {
         token: &str,
         body: &impl Serialize,
     ) -> Result<Created, MattermostError> {
-        let resp = self.post(site_url, path, token, body).await?;
-        resp.json::<Created>()
-            .await
-            .map_err(|e| MattermostError::Refused {
-                status: 200,
-                message: format!("unexpected answer: {}", e.without_url()),
-            })
+        let answer = self.post(site_url, path, token, body).await?.body().await?;
+        // Not serde's message: it may quote what was answered.
+        serde_json::from_slice::<Created>(&answer).map_err(|_| MattermostError::Refused {
+            status: 200,
+            message: "the answer is not the created object (with its id and token)".into(),
+        })
+    }
+}
+
+/// The `message` of Mattermost's error body, if it is one: capped and without control
+/// characters, since it ends up in this host's answers and logs.
+fn mattermost_message(body: &[u8]) -> String {
+    serde_json::from_slice::<AppError>(body)
+        .map(|e| {
+            e.message
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_MESSAGE_CHARS)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl From<OutboundError> for MattermostError {
+    fn from(e: OutboundError) -> Self {
+        MattermostError::Unreachable(e.to_string())
     }
 }
 

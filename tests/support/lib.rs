@@ -43,16 +43,30 @@ impl LocalHost {
     /// Starts the local host on `data_dir` with extra arguments and waits until it listens. It
     /// logs at debug level to `data_dir/host.log`.
     pub fn start(data_dir: &Path, args: &[&str]) -> LocalHost {
-        Self::spawn(data_dir, args, "debug")
+        Self::spawn(data_dir, args, "debug", true)
     }
 
     /// [`LocalHost::start`] logging only warnings, for load tests.
     pub fn start_quiet(data_dir: &Path, args: &[&str]) -> LocalHost {
-        Self::spawn(data_dir, args, "warn")
+        Self::spawn(data_dir, args, "warn", true)
     }
 
-    fn spawn(data_dir: &Path, args: &[&str], log_level: &str) -> LocalHost {
+    /// [`LocalHost::start`] as deployed: no private network may be called (its first tenant's
+    /// site is public, so it starts).
+    pub fn start_public_only(data_dir: &Path, args: &[&str]) -> LocalHost {
+        let args = [&["--site-url", "https://mm.example.com"][..], args].concat();
+        Self::spawn(data_dir, &args, "debug", false)
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], log_level: &str, private_network: bool) -> LocalHost {
+        // The Mattermost stand-in, the subscribers and the default site URL are on loopback.
+        let allow = if private_network {
+            &["--allow-private-network"][..]
+        } else {
+            &[]
+        };
         let mut child = Command::new(workspace_binary("cloudapps-local"))
+            .args(allow)
             .args(["--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(args)

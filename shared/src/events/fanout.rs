@@ -23,6 +23,7 @@ use super::subscriptions::Subscribed;
 use super::{Event, EventKind};
 use crate::auth::{self, AppClaims};
 use crate::host::route::app_root;
+use crate::outbound::{OutboundClient, OutboundError, PrivateNetworks};
 use crate::protocol::apps::{CallRequest, Context, Permission};
 use crate::protocol::model::{Channel, Post, Team, User};
 use crate::store::{Install, InstallState, StoreError, Tenant};
@@ -48,7 +49,7 @@ const DELIVERY_RECORD_SECONDS: u64 = 7 * 24 * 3600;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Status(u16),
-    /// No answer: refused connection, reset, or timeout.
+    /// No answer: refused by the outbound policy, refused connection, reset, or timeout.
     Unreachable(String),
 }
 
@@ -59,40 +60,47 @@ pub trait Deliverer: Send + Sync + 'static {
     async fn post(&self, url: &str, jwt: &str, delivery_id: &str, body: Bytes) -> Answer;
 }
 
-/// The HTTP transport: one pooled client, a timeout per delivery.
+/// The HTTP transport: one pooled client under the [`crate::outbound`] policy, a timeout per
+/// delivery.
 #[derive(Clone)]
 pub struct HttpDeliverer {
-    client: reqwest::Client,
+    client: OutboundClient,
 }
 
+/// Only a subscriber's status is used; its answer's body is never read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 impl HttpDeliverer {
-    pub fn new(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3).min(timeout))
-            .timeout(timeout)
-            .user_agent(concat!("cloudapps/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        HttpDeliverer { client }
+    pub fn new(timeout: Duration, private_networks: PrivateNetworks) -> Self {
+        HttpDeliverer {
+            client: OutboundClient::new(private_networks, timeout, MAX_ANSWER_BYTES),
+        }
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        jwt: &str,
+        delivery_id: &str,
+        body: Bytes,
+    ) -> Result<u16, OutboundError> {
+        let request = self
+            .client
+            .post(url)?
+            .header("content-type", "application/json")
+            .header(auth::APP_AUTH_HEADER, format!("Bearer {jwt}"))
+            .header(DELIVERY_ID_HEADER, delivery_id)
+            .body(body);
+        Ok(self.client.send(request).await?.status().as_u16())
     }
 }
 
 #[async_trait]
 impl Deliverer for HttpDeliverer {
     async fn post(&self, url: &str, jwt: &str, delivery_id: &str, body: Bytes) -> Answer {
-        let sent = self
-            .client
-            .post(url)
-            .header("content-type", "application/json")
-            .header(auth::APP_AUTH_HEADER, format!("Bearer {jwt}"))
-            .header(DELIVERY_ID_HEADER, delivery_id)
-            .body(body)
-            .send()
-            .await;
-        match sent {
-            Ok(resp) => Answer::Status(resp.status().as_u16()),
-            // Without the URL: it may carry a tenant's secrets in its query.
-            Err(e) => Answer::Unreachable(e.without_url().to_string()),
+        match self.send(url, jwt, delivery_id, body).await {
+            Ok(status) => Answer::Status(status),
+            Err(e) => Answer::Unreachable(e.to_string()),
         }
     }
 }

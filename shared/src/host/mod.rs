@@ -25,6 +25,7 @@ use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
 use crate::marketplace::routes::{self as market_routes, Op};
 use crate::marketplace::service::{ListQuery, RegisterTenant};
 use crate::mattermost::Mattermost;
+use crate::outbound::PrivateNetworks;
 use crate::protocol::apps::Permission;
 use crate::protocol::apps::{
     AwsLambdaDeploy, AwsLambdaFunction, Binding, CallRequest, CallResponse, Form, HttpDeploy,
@@ -196,6 +197,13 @@ impl Host {
     /// Restricts the host to the route of one Lambda function.
     pub fn only(mut self, function: &'static Function) -> Self {
         self.only = Some(function);
+        self
+    }
+
+    /// Lets tenants register a Mattermost on a private network; give the outbound clients the
+    /// same setting.
+    pub fn with_private_networks(mut self, private_networks: PrivateNetworks) -> Self {
+        self.marketplace = self.marketplace.with_private_networks(private_networks);
         self
     }
 

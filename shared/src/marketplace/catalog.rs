@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::valid_id;
+use crate::outbound::{PrivateNetworks, check_base_url};
 use crate::protocol::apps::{Manifest, Permission, Subject};
 use crate::store::{InstallState, StoreError};
 
@@ -244,6 +245,12 @@ pub fn parse(file: &str, text: &str) -> Result<Listing, CatalogError> {
                 &at("manifest"),
                 "display_name and homepage_url are required".into(),
             ));
+        }
+        // Only its form here: where it points is checked by the outbound client on every
+        // delivery, under the host's policy on private networks.
+        if let Some(http) = v.manifest.http.as_ref().filter(|h| !h.root_url.is_empty()) {
+            check_base_url(&http.root_url, PrivateNetworks::Allowed)
+                .map_err(|why| err(&at("manifest.http.root_url"), why.to_string()))?;
         }
         for p in &v.manifest.requested_permissions {
             let needs = match p {
@@ -649,6 +656,20 @@ mod tests {
             v["versions"] = json!([]);
         });
         assert_eq!(e.field, "versions");
+        for root_url in [
+            "ftp://apps.example",
+            "https://user:pw@apps.example",
+            "/relative",
+            "https://apps.example/?k=v",
+        ] {
+            let e = bad(|v| v["versions"][0]["manifest"]["http"] = json!({"root_url": root_url}));
+            assert_eq!(
+                e.field, "versions[0].manifest.http.root_url",
+                "{root_url}: {e}"
+            );
+            assert!(e.to_string().starts_with("infra/catalog/x.json: "), "{e}");
+            assert!(!e.to_string().contains("pw@"), "{e}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::host::route::{Kind, app_root};
 use crate::ids::{self, valid_id};
 use crate::limits::Limits;
 use crate::mattermost::{Mattermost, NewCommand, NewOutgoingWebhook};
+use crate::outbound::{PrivateNetworks, check_base_url};
 use crate::protocol::apps::{Call, CallResponse, Form, Permission, ResponseType, Subject};
 use crate::store::{Install, InstallState, RegisteredIntegration, Secret, StoreError, Tenant};
 
@@ -35,6 +36,8 @@ pub struct Marketplace {
     /// SHA-256 of the operator credential; registration is off without one.
     operator_token_hash: Option<String>,
     limits: Limits,
+    /// Whether a tenant's Mattermost may be on a private network.
+    private_networks: PrivateNetworks,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -212,6 +215,7 @@ impl Marketplace {
             mattermost: None,
             operator_token_hash: None,
             limits: Limits::default(),
+            private_networks: PrivateNetworks::Refused,
         }
     }
 
@@ -223,6 +227,13 @@ impl Marketplace {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Lets tenants register a Mattermost on a private network (a local host whose operator
+    /// allowed it; the outbound client must allow it too).
+    pub fn with_private_networks(mut self, private_networks: PrivateNetworks) -> Self {
+        self.private_networks = private_networks;
+        self
     }
 
     pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
@@ -275,13 +286,14 @@ impl Marketplace {
             )));
         }
         let site_url = req.site_url.trim_end_matches('/');
-        if !(site_url.starts_with("https://") || site_url.starts_with("http://"))
-            || site_url.contains(char::is_whitespace)
-        {
-            return Err(Error::BadRequest(format!(
-                "site_url {site_url:?} is not an http(s) URL"
-            )));
+        // Whitespace would be trimmed away by the URL parser; a site URL has none.
+        if site_url.contains(char::is_whitespace) {
+            return Err(Error::BadRequest(
+                "site_url: a URL has no whitespace".into(),
+            ));
         }
+        check_base_url(site_url, self.private_networks)
+            .map_err(|why| Error::BadRequest(format!("site_url: {why}")))?;
         if let Some(principal) = &req.aws_principal {
             check_principal(principal).map_err(Error::BadRequest)?;
         }

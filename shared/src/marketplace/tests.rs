@@ -11,6 +11,7 @@ use super::provisioner::EmbeddedProvisioner;
 use crate::apps::BuiltinApps;
 use crate::auth::{self, AppClaims, sign_app_jwt};
 use crate::host::{Host, Inbound};
+use crate::outbound::PrivateNetworks;
 use crate::store::InstallState;
 use crate::store::sqlite::SqliteStore;
 
@@ -241,6 +242,62 @@ async fn registering_a_tenant_needs_the_operator_credential() {
         ))
         .await;
     assert_eq!(out.status, 403);
+}
+
+#[tokio::test]
+async fn a_site_url_on_a_private_network_is_refused_unless_allowed() {
+    let m = market().await;
+    let register = |host: Host, site: &'static str| {
+        let m = Market {
+            host,
+            state: m.state.clone(),
+        };
+        async move {
+            m.send(
+                Method::POST,
+                "/marketplace/tenants",
+                Some(OPERATOR),
+                Some(json!({"id": "x", "site_url": site})),
+            )
+            .await
+        }
+    };
+    for (site, rule) in [
+        (
+            "http://169.254.169.254",
+            "`169.254.169.254` is a link-local address",
+        ),
+        ("http://127.0.0.1:8065", "loopback address"),
+        ("http://10.0.0.5/mattermost", "private address"),
+        ("http://[::ffff:192.168.0.1]", "private address"),
+        ("http://[fd00:ec2::254]", "unique-local"),
+        ("http://localhost:8065", "`localhost` is a loopback name"),
+        ("https://admin:pw@mm.example.com", "user name or password"),
+        ("https://mm.example.com/?token=t", "no query"),
+        ("ftp://mm.example.com", "only http and https"),
+    ] {
+        let (status, bad) = register(m.host.clone(), site).await;
+        assert_eq!(
+            (status, bad["code"].as_str()),
+            (400, Some("bad_request")),
+            "{site}: {bad}"
+        );
+        let text = bad["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("site_url: ") && text.contains(rule),
+            "{site}: {text}"
+        );
+        assert!(!text.contains("pw@"), "{text}");
+    }
+    assert!(m.state.tenant("x").await.unwrap().is_none());
+
+    let allowed = m
+        .host
+        .clone()
+        .with_private_networks(PrivateNetworks::Allowed);
+    let (status, body) = register(allowed, "http://localhost:8065/").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["site_url"], "http://localhost:8065");
 }
 
 #[tokio::test]
