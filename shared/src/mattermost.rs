@@ -11,6 +11,8 @@ pub enum MattermostError {
     Refused { status: u16, message: String },
     #[error("Mattermost could not be reached: {0}")]
     Unreachable(String),
+    #[error("{0:?} is not a Mattermost id")]
+    NotAnId(String),
 }
 
 /// `POST /api/v4/commands`: a custom slash command (`model.Command`).
@@ -57,6 +59,21 @@ pub struct Created {
     pub token: String,
 }
 
+/// What Mattermost answers on regenerating a command's or hook's token: the new token.
+#[derive(Deserialize)]
+struct NewToken {
+    token: String,
+}
+
+/// `model.IsValidId`: 26 letters and digits. Ids go into URL paths, so nothing else is sent.
+fn checked_id(id: &str) -> Result<&str, MattermostError> {
+    if id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(id)
+    } else {
+        Err(MattermostError::NotAnId(id.to_owned()))
+    }
+}
+
 #[async_trait]
 pub trait Mattermost: Send + Sync + 'static {
     /// `POST {site}/api/v4/commands` with an admin's token.
@@ -74,6 +91,24 @@ pub trait Mattermost: Send + Sync + 'static {
         token: &str,
         hook: &NewOutgoingWebhook,
     ) -> Result<Created, MattermostError>;
+
+    /// `PUT {site}/api/v4/commands/{command_id}/regen_token` with an admin's token: the
+    /// command's new token; Mattermost stops sending the old one.
+    async fn regen_command_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        command_id: &str,
+    ) -> Result<String, MattermostError>;
+
+    /// `POST {site}/api/v4/hooks/outgoing/{hook_id}/regen_token` with an admin's token: the
+    /// hook's new token; Mattermost stops sending the old one.
+    async fn regen_outgoing_webhook_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        hook_id: &str,
+    ) -> Result<String, MattermostError>;
 
     /// `POST {site}/api/v4/posts` with the bot's token.
     async fn create_post(
@@ -122,8 +157,7 @@ impl HttpMattermost {
         HttpMattermost { client }
     }
 
-    /// POSTs JSON to `{site}/api/v4/{path}`; a non-2xx answer becomes
-    /// [`MattermostError::Refused`] with Mattermost's own message.
+    /// POSTs JSON to `{site}/api/v4/{path}`; see [`HttpMattermost::send`].
     async fn post(
         &self,
         site_url: &str,
@@ -131,12 +165,19 @@ impl HttpMattermost {
         token: &str,
         body: &impl Serialize,
     ) -> Result<reqwest::Response, MattermostError> {
-        let url = format!("{}/api/v4/{path}", site_url.trim_end_matches('/'));
-        let resp = self
-            .client
-            .post(url)
+        let request = self.client.post(api_url(site_url, path)).json(body);
+        self.send(request, token).await
+    }
+
+    /// Sends `request` with `token`; a non-2xx answer becomes [`MattermostError::Refused`] with
+    /// Mattermost's own message.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<reqwest::Response, MattermostError> {
+        let resp = request
             .bearer_auth(token)
-            .json(body)
             .send()
             .await
             .map_err(|e| MattermostError::Unreachable(e.without_url().to_string()))?;
@@ -163,13 +204,40 @@ impl HttpMattermost {
         body: &impl Serialize,
     ) -> Result<Created, MattermostError> {
         let resp = self.post(site_url, path, token, body).await?;
-        resp.json::<Created>()
-            .await
-            .map_err(|e| MattermostError::Refused {
-                status: 200,
-                message: format!("unexpected answer: {}", e.without_url()),
-            })
+        answer(resp).await
     }
+
+    /// Sends a `regen_token` request, which has no body, and reads the new token.
+    async fn regen_token(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<String, MattermostError> {
+        let regenerated: NewToken = answer(self.send(request, token).await?).await?;
+        if regenerated.token.is_empty() {
+            return Err(MattermostError::Refused {
+                status: 200,
+                message: "unexpected answer: no token".into(),
+            });
+        }
+        Ok(regenerated.token)
+    }
+}
+
+fn api_url(site_url: &str, path: &str) -> String {
+    format!("{}/api/v4/{path}", site_url.trim_end_matches('/'))
+}
+
+/// Reads a successful answer's JSON body.
+async fn answer<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<T, MattermostError> {
+    resp.json::<T>()
+        .await
+        .map_err(|e| MattermostError::Refused {
+            status: 200,
+            message: format!("unexpected answer: {}", e.without_url()),
+        })
 }
 
 #[async_trait]
@@ -190,6 +258,28 @@ impl Mattermost for HttpMattermost {
         hook: &NewOutgoingWebhook,
     ) -> Result<Created, MattermostError> {
         self.create(site_url, "hooks/outgoing", token, hook).await
+    }
+
+    async fn regen_command_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        command_id: &str,
+    ) -> Result<String, MattermostError> {
+        let path = format!("commands/{}/regen_token", checked_id(command_id)?);
+        let request = self.client.put(api_url(site_url, &path));
+        self.regen_token(request, token).await
+    }
+
+    async fn regen_outgoing_webhook_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        hook_id: &str,
+    ) -> Result<String, MattermostError> {
+        let path = format!("hooks/outgoing/{}/regen_token", checked_id(hook_id)?);
+        let request = self.client.post(api_url(site_url, &path));
+        self.regen_token(request, token).await
     }
 
     async fn create_post(

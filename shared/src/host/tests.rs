@@ -299,6 +299,22 @@ impl Mattermost for RecordingMattermost {
     ) -> Result<crate::mattermost::Created, MattermostError> {
         Err(MattermostError::Unreachable("not used here".into()))
     }
+    async fn regen_command_token(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<String, MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
+    async fn regen_outgoing_webhook_token(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<String, MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
     async fn create_post(
         &self,
         site: &str,
