@@ -273,9 +273,29 @@ async fn state_and_secrets_survive_a_restart() {
         third.printed("JWT secret:").as_deref(),
         Some(secret.as_str())
     );
+    let shown = third.printed("command token:").unwrap_or_default();
+    assert!(
+        shown.contains("only as a hash")
+            && shown.contains("/marketplace/t/local/apps/hello/rotate"),
+        "a hashed token cannot be shown again: {}",
+        third.setup
+    );
+    let resp = client()
+        .post(format!("{}/t/local/apps/hello/v1/command", third.url))
+        .form(&[
+            ("token", "from-mattermost"),
+            ("command", "/hello"),
+            ("text", "send hi"),
+            ("user_id", "u1"),
+            ("user_name", "alice"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        third.printed("command token:").as_deref(),
-        Some("from-mattermost")
+        json_of(resp).await.1["text"],
+        "Hello, @alice! You said: hi",
+        "the token given with --command-token is accepted"
     );
 }
 

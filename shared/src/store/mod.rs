@@ -5,7 +5,7 @@
 //! an update: one wins, the others get [`StoreError::Conflict`] and retry from a fresh read.
 
 mod records;
-pub use records::{Install, InstallState, RegisteredIntegration, Secret, Tenant};
+pub use records::{Install, InstallState, RegisteredIntegration, Secret, Tenant, TokenHash};
 
 pub mod dynamo;
 pub mod sqlite;
