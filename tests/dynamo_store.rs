@@ -38,7 +38,7 @@ async fn install_records_round_trip_through_native_attributes() {
         .await
         .unwrap()
         .remove(0);
-    assert!(created.created);
+    assert!(created.installed.is_some());
     let read = state.install(&tenant, "hello").await.unwrap().unwrap();
     assert_eq!(read, created.install);
     assert_eq!(

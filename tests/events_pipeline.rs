@@ -32,7 +32,7 @@ use cloudapps::marketplace::service::RegisterTenant;
 use cloudapps::mattermost::HttpMattermost;
 use cloudapps::outbound::PrivateNetworks;
 use cloudapps::store::sqlite::SqliteStore;
-use cloudapps::store::{InstallState, Item, ItemStore, StoreError};
+use cloudapps::store::{InstallState, Item, ItemStore, StoreError, TokenHash};
 use cloudapps_tests::mattermost_standin::StandIn;
 use http::Method;
 use serde_json::{Value, json};
@@ -569,12 +569,16 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
 #[tokio::test]
 async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
     let w = world().await;
+    // Installs keep only their command token's hash: give ext-ok one this test knows.
+    const HOOK_TOKEN: &str = "hook-token";
     let tenant = w
         .host
         .state()
-        .install(TENANT, "ext-ok")
+        .modify_install::<StoreError>(TENANT, "ext-ok", |i| {
+            i.command_token = TokenHash::of(HOOK_TOKEN);
+            Ok(())
+        })
         .await
-        .unwrap()
         .unwrap();
     let auth_header = bearer_jwt(tenant.jwt_secret.expose());
     let path = format!("/t/{TENANT}/apps/ext-ok/v1/notify");
@@ -645,7 +649,7 @@ async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
     let hook_path = format!("/t/{TENANT}/apps/ext-ok/v1/events");
     let form = format!(
         "token={}&team_id=t1&channel_id=c1&user_id=u1&post_id=pform&text=hi&timestamp=1700000000&trigger_word=",
-        tenant.command_token.expose()
+        HOOK_TOKEN
     );
     let (status, _) = request(
         &w.host,
@@ -656,7 +660,7 @@ async fn events_arrive_as_apps_notifications_and_outgoing_webhooks() {
     )
     .await;
     assert_eq!(status, 202);
-    let hook = json!({"token": tenant.command_token.expose(), "team_id": "t1", "channel_id": "c1",
+    let hook = json!({"token": HOOK_TOKEN, "team_id": "t1", "channel_id": "c1",
                       "user_id": "u1", "post_id": "pjson", "text": "hi", "timestamp": 1700000000123i64});
     let (status, _) = request(
         &w.host,

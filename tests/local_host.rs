@@ -203,7 +203,12 @@ async fn refuses_bad_input_over_http_with_json_errors() {
         ),
         (
             "unknown command path",
-            call(format!("{root}/nope"), json, Some(&auth), b"{}"),
+            call(
+                format!("{root}/nope"),
+                json,
+                Some(&auth),
+                br#"{"context":{"mattermost_site_url":"http://localhost:8065"}}"#,
+            ),
             404,
         ),
         (
@@ -275,9 +280,29 @@ async fn state_and_secrets_survive_a_restart() {
         third.printed("JWT secret:").as_deref(),
         Some(secret.as_str())
     );
+    let shown = third.printed("command token:").unwrap_or_default();
+    assert!(
+        shown.contains("only as a hash")
+            && shown.contains("/marketplace/t/local/apps/hello/rotate"),
+        "a hashed token cannot be shown again: {}",
+        third.setup
+    );
+    let resp = client()
+        .post(format!("{}/t/local/apps/hello/v1/command", third.url))
+        .form(&[
+            ("token", "from-mattermost"),
+            ("command", "/hello"),
+            ("text", "send hi"),
+            ("user_id", "u1"),
+            ("user_name", "alice"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        third.printed("command token:").as_deref(),
-        Some("from-mattermost")
+        json_of(resp).await.1["text"],
+        "Hello, @alice! You said: hi",
+        "the token given with --command-token is accepted"
     );
 }
 
@@ -368,7 +393,11 @@ async fn runs_on_the_dynamodb_table_of_a_deployed_stack() {
         .post(format!("{}/t/acme/apps/hello/send", second.url))
         .header("content-type", "application/json")
         .header("mattermost-app-authorization", jwt(&secret, "u1"))
-        .body(json!({"values": {"message": "via DynamoDB"}}).to_string())
+        .body(
+            json!({"values": {"message": "via DynamoDB"},
+                   "context": {"mattermost_site_url": "http://localhost:8065"}})
+            .to_string(),
+        )
         .send()
         .await
         .unwrap();

@@ -248,3 +248,76 @@ async fn mattermosts_message_is_passed_on_capped_and_without_control_characters(
         other => panic!("expected a 400 refusal, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn regenerates_command_and_outgoing_webhook_tokens_with_an_admin_token() {
+    use cloudapps::mattermost::{NewCommand, NewOutgoingWebhook};
+    let (standin, site) = StandIn::start("admin").await;
+    let client = loopback_client();
+    let command = client
+        .create_command(
+            &site,
+            "admin",
+            &NewCommand {
+                team_id: "t1".into(),
+                trigger: "hello".into(),
+                method: "P".into(),
+                url: "https://apps.example/t/acme/apps/hello/v1/command".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let hook = client
+        .create_outgoing_webhook(
+            &site,
+            "admin",
+            &NewOutgoingWebhook {
+                team_id: "t1".into(),
+                trigger_words: vec!["hello".into()],
+                callback_urls: vec!["https://apps.example/t/acme/apps/hello/v1/outgoing".into()],
+                content_type: "application/json".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let new_command_token = client
+        .regen_command_token(&site, "admin", &command.id)
+        .await
+        .unwrap();
+    let new_hook_token = client
+        .regen_outgoing_webhook_token(&site, "admin", &hook.id)
+        .await
+        .unwrap();
+    assert_ne!(new_command_token, command.token);
+    assert_ne!(new_hook_token, hook.token);
+    assert_eq!(
+        *standin.regenerated.lock().unwrap(),
+        [
+            serde_json::json!({"kind": "command", "id": command.id, "token": new_command_token}),
+            serde_json::json!({"kind": "outgoing_hook", "id": hook.id, "token": new_hook_token}),
+        ]
+    );
+
+    // Refusals: another user's token, an id Mattermost does not know.
+    assert!(matches!(
+        client.regen_command_token(&site, "user", &command.id).await,
+        Err(MattermostError::Refused { status: 401, .. })
+    ));
+    assert!(matches!(
+        client
+            .regen_outgoing_webhook_token(&site, "admin", &command.id)
+            .await,
+        Err(MattermostError::Refused { status: 404, .. })
+    ));
+    // What is not an id never reaches a URL.
+    assert!(matches!(
+        client
+            .regen_command_token(&site, "admin", "../../users/me")
+            .await,
+        Err(MattermostError::NotAnId(_))
+    ));
+    assert_eq!(standin.regenerated.lock().unwrap().len(), 2);
+}

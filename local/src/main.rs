@@ -23,7 +23,7 @@ use cloudapps::provision::{Provisioned, bootstrap};
 use cloudapps::store::ItemStore;
 use cloudapps::store::dynamo::DynamoStore;
 use cloudapps::store::sqlite::SqliteStore;
-use cloudapps::store::{InstallState, Secret};
+use cloudapps::store::{InstallState, Secret, TokenHash};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Run every cloudapps function in one local process")]
@@ -58,7 +58,8 @@ struct Args {
     /// (registration is off without one).
     #[arg(long, env = "CLOUDAPPS_OPERATOR_TOKEN")]
     operator_token: Option<String>,
-    /// Print the installs' secrets again (they are printed once, when first created).
+    /// Print the installs' JWT secrets again (secrets are printed once, when first created;
+    /// command tokens are kept only as hashes and must be rotated to be seen again).
     #[arg(long)]
     show_secrets: bool,
     /// Store the token Mattermost issued for an app's slash command, as APP=TOKEN (repeatable).
@@ -223,11 +224,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .ok_or_else(|| format!("{flag} `{pair}`: use APP=TOKEN"))?;
             let updated = state
                 .modify_install::<cloudapps::store::StoreError>(&args.tenant, app, |i| {
-                    let secret = Secret::new(token);
                     if flag == "--bot-token" {
-                        i.bot_access_token = secret
+                        i.bot_access_token = Secret::new(token)
                     } else {
-                        i.command_token = secret
+                        i.command_token = TokenHash::of(token)
                     }
                     Ok(())
                 })
@@ -235,6 +235,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("{flag} for `{app}`: {e}"))?;
             if let Some(p) = installs.iter_mut().find(|p| p.install.app_id == app) {
                 p.install = updated;
+                // A first start shows the command token the install now accepts.
+                if let (Some(shown), "--command-token") = (&mut p.installed, flag) {
+                    shown.command_token = token.to_owned();
+                }
             }
         }
     }
@@ -313,7 +317,7 @@ fn print_setup(
     if let Some(token) = admin_token {
         println!("  tenant admin token:  {token}");
     }
-    for Provisioned { install, created } in installs {
+    for Provisioned { install, installed } in installs {
         tracing::info!(
             app = %install.app_id,
             manifest_url = %format!("{public_url}{}/manifest.json", app_root(&install.tenant_id, &install.app_id)),
@@ -332,9 +336,15 @@ fn print_setup(
             "    slash command URL: {root}{}   (POST)",
             Kind::SlashCommand.fixed_path().unwrap_or_default()
         );
-        if *created || args.show_secrets {
+        if let Some(installed) = installed {
+            println!("    JWT secret:        {}", installed.jwt_secret);
+            println!("    command token:     {}", installed.command_token);
+        } else if args.show_secrets {
             println!("    JWT secret:        {}", install.jwt_secret.expose());
-            println!("    command token:     {}", install.command_token.expose());
+            println!(
+                "    command token:     kept only as a hash; rotate it to see a new one (POST {public_url}/marketplace/t/{}/apps/{}/rotate with the tenant admin token)",
+                install.tenant_id, install.app_id
+            );
         } else {
             println!(
                 "    secrets:           shown when first created; run with --show-secrets to see them again"

@@ -39,7 +39,7 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("bench.db")).unwrap();
     let state = InstallState::new(Arc::new(store));
-    let install = rt
+    let hello = rt
         .block_on(ensure_tenant_with_apps(
             &state,
             "bench",
@@ -47,8 +47,8 @@ fn setup() -> Setup {
             &BuiltinApps::all(),
         ))
         .unwrap()
-        .remove(0)
-        .install;
+        .remove(0);
+    let (install, installed) = (hello.install, hello.installed.unwrap());
     let claims = AppClaims {
         exp: now() + 86_400,
         acting_user_id: "u1000000000000000000000000".into(),
@@ -59,7 +59,7 @@ fn setup() -> Setup {
         sign_app_jwt(&claims, install.jwt_secret.expose())
     );
     let slash_form = serde_html_form::to_string([
-        ("token", install.command_token.expose()),
+        ("token", installed.command_token.as_str()),
         ("command", "/hello"),
         ("text", "send hello there --shout"),
         ("user_id", "u1"),

@@ -14,6 +14,8 @@ pub enum MattermostError {
     Refused { status: u16, message: String },
     #[error("Mattermost could not be reached: {0}")]
     Unreachable(String),
+    #[error("{0:?} is not a Mattermost id")]
+    NotAnId(String),
 }
 
 /// `POST /api/v4/commands`: a custom slash command (`model.Command`).
@@ -60,6 +62,21 @@ pub struct Created {
     pub token: String,
 }
 
+/// What Mattermost answers on regenerating a command's or hook's token: the new token.
+#[derive(Deserialize)]
+struct NewToken {
+    token: String,
+}
+
+/// `model.IsValidId`: 26 letters and digits. Ids go into URL paths, so nothing else is sent.
+fn checked_id(id: &str) -> Result<&str, MattermostError> {
+    if id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(id)
+    } else {
+        Err(MattermostError::NotAnId(id.to_owned()))
+    }
+}
+
 #[async_trait]
 pub trait Mattermost: Send + Sync + 'static {
     /// `POST {site}/api/v4/commands` with an admin's token.
@@ -77,6 +94,24 @@ pub trait Mattermost: Send + Sync + 'static {
         token: &str,
         hook: &NewOutgoingWebhook,
     ) -> Result<Created, MattermostError>;
+
+    /// `PUT {site}/api/v4/commands/{command_id}/regen_token` with an admin's token: the
+    /// command's new token; Mattermost stops sending the old one.
+    async fn regen_command_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        command_id: &str,
+    ) -> Result<String, MattermostError>;
+
+    /// `POST {site}/api/v4/hooks/outgoing/{hook_id}/regen_token` with an admin's token: the
+    /// hook's new token; Mattermost stops sending the old one.
+    async fn regen_outgoing_webhook_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        hook_id: &str,
+    ) -> Result<String, MattermostError>;
 
     /// `POST {site}/api/v4/posts` with the bot's token.
     async fn create_post(
@@ -131,9 +166,7 @@ impl HttpMattermost {
         }
     }
 
-    /// POSTs JSON to `{site}/api/v4/{path}`; a non-2xx answer becomes
-    /// [`MattermostError::Refused`] with Mattermost's own message, a redirect included (never
-    /// followed, its body never read).
+    /// POSTs JSON to `{site}/api/v4/{path}`; see [`HttpMattermost::send`].
     async fn post(
         &self,
         site_url: &str,
@@ -141,8 +174,17 @@ impl HttpMattermost {
         token: &str,
         body: &impl Serialize,
     ) -> Result<Answer, MattermostError> {
-        let url = format!("{}/api/v4/{path}", site_url.trim_end_matches('/'));
-        let request = self.client.post(&url)?.bearer_auth(token).json(body);
+        let request = self
+            .client
+            .post(&api_url(site_url, path))?
+            .bearer_auth(token)
+            .json(body);
+        self.send(request).await
+    }
+
+    /// Sends `request`; a non-2xx answer becomes [`MattermostError::Refused`] with Mattermost's
+    /// own message, a redirect included (never followed, its body never read).
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, MattermostError> {
         let answer = self.client.send(request).await?;
         let status = answer.status();
         if status.is_success() {
@@ -170,13 +212,48 @@ impl HttpMattermost {
         token: &str,
         body: &impl Serialize,
     ) -> Result<Created, MattermostError> {
-        let answer = self.post(site_url, path, token, body).await?.body().await?;
-        // Not serde's message: it may quote what was answered.
-        serde_json::from_slice::<Created>(&answer).map_err(|_| MattermostError::Refused {
-            status: 200,
-            message: "the answer is not the created object (with its id and token)".into(),
-        })
+        let answer = self.post(site_url, path, token, body).await?;
+        read(answer, "the created object (with its id and token)").await
     }
+
+    /// Sends a `regen_token` request, which has no body, and reads the new token.
+    async fn regen_token(
+        &self,
+        method: reqwest::Method,
+        site_url: &str,
+        path: &str,
+        token: &str,
+    ) -> Result<String, MattermostError> {
+        let request = self
+            .client
+            .request(method, &api_url(site_url, path))?
+            .bearer_auth(token);
+        let regenerated: NewToken = read(self.send(request).await?, "a new token").await?;
+        if regenerated.token.is_empty() {
+            return Err(MattermostError::Refused {
+                status: 200,
+                message: "the answer has no token".into(),
+            });
+        }
+        Ok(regenerated.token)
+    }
+}
+
+fn api_url(site_url: &str, path: &str) -> String {
+    format!("{}/api/v4/{path}", site_url.trim_end_matches('/'))
+}
+
+/// Reads a successful answer's JSON body, through the size cap.
+async fn read<T: serde::de::DeserializeOwned>(
+    answer: Answer,
+    expected: &str,
+) -> Result<T, MattermostError> {
+    let body = answer.body().await?;
+    // Not serde's message: it may quote what was answered.
+    serde_json::from_slice::<T>(&body).map_err(|_| MattermostError::Refused {
+        status: 200,
+        message: format!("the answer is not {expected}"),
+    })
 }
 
 /// The `message` of Mattermost's error body, if it is one: capped and without control
@@ -217,6 +294,28 @@ impl Mattermost for HttpMattermost {
         hook: &NewOutgoingWebhook,
     ) -> Result<Created, MattermostError> {
         self.create(site_url, "hooks/outgoing", token, hook).await
+    }
+
+    async fn regen_command_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        command_id: &str,
+    ) -> Result<String, MattermostError> {
+        let path = format!("commands/{}/regen_token", checked_id(command_id)?);
+        self.regen_token(reqwest::Method::PUT, site_url, &path, token)
+            .await
+    }
+
+    async fn regen_outgoing_webhook_token(
+        &self,
+        site_url: &str,
+        token: &str,
+        hook_id: &str,
+    ) -> Result<String, MattermostError> {
+        let path = format!("hooks/outgoing/{}/regen_token", checked_id(hook_id)?);
+        self.regen_token(reqwest::Method::POST, site_url, &path, token)
+            .await
     }
 
     async fn create_post(

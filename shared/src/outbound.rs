@@ -303,11 +303,20 @@ impl OutboundClient {
 
     /// A POST to `url`, once the URL passes [`check_url`]; send it with [`Self::send`].
     pub fn post(&self, url: &str) -> Result<RequestBuilder, OutboundError> {
-        let url = check_url(url, self.private_networks)?;
-        Ok(self.http.post(url))
+        self.request(reqwest::Method::POST, url)
     }
 
-    /// Sends a request made by [`Self::post`]. Any status is an answer, 3xx included.
+    /// A request of any method to `url`, once the URL passes [`check_url`].
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<RequestBuilder, OutboundError> {
+        let url = check_url(url, self.private_networks)?;
+        Ok(self.http.request(method, url))
+    }
+
+    /// Sends a request made by [`Self::request`]. Any status is an answer, 3xx included.
     pub async fn send(&self, request: RequestBuilder) -> Result<Answer, OutboundError> {
         let response = request.send().await?;
         Ok(Answer {

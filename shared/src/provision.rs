@@ -9,13 +9,14 @@ use crate::error::Error;
 use crate::marketplace::Marketplace;
 use crate::marketplace::catalog;
 use crate::marketplace::provisioner::EmbeddedProvisioner;
-use crate::marketplace::service::{Consent, InstallRequest, RegisterTenant};
+use crate::marketplace::service::{Consent, InstallRequest, Installed, RegisterTenant};
 use crate::store::{Install, InstallState};
 
-/// An install and whether this call created it (its secrets are then new and worth showing).
+/// An install, and the marketplace's answer when this call created it: its secrets, in the clear
+/// only there, to be shown once.
 pub struct Provisioned {
     pub install: Install,
-    pub created: bool,
+    pub installed: Option<Installed>,
 }
 
 pub struct Bootstrapped {
@@ -54,8 +55,8 @@ pub async fn bootstrap(
         .ok_or_else(|| Error::NotFound(format!("unknown tenant `{tenant_id}`")))?;
     let mut installs = Vec::new();
     for (app_id, app) in apps.iter() {
-        let created = match state.install(tenant_id, app_id).await? {
-            Some(_) => false,
+        let installed = match state.install(tenant_id, app_id).await? {
+            Some(_) => None,
             None => {
                 let manifest = app.manifest();
                 let consent = Consent {
@@ -68,8 +69,8 @@ pub async fn bootstrap(
                     ..Default::default()
                 };
                 match market.install(&tenant, app_id, req, base_url).await {
-                    Ok(_) => true,
-                    Err(Error::Conflict(_)) => false,
+                    Ok(done) => Some(done),
+                    Err(Error::Conflict(_)) => None,
                     Err(e) => return Err(e),
                 }
             }
@@ -78,7 +79,7 @@ pub async fn bootstrap(
             .install(tenant_id, app_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("`{app_id}` vanished")))?;
-        installs.push(Provisioned { install, created });
+        installs.push(Provisioned { install, installed });
     }
     Ok(Bootstrapped {
         admin_token,

@@ -2,14 +2,15 @@
 //! server runs here. It checks every request against the documented shapes and refuses, with a
 //! Mattermost-style `AppError`, anything else; what it accepts is recorded for the test.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{post, put};
 use serde_json::{Value, json};
 
 /// `model.DialogTitleMaxLength` and `DialogElementDisplayNameMaxLength`.
@@ -53,6 +54,18 @@ pub struct StandIn {
     pub hooks: Arc<Mutex<Vec<Value>>>,
     /// Every accepted `POST /posts` body, with the id it was given.
     pub posts: Arc<Mutex<Vec<Value>>>,
+    /// Every accepted `regen_token` request: `{"kind": "command" | "outgoing_hook", "id",
+    /// "token"}` with the new token (also stored in the command or hook above).
+    pub regenerated: Arc<Mutex<Vec<Value>>>,
+    /// Numbers ids and tokens, so that no two are alike, as in Mattermost.
+    serial: Arc<AtomicUsize>,
+}
+
+impl StandIn {
+    fn next(&self, what: &str) -> String {
+        let n = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{:0>26}", format!("{what}{n}"))
+    }
 }
 
 impl StandIn {
@@ -70,6 +83,14 @@ impl StandIn {
                 creation(|s| &s.hooks, check_outgoing_webhook),
             )
             .route("/api/v4/posts", creation(|s| &s.posts, check_post))
+            .route(
+                "/api/v4/commands/{command_id}/regen_token",
+                put(regen_command_token),
+            )
+            .route(
+                "/api/v4/hooks/outgoing/{hook_id}/regen_token",
+                post(regen_outgoing_webhook_token),
+            )
             .with_state(standin.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -93,17 +114,7 @@ fn authorized_json(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Value, Box<axum::response::Response>> {
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if auth != format!("Bearer {}", s.token) {
-        return Err(Box::new(app_error(
-            StatusCode::UNAUTHORIZED,
-            "api.context.session_expired.app_error",
-            "Invalid or expired session, please login again.",
-        )));
-    }
+    authorized(s, headers)?;
     let json_type =
         headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/json");
     match serde_json::from_slice::<Value>(body) {
@@ -118,6 +129,7 @@ fn authorized_json(
 
 /// Accepts a valid creation: records the body with a new id and token, answers 201 with both.
 fn created(
+    s: &StandIn,
     list: &Mutex<Vec<Value>>,
     mut body: Value,
     check: Result<(), String>,
@@ -129,11 +141,9 @@ fn created(
             &message,
         );
     }
-    let mut list = list.lock().expect("stand-in lock");
-    let n = list.len() + 1;
-    body["id"] = json!(format!("{:0>26}", format!("id{n}")));
-    body["token"] = json!(format!("{:0>26}", format!("mmtoken{n}")));
-    list.push(body.clone());
+    body["id"] = json!(s.next("id"));
+    body["token"] = json!(s.next("mmtoken"));
+    list.lock().expect("stand-in lock").push(body.clone());
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
@@ -148,12 +158,100 @@ fn creation(
             match authorized_json(&s, &headers, &body) {
                 Ok(req) => {
                     let checked = check(&req);
-                    created(list(&s), req, checked)
+                    created(&s, list(&s), req, checked)
                 }
                 Err(resp) => *resp,
             }
         },
     )
+}
+
+/// The bearer token, as every v4 call here needs; else the AppError.
+fn authorized(s: &StandIn, headers: &HeaderMap) -> Result<(), Box<axum::response::Response>> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth == format!("Bearer {}", s.token) {
+        Ok(())
+    } else {
+        Err(Box::new(app_error(
+            StatusCode::UNAUTHORIZED,
+            "api.context.session_expired.app_error",
+            "Invalid or expired session, please login again.",
+        )))
+    }
+}
+
+/// `PUT /api/v4/commands/{command_id}/regen_token` (no body): `{"token": "<new token>"}`.
+async fn regen_command_token(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    match regenerate(&s, &s.commands, "command", &id, &headers, &body) {
+        Ok(command) => axum::Json(json!({"token": command["token"]})).into_response(),
+        Err(resp) => *resp,
+    }
+}
+
+/// `POST /api/v4/hooks/outgoing/{hook_id}/regen_token` (no body): the `OutgoingWebhook` with
+/// its new token.
+async fn regen_outgoing_webhook_token(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    match regenerate(&s, &s.hooks, "outgoing_hook", &id, &headers, &body) {
+        Ok(hook) => axum::Json(hook).into_response(),
+        Err(resp) => *resp,
+    }
+}
+
+/// Gives the command or hook `id` (a valid id of one created here) a new token, as
+/// `regen_token` does; answers it with the new token.
+fn regenerate(
+    s: &StandIn,
+    list: &Mutex<Vec<Value>>,
+    kind: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Value, Box<axum::response::Response>> {
+    authorized(s, headers)?;
+    // The client sends no body; the server reads none.
+    if !body.is_empty() {
+        return Err(Box::new(app_error(
+            StatusCode::BAD_REQUEST,
+            "api.context.invalid_body_param.app_error",
+            "regen_token takes no body.",
+        )));
+    }
+    // `model.IsValidId`, as the router's `{command_id}` / `{hook_id}` check requires.
+    if id.len() != 26 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Box::new(app_error(
+            StatusCode::BAD_REQUEST,
+            "api.context.invalid_url_param.app_error",
+            "Invalid or missing id parameter in request URL.",
+        )));
+    }
+    let mut list = list.lock().expect("stand-in lock");
+    let Some(item) = list.iter_mut().find(|i| i["id"] == id) else {
+        return Err(Box::new(app_error(
+            StatusCode::NOT_FOUND,
+            "app.command.getbyid.missing.app_error",
+            "Unable to find the existing item.",
+        )));
+    };
+    let token = s.next("regen");
+    item["token"] = json!(token);
+    s.regenerated
+        .lock()
+        .expect("stand-in lock")
+        .push(json!({"kind": kind, "id": id, "token": token}));
+    Ok(item.clone())
 }
 
 /// `model.Post.IsValid` for what a client may send to `POST /api/v4/posts`.

@@ -154,28 +154,27 @@ fn call_tokens_round_trip_and_never_pass_as_app_jwts() {
 }
 
 #[test]
-fn command_tokens_compare_exactly() {
-    assert_eq!(verify_command_token(Some("abc"), "abc"), Ok(()));
+fn command_tokens_compare_exactly_against_the_stored_hashes() {
+    let abc = hash_token("abc");
+    let other = hash_token("other");
+    let check = |given, hashes: &[&str]| verify_command_token(given, hashes.iter().copied());
+    assert_eq!(check(Some("abc"), &[&abc]), Ok(()));
     assert_eq!(
-        verify_command_token(Some("abd"), "abc"),
-        Err(AuthError::BadToken)
+        check(Some("abc"), &[&other, &abc]),
+        Ok(()),
+        "any accepted one"
     );
+    assert_eq!(check(Some("abd"), &[&abc]), Err(AuthError::BadToken));
+    assert_eq!(check(Some("ab"), &[&abc]), Err(AuthError::BadToken));
     assert_eq!(
-        verify_command_token(Some("ab"), "abc"),
-        Err(AuthError::BadToken)
+        check(Some(&abc), &[&abc]),
+        Err(AuthError::BadToken),
+        "the hash is not the token"
     );
-    assert_eq!(
-        verify_command_token(Some(""), "abc"),
-        Err(AuthError::MissingToken)
-    );
-    assert_eq!(
-        verify_command_token(None, "abc"),
-        Err(AuthError::MissingToken)
-    );
-    assert_eq!(
-        verify_command_token(Some("x"), ""),
-        Err(AuthError::BadToken)
-    );
+    assert_eq!(check(Some(""), &[&abc]), Err(AuthError::MissingToken));
+    assert_eq!(check(None, &[&abc]), Err(AuthError::MissingToken));
+    assert_eq!(check(Some("x"), &[""]), Err(AuthError::BadToken));
+    assert_eq!(check(Some("x"), &[]), Err(AuthError::BadToken));
 }
 
 #[test]

@@ -398,7 +398,10 @@ impl Host {
             }
             Op::Enable => Outbound::json(200, &m.set_enabled(&tenant, app, true).await?),
             Op::Disable => Outbound::json(200, &m.set_enabled(&tenant, app, false).await?),
-            Op::Rotate => Outbound::json(200, &m.rotate(&tenant, app).await?),
+            Op::Rotate => {
+                let rotate = json_body_or_default(req, "rotate request")?;
+                Outbound::json(200, &m.rotate(&tenant, app, rotate).await?)
+            }
             Op::Uninstall => {
                 let force = req
                     .query

@@ -17,6 +17,8 @@ const SITE: &str = "https://mm.acme.test";
 struct Fixture {
     host: Host,
     install: Install,
+    /// The install's command token, in the clear only in the install's answer.
+    command_token: String,
 }
 
 async fn fixture() -> Fixture {
@@ -28,9 +30,11 @@ async fn fixture() -> Fixture {
     ensure_tenant_with_apps(&state, "globex", "https://mm.globex.test", &apps)
         .await
         .unwrap();
+    let hello = installs.remove(0);
     Fixture {
         host: Host::new(state, apps),
-        install: installs.remove(0).install,
+        command_token: hello.installed.unwrap().command_token,
+        install: hello.install,
     }
 }
 
@@ -94,7 +98,7 @@ impl Fixture {
 
     async fn slash(&self, text: &str) -> (u16, Value) {
         let form = serde_html_form::to_string([
-            ("token", self.install.command_token.expose()),
+            ("token", self.command_token.as_str()),
             ("command", "/hello"),
             ("text", text),
             ("user_id", "u1"),
@@ -265,7 +269,7 @@ async fn a_slash_command_becomes_the_same_command_and_answers_slack_style() {
 #[tokio::test]
 async fn the_command_token_also_works_as_an_authorization_header() {
     let f = fixture().await;
-    let auth = format!("Token {}", f.install.command_token.expose());
+    let auth = format!("Token {}", f.command_token.as_str());
     let form = "command=%2Fhello&text=send+hi&user_id=u1&user_name=alice";
     let req = f.request(
         Method::POST,
@@ -284,7 +288,7 @@ async fn the_command_token_also_works_as_an_authorization_header() {
         Method::GET,
         &format!(
             "/t/acme/apps/hello/v1/command?{form}&token={}",
-            f.install.command_token.expose()
+            f.command_token.as_str()
         ),
         &[],
         "",
@@ -317,6 +321,22 @@ impl Mattermost for RecordingMattermost {
         _: &str,
         _: &crate::mattermost::NewOutgoingWebhook,
     ) -> Result<crate::mattermost::Created, MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
+    async fn regen_command_token(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<String, MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
+    async fn regen_outgoing_webhook_token(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<String, MattermostError> {
         Err(MattermostError::Unreachable("not used here".into()))
     }
     async fn create_post(
@@ -708,7 +728,7 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
         assert!(message.contains(text), "{name}: {message}");
         assert!(
             !message.contains(f.install.jwt_secret.expose())
-                && !message.contains(f.install.command_token.expose()),
+                && !message.contains(f.command_token.as_str()),
             "{name} leaks a secret"
         );
     }
@@ -857,7 +877,7 @@ async fn a_store_outage_is_a_503_not_a_panic() {
 #[tokio::test]
 async fn an_outgoing_webhook_runs_the_rest_of_the_message_as_the_command() {
     let f = fixture().await;
-    let token = f.install.command_token.expose();
+    let token = f.command_token.as_str();
     let json_hook = json!({"token": token, "team_id": "t1", "channel_id": "c1", "user_id": "u1", "user_name": "alice",
                            "post_id": "p1", "text": "hello send from a message", "trigger_word": "hello", "timestamp": 1700000000123i64});
     let req = f.request(

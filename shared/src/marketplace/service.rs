@@ -21,7 +21,9 @@ use crate::limits::Limits;
 use crate::mattermost::{Mattermost, NewCommand, NewOutgoingWebhook};
 use crate::outbound::{PrivateNetworks, check_base_url};
 use crate::protocol::apps::{Call, CallResponse, Form, Permission, ResponseType, Subject};
-use crate::store::{Install, InstallState, RegisteredIntegration, Secret, StoreError, Tenant};
+use crate::store::{
+    Install, InstallState, RegisteredIntegration, Secret, StoreError, Tenant, TokenHash,
+};
 
 /// The path of an app's configuration form, and of its validation (a convention of this host).
 pub const CONFIGURE_PATH: &str = "/configure";
@@ -193,11 +195,66 @@ pub struct Changed {
     pub message: String,
 }
 
+/// A rotation may carry a Mattermost admin's token (used once, never kept), to regenerate the
+/// tokens Mattermost issued for the install's integrations.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    pub mattermost: Option<MattermostAdminToken>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostAdminToken {
+    pub admin_token: Secret,
+}
+
+/// New secrets, shown once, and what became of each token Mattermost issued.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rotated {
     pub jwt_secret: String,
     pub webhook_secret: String,
     pub command_token: String,
+    pub mattermost_tokens: Vec<RotatedIntegration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RotatedIntegration {
+    /// `slash_command` or `outgoing_webhook`.
+    pub kind: String,
+    pub name: String,
+    pub status: TokenRotation,
+    /// The token Mattermost now sends, shown once, when it was regenerated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// What to do about a revoked token.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRotation {
+    /// Mattermost issued a new token; the host keeps it and refuses the old one.
+    Regenerated,
+    /// The host refuses the old token; Mattermost keeps sending it until it is regenerated.
+    Revoked,
+}
+
+/// The install's compared-only tokens in the clear: they exist only until they are shown, the
+/// install keeps their hashes.
+struct ClearTokens {
+    command_token: String,
+    webhook_secret: String,
+}
+
+impl ClearTokens {
+    fn generate() -> Self {
+        ClearTokens {
+            command_token: auth::generate_secret(),
+            webhook_secret: auth::generate_secret(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -488,14 +545,15 @@ impl Marketplace {
         )?;
 
         let now = auth::now();
+        let clear = ClearTokens::generate();
         let install = Install {
             tenant_id: tenant.id.clone(),
             app_id: app.to_owned(),
             version: target.version.clone(),
             enabled: true,
             jwt_secret: Secret::new(auth::generate_secret()),
-            command_token: Secret::new(auth::generate_secret()),
-            webhook_secret: Secret::new(auth::generate_secret()),
+            command_token: TokenHash::of(&clear.command_token),
+            webhook_secret: TokenHash::of(&clear.webhook_secret),
             bot_user_id: req
                 .bot
                 .as_ref()
@@ -531,7 +589,14 @@ impl Marketplace {
 
         // From here on a failure undoes the install, so the store is left as it was.
         match self
-            .finish_install(tenant, &listing, target, install.clone(), &req, base_url)
+            .finish_install(
+                tenant,
+                &listing,
+                target,
+                (install.clone(), &clear),
+                &req,
+                base_url,
+            )
             .await
         {
             Ok(done) => Ok(done),
@@ -560,7 +625,8 @@ impl Marketplace {
         tenant: &Tenant,
         listing: &Listing,
         target: &ListingVersion,
-        mut install: Install,
+        // The install just created, and its tokens in the clear.
+        (mut install, clear): (Install, &ClearTokens),
         req: &InstallRequest,
         base_url: &str,
     ) -> Result<Installed, Error> {
@@ -575,11 +641,12 @@ impl Marketplace {
             "{root}{}",
             Kind::OutgoingWebhook.fixed_path().unwrap_or_default()
         );
+        let mut issued = Vec::new();
         if let Some(admin) = &req.mattermost {
-            let registered = self
+            issued = self
                 .register_integrations(tenant, listing, admin, &slash_url, &outgoing_url)
                 .await?;
-            install.integrations = registered;
+            install.integrations = issued.iter().map(|(i, _)| i.clone()).collect();
             install = self.state.update_install(&install).await?;
         }
         let message = self
@@ -593,15 +660,14 @@ impl Marketplace {
             .map(|r| r.text)
             .unwrap_or_default();
         let integration = |kind: &str, name: &str, url: &str| {
-            let registered = install
-                .integrations
+            let registered = issued
                 .iter()
-                .find(|i| i.kind == kind && i.name == name);
+                .find(|(i, _)| i.kind == kind && i.name == name);
             IntegrationUrl {
                 name: name.to_owned(),
                 url: url.to_owned(),
                 token: registered
-                    .map_or(install.command_token.expose(), |r| r.token.expose())
+                    .map_or(clear.command_token.as_str(), |(_, token)| token)
                     .to_owned(),
                 registered: registered.is_some(),
             }
@@ -611,20 +677,20 @@ impl Marketplace {
             version: install.version.clone(),
             manifest_url: format!("{root}/manifest.json"),
             jwt_secret: install.jwt_secret.expose().to_owned(),
-            webhook_secret: install.webhook_secret.expose().to_owned(),
+            webhook_secret: clear.webhook_secret.clone(),
             slash_command_url: slash_url.clone(),
-            command_token: install.command_token.expose().to_owned(),
+            command_token: clear.command_token.clone(),
             slash_commands: listing
                 .integrations
                 .slash_commands
                 .iter()
-                .map(|c| integration("slash_command", &c.trigger, &slash_url))
+                .map(|c| integration(SLASH_COMMAND, &c.trigger, &slash_url))
                 .collect(),
             outgoing_webhooks: listing
                 .integrations
                 .outgoing_webhooks
                 .iter()
-                .map(|w| integration("outgoing_webhook", &w.name, &outgoing_url))
+                .map(|w| integration(OUTGOING_WEBHOOK, &w.name, &outgoing_url))
                 .collect(),
             granted: InstallSummary::from(&install),
             provisioned,
@@ -644,8 +710,14 @@ impl Marketplace {
             })
     }
 
-    /// Creates the listing's slash commands and outgoing webhooks in the tenant's Mattermost and
-    /// keeps the tokens Mattermost issues.
+    fn mattermost_client(&self) -> Result<&Arc<dyn Mattermost>, Error> {
+        self.mattermost.as_ref().ok_or_else(|| {
+            Error::BadRequest("this host has no Mattermost client configured".into())
+        })
+    }
+
+    /// Creates the listing's slash commands and outgoing webhooks in the tenant's Mattermost;
+    /// answers each with the token Mattermost issued, in the clear.
     async fn register_integrations(
         &self,
         tenant: &Tenant,
@@ -653,10 +725,8 @@ impl Marketplace {
         admin: &MattermostAdmin,
         slash_url: &str,
         outgoing_url: &str,
-    ) -> Result<Vec<RegisteredIntegration>, Error> {
-        let mm = self.mattermost.as_ref().ok_or_else(|| {
-            Error::BadRequest("this host has no Mattermost client configured".into())
-        })?;
+    ) -> Result<Vec<(RegisteredIntegration, String)>, Error> {
+        let mm = self.mattermost_client()?;
         let failed = |what: &str, e: crate::mattermost::MattermostError| {
             Error::Dependency(format!("Mattermost refused to create {what}: {e}"))
         };
@@ -680,13 +750,14 @@ impl Marketplace {
             let created = mm
                 .create_command(&tenant.site_url, &admin.admin_token, &command)
                 .await
-                .map_err(|e| failed(&format!("/{}", c.trigger), e))?;
-            done.push(RegisteredIntegration {
-                kind: "slash_command".into(),
+                .map_err(|e| failed(&describe(SLASH_COMMAND, &c.trigger), e))?;
+            let registered = RegisteredIntegration {
+                kind: SLASH_COMMAND.into(),
                 name: c.trigger.clone(),
                 mattermost_id: created.id,
-                token: Secret::new(created.token),
-            });
+                token: TokenHash::of(&created.token),
+            };
+            done.push((registered, created.token));
         }
         for w in &listing.integrations.outgoing_webhooks {
             let hook = NewOutgoingWebhook {
@@ -701,13 +772,14 @@ impl Marketplace {
             let created = mm
                 .create_outgoing_webhook(&tenant.site_url, &admin.admin_token, &hook)
                 .await
-                .map_err(|e| failed(&format!("the outgoing webhook {}", w.name), e))?;
-            done.push(RegisteredIntegration {
-                kind: "outgoing_webhook".into(),
+                .map_err(|e| failed(&describe(OUTGOING_WEBHOOK, &w.name), e))?;
+            let registered = RegisteredIntegration {
+                kind: OUTGOING_WEBHOOK.into(),
                 name: w.name.clone(),
                 mattermost_id: created.id,
-                token: Secret::new(created.token),
-            });
+                token: TokenHash::of(&created.token),
+            };
+            done.push((registered, created.token));
         }
         Ok(done)
     }
@@ -932,24 +1004,131 @@ impl Marketplace {
         Ok(InstallSummary::from(&updated))
     }
 
-    /// New JWT secret, webhook secret and command token, shown once.
-    pub async fn rotate(&self, tenant: &Tenant, app: &str) -> Result<Rotated, Error> {
+    /// New JWT secret, webhook secret and command token, shown once. The tokens Mattermost
+    /// issued for the install's integrations are regenerated through Mattermost when the request
+    /// carries an admin's token, else revoked: either way the old ones are refused from now on.
+    pub async fn rotate(
+        &self,
+        tenant: &Tenant,
+        app: &str,
+        req: RotateRequest,
+    ) -> Result<Rotated, Error> {
+        let current = self.installed(tenant, app).await?;
+        // Mattermost first: if it refuses, nothing here has changed.
+        let regenerated = match &req.mattermost {
+            Some(admin) => {
+                self.regenerate_tokens(tenant, &current.integrations, admin.admin_token.expose())
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let new_token = |i: &RegisteredIntegration| {
+            regenerated
+                .iter()
+                .find(|(r, _)| r.kind == i.kind && r.mattermost_id == i.mattermost_id)
+                .map(|(_, token)| token.as_str())
+        };
+        let jwt_secret = auth::generate_secret();
+        let clear = ClearTokens::generate();
         let updated = self
             .state
             .modify_install::<Error>(&tenant.id, app, |i| {
-                i.jwt_secret = Secret::new(auth::generate_secret());
-                i.webhook_secret = Secret::new(auth::generate_secret());
-                i.command_token = Secret::new(auth::generate_secret());
+                i.jwt_secret = Secret::new(jwt_secret.clone());
+                i.webhook_secret = TokenHash::of(&clear.webhook_secret);
+                i.command_token = TokenHash::of(&clear.command_token);
+                for integration in &mut i.integrations {
+                    integration.token = TokenHash::of(new_token(integration).unwrap_or_default());
+                }
                 i.updated_at = auth::now();
                 Ok(())
             })
             .await
             .map_err(|e| not_installed(e, app, &tenant.id))?;
+        let mattermost_tokens = updated
+            .integrations
+            .iter()
+            .map(|i| {
+                let token = new_token(i).map(str::to_owned);
+                RotatedIntegration {
+                    kind: i.kind.clone(),
+                    name: i.name.clone(),
+                    status: if token.is_some() {
+                        TokenRotation::Regenerated
+                    } else {
+                        TokenRotation::Revoked
+                    },
+                    hint: if token.is_some() {
+                        String::new()
+                    } else {
+                        format!(
+                            "the host now refuses the token Mattermost sends with {}: rotate again with {{\"mattermost\": {{\"admin_token\": \"<a Mattermost system admin's token>\"}}}} to have Mattermost regenerate it and the host keep the new one (or, on the local host, regenerate it in Mattermost and start with --command-token {app}=<new token>)",
+                            describe(&i.kind, &i.name)
+                        )
+                    },
+                    token,
+                }
+            })
+            .collect();
         Ok(Rotated {
-            jwt_secret: updated.jwt_secret.expose().to_owned(),
-            webhook_secret: updated.webhook_secret.expose().to_owned(),
-            command_token: updated.command_token.expose().to_owned(),
+            jwt_secret,
+            webhook_secret: clear.webhook_secret,
+            command_token: clear.command_token,
+            mattermost_tokens,
         })
+    }
+
+    /// Has Mattermost issue new tokens for `integrations`; answers each with its new token, in
+    /// the clear. A refusal names what Mattermost had already regenerated.
+    async fn regenerate_tokens<'a>(
+        &self,
+        tenant: &Tenant,
+        integrations: &'a [RegisteredIntegration],
+        admin_token: &str,
+    ) -> Result<Vec<(&'a RegisteredIntegration, String)>, Error> {
+        if admin_token.is_empty() {
+            return Err(Error::BadRequest(
+                "mattermost.admin_token is empty: give a Mattermost system admin's token, or leave `mattermost` out to revoke the tokens Mattermost issued".into(),
+            ));
+        }
+        let mm = self.mattermost_client()?;
+        let mut done: Vec<(&RegisteredIntegration, String)> = Vec::new();
+        for i in integrations {
+            let site = tenant.site_url.as_str();
+            let answer = match i.kind.as_str() {
+                SLASH_COMMAND => {
+                    mm.regen_command_token(site, admin_token, &i.mattermost_id)
+                        .await
+                }
+                OUTGOING_WEBHOOK => {
+                    mm.regen_outgoing_webhook_token(site, admin_token, &i.mattermost_id)
+                        .await
+                }
+                // Not a kind this host creates: left to be revoked.
+                _ => continue,
+            };
+            match answer {
+                Ok(token) => done.push((i, token)),
+                Err(e) => {
+                    let already = if done.is_empty() {
+                        String::new()
+                    } else {
+                        let names: Vec<String> = done
+                            .iter()
+                            .map(|(d, _)| describe(&d.kind, &d.name))
+                            .collect();
+                        format!(
+                            " (Mattermost already sends new tokens with {}, which the host refuses until a rotation succeeds)",
+                            names.join(", ")
+                        )
+                    };
+                    return Err(Error::Dependency(format!(
+                        "Mattermost refused to regenerate the token of {}, so nothing was changed here{already}: {e}",
+                        describe(&i.kind, &i.name)
+                    )));
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Removes an install: the app is asked first (its refusal stops it unless `force`), then the
@@ -1014,6 +1193,18 @@ impl Marketplace {
             uninstalled: true,
             message,
         })
+    }
+}
+
+const SLASH_COMMAND: &str = "slash_command";
+const OUTGOING_WEBHOOK: &str = "outgoing_webhook";
+
+/// How an error or a hint names a registered integration.
+fn describe(kind: &str, name: &str) -> String {
+    match kind {
+        SLASH_COMMAND => format!("/{name}"),
+        OUTGOING_WEBHOOK => format!("the outgoing webhook {name}"),
+        _ => format!("the {kind} {name}"),
     }
 }
 

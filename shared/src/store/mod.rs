@@ -5,7 +5,9 @@
 //! an update: one wins, the others get [`StoreError::Conflict`] and retry from a fresh read.
 
 mod records;
-pub use records::{Install, InstallState, RegisteredIntegration, Secret, TENANT_PK_PREFIX, Tenant};
+pub use records::{
+    Install, InstallState, RegisteredIntegration, Secret, TENANT_PK_PREFIX, Tenant, TokenHash,
+};
 
 pub mod dynamo;
 pub mod sqlite;

@@ -39,6 +39,74 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A token the host only ever compares (a command token, a webhook secret, a token Mattermost
+/// issued): only its SHA-256 is kept, stored as `sha256:<hex>`, so a leaked record gives none of
+/// them away. Records written before tokens were hashed hold the plain token: it is hashed when
+/// read, and stored hashed at the next write of the record.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TokenHash(String);
+
+const TOKEN_HASH_PREFIX: &str = "sha256:";
+
+impl TokenHash {
+    /// The hash of `token`; an empty token is no token, which nothing matches.
+    pub fn of(token: &str) -> Self {
+        if token.is_empty() {
+            TokenHash::default()
+        } else {
+            TokenHash(crate::auth::hash_token(token))
+        }
+    }
+
+    /// SHA-256 of the token, hex; empty when there is none.
+    pub fn hex(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "TokenHash(<empty>)"
+        } else {
+            "TokenHash(<sha256>)"
+        })
+    }
+}
+
+impl Serialize for TokenHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            s.serialize_str("")
+        } else {
+            s.serialize_str(&format!("{TOKEN_HASH_PREFIX}{}", self.0))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = String::deserialize(d)?;
+        match stored.strip_prefix(TOKEN_HASH_PREFIX) {
+            Some(hex)
+                if hex.len() == 64
+                    && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                Ok(TokenHash(hex.to_owned()))
+            }
+            Some(_) => Err(serde::de::Error::custom(
+                "a token hash must be `sha256:` and 64 lowercase hex digits",
+            )),
+            // A record from before tokens were hashed.
+            None => Ok(TokenHash::of(&stored)),
+        }
+    }
+}
+
 /// A tenant: one Mattermost installation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
@@ -68,10 +136,11 @@ pub struct Install {
     pub enabled: bool,
     /// HS256 key of the app JWTs Mattermost sends.
     pub jwt_secret: Secret,
-    /// The token Mattermost sends with classic slash commands.
-    pub command_token: Secret,
+    /// The install's own token for classic slash commands and outgoing webhooks.
+    pub command_token: TokenHash,
+    /// The secret of the app's incoming webhooks (`?secret=`), only ever compared.
     #[serde(default)]
-    pub webhook_secret: Secret,
+    pub webhook_secret: TokenHash,
     #[serde(default)]
     pub bot_user_id: String,
     #[serde(default)]
@@ -109,24 +178,18 @@ pub struct RegisteredIntegration {
     pub name: String,
     /// Mattermost's id of the command or hook.
     pub mattermost_id: String,
-    /// The token Mattermost sends with it.
-    pub token: Secret,
+    /// The token Mattermost sends with it; empty once a rotation revoked it.
+    #[serde(default)]
+    pub token: TokenHash,
 }
 
 impl Install {
     /// Does `token` match the install's own command token or one Mattermost issued for it?
     pub fn accepts_command_token(&self, token: Option<&str>) -> Result<(), crate::auth::AuthError> {
-        let own = crate::auth::verify_command_token(token, self.command_token.expose());
-        if own.is_ok()
-            || self
-                .integrations
-                .iter()
-                .any(|i| crate::auth::verify_command_token(token, i.token.expose()).is_ok())
-        {
-            Ok(())
-        } else {
-            own
-        }
+        let accepted = std::iter::once(&self.command_token)
+            .chain(self.integrations.iter().map(|i| &i.token))
+            .map(TokenHash::hex);
+        crate::auth::verify_command_token(token, accepted)
     }
 }
 
@@ -404,7 +467,7 @@ mod tests {
             version: "v1.0.0".into(),
             enabled: true,
             jwt_secret: Secret::new("jwt-secret-value"),
-            command_token: Secret::new("command-token-value"),
+            command_token: TokenHash::of("command-token-value"),
             granted_locations: vec!["/command".into()],
             ..Default::default()
         }
@@ -513,6 +576,80 @@ mod tests {
         let i = s.install("acme", "hello").await.unwrap().unwrap();
         assert_eq!(i.config.len(), 16, "no lost update");
         assert_eq!(i.revision, 17);
+    }
+
+    #[test]
+    fn token_hashes_are_stored_prefixed_and_read_from_either_form() {
+        let hash = TokenHash::of("abc");
+        let stored = serde_json::to_value(&hash).unwrap();
+        assert_eq!(
+            stored,
+            Value::from(format!("sha256:{}", crate::auth::hash_token("abc")))
+        );
+        assert_eq!(serde_json::from_value::<TokenHash>(stored).unwrap(), hash);
+        assert_eq!(
+            serde_json::from_value::<TokenHash>(Value::from("abc")).unwrap(),
+            hash,
+            "a plain token, as records from before hashing hold, is hashed on read"
+        );
+        assert_eq!(serde_json::to_value(TokenHash::of("")).unwrap(), "");
+        assert!(
+            serde_json::from_value::<TokenHash>(Value::from(""))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(serde_json::from_value::<TokenHash>(Value::from("sha256:abc")).is_err());
+        assert!(!format!("{hash:?}").contains(hash.hex()));
+    }
+
+    #[tokio::test]
+    async fn records_from_before_hashing_keep_working_and_are_hashed_when_next_written() {
+        let items = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let plain = [
+            "old-command-token",
+            "old-webhook-secret",
+            "old-mattermost-token",
+        ];
+        items
+            .create(
+                "TENANT#acme",
+                "INSTALL#hello",
+                &serde_json::json!({
+                    "tenant_id": "acme", "app_id": "hello", "version": "v1.0.0",
+                    "jwt_secret": "jwt-secret-value",
+                    "command_token": plain[0], "webhook_secret": plain[1],
+                    "integrations": [{"kind": "slash_command", "name": "hello",
+                                      "mattermost_id": "c0000000000000000000000001", "token": plain[2]}]
+                }),
+            )
+            .await
+            .unwrap();
+        let s = InstallState::new(items.clone());
+        let accepts = |i: &Install, token| i.accepts_command_token(Some(token)).is_ok();
+        let old = s.install("acme", "hello").await.unwrap().unwrap();
+        assert!(accepts(&old, plain[0]) && accepts(&old, plain[2]));
+        assert!(!accepts(&old, "another-token"));
+        assert_eq!(old.webhook_secret, TokenHash::of(plain[1]));
+
+        s.modify_install::<StoreError>("acme", "hello", |i| {
+            i.enabled = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let raw = items
+            .get("TENANT#acme", "INSTALL#hello")
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .to_string();
+        for token in plain {
+            assert!(!raw.contains(token), "{token} is still in the clear: {raw}");
+        }
+        let rewritten = s.install("acme", "hello").await.unwrap().unwrap();
+        assert!(accepts(&rewritten, plain[0]) && accepts(&rewritten, plain[2]));
+        assert_eq!(rewritten.jwt_secret.expose(), "jwt-secret-value");
     }
 
     #[tokio::test]
