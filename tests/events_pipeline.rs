@@ -898,3 +898,50 @@ async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
         "the channel notice was posted"
     );
 }
+
+#[tokio::test]
+async fn a_subscriber_whose_version_is_no_longer_listed_is_retried_not_given_up_on() {
+    let w = world().await;
+    // ext-ok's installed version disappears from the catalog (a listing withdrawn, a bad deploy):
+    // where it runs is unknown, which is not the subscriber refusing the event.
+    w.host
+        .state()
+        .modify_install::<StoreError>(TENANT, "ext-ok", |i| {
+            i.version = "v9.9.9".into();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let event: cloudapps::events::Event = serde_json::from_value(json!({
+        "id": "eunlisted", "tenant": TENANT, "kind": "user_joined_channel",
+        "user_id": "unlisted", "channel_id": "c1"}))
+    .unwrap();
+    let report = w.fanout.deliver(&event).await.unwrap();
+    assert_eq!(report.refused, 0, "{report:?}");
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|f| f.contains("ext-ok") && f.contains("not listed")),
+        "{report:?}"
+    );
+    assert!(
+        w.sub("ext-ok").counts().is_empty(),
+        "nothing was sent anywhere"
+    );
+    // Listed again (the version comes back), the retry reaches it.
+    w.host
+        .state()
+        .modify_install::<StoreError>(TENANT, "ext-ok", |i| {
+            i.version = "v1.0.0".into();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let report = w.fanout.deliver(&event).await.unwrap();
+    assert!(
+        !report.failed.iter().any(|f| f.contains("ext-ok")),
+        "only ext-down (always down) may still fail: {report:?}"
+    );
+    assert_eq!(w.sub("ext-ok").counts().get("unlisted"), Some(&1));
+}
