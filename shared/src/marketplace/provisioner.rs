@@ -221,21 +221,15 @@ impl LambdaProvisioner {
         alias: &str,
         principal: Option<&str>,
     ) -> Result<(), ProvisionError> {
-        match self
+        let removed = self
             .client
             .remove_permission()
             .function_name(function)
             .qualifier(alias)
             .statement_id(INVOKE_STATEMENT_ID)
             .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(backend(e)),
-        }
+            .await;
+        already_gone_is_fine(removed)?;
         if let Some(principal) = principal {
             self.client
                 .add_permission()
@@ -256,6 +250,26 @@ fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(
     e: aws_sdk_lambda::error::SdkError<E, R>,
 ) -> ProvisionError {
     ProvisionError::Backend(aws_sdk_lambda::error::DisplayErrorContext(e).to_string())
+}
+
+/// A removal whose target is already gone has done its job.
+fn already_gone_is_fine<T, E, R>(
+    result: Result<T, aws_sdk_lambda::error::SdkError<E, R>>,
+) -> Result<(), ProvisionError>
+where
+    E: std::error::Error + aws_sdk_lambda::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if aws_sdk_lambda::error::ProvideErrorMetadata::code(&e)
+                == Some("ResourceNotFoundException") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(backend(e)),
+    }
 }
 
 #[async_trait]
@@ -323,20 +337,14 @@ impl Provisioner for LambdaProvisioner {
         for f in Function::of_app(app) {
             let name = self.deployed(f.name)?;
             self.allow_invoke(name, &alias, None).await?;
-            match self
+            let deleted = self
                 .client
                 .delete_alias()
                 .function_name(name)
                 .name(&alias)
                 .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(backend(e)),
-            }
+                .await;
+            already_gone_is_fine(deleted)?;
         }
         Ok(())
     }
