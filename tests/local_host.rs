@@ -5,15 +5,8 @@ use std::time::Duration;
 
 use cloudapps::auth::{AppClaims, now, sign_app_jwt};
 use cloudapps_tests::mattermost_standin::StandIn;
-use cloudapps_tests::{LocalHost, workspace_binary};
+use cloudapps_tests::{LocalHost, http_client, workspace_binary};
 use serde_json::{Value, json};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 fn jwt_with_exp(secret: &str, exp: u64) -> String {
     format!(
@@ -78,7 +71,7 @@ async fn serves_apps_calls_slash_commands_and_the_manifest_over_http() {
         "{}",
         host.setup
     );
-    let http = client();
+    let http = http_client();
 
     let (status, manifest) = json_of(
         http.get(format!("{root}/manifest.json"))
@@ -146,7 +139,7 @@ async fn refuses_bad_input_over_http_with_json_errors() {
     let host = LocalHost::start(dir.path(), &[]);
     let secret = host.printed("JWT secret:").unwrap();
     let root = format!("{}/t/local/apps/hello", host.url);
-    let http = client();
+    let http = http_client();
     let auth = jwt(&secret, "u1");
     let expired = jwt_with_exp(&secret, now() - 3600);
     let call = |url: String, content_type: &str, auth: Option<&str>, body: &[u8]| {
@@ -258,7 +251,7 @@ async fn state_and_secrets_survive_a_restart() {
         "secrets are printed once: {}",
         second.setup
     );
-    let resp = client()
+    let resp = http_client()
         .post(format!("{}/t/local/apps/hello/send", second.url))
         .header("content-type", "application/json")
         .header("mattermost-app-authorization", jwt(&secret, "u1"))
@@ -287,7 +280,7 @@ async fn state_and_secrets_survive_a_restart() {
         "a hashed token cannot be shown again: {}",
         third.setup
     );
-    let resp = client()
+    let resp = http_client()
         .post(format!("{}/t/local/apps/hello/v1/command", third.url))
         .form(&[
             ("token", "from-mattermost"),
@@ -315,7 +308,7 @@ async fn a_slash_command_opens_a_dialog_in_mattermost_and_its_submission_comes_b
         &["--site-url", &site, "--bot-token", "hello=bot-token"],
     );
     let token = host.printed("command token:").unwrap();
-    let http = client();
+    let http = http_client();
     let resp = http
         .post(format!("{}/t/local/apps/hello/v1/command", host.url))
         .form(&[
@@ -389,7 +382,7 @@ async fn runs_on_the_dynamodb_table_of_a_deployed_stack() {
         second.printed("JWT secret:").is_none(),
         "the install was kept in DynamoDB"
     );
-    let resp = client()
+    let resp = http_client()
         .post(format!("{}/t/acme/apps/hello/send", second.url))
         .header("content-type", "application/json")
         .header("mattermost-app-authorization", jwt(&secret, "u1"))
@@ -433,7 +426,7 @@ async fn logs_never_show_secrets_tokens_or_bodies() {
     let secret = host.printed("JWT secret:").unwrap();
     let token = host.printed("command token:").unwrap();
     let root = format!("{}/t/local/apps/hello", host.url);
-    let http = client();
+    let http = http_client();
     let good_jwt = jwt(&secret, "u1");
     let forged = jwt("not-the-secret", "u1");
     for auth in [&good_jwt, &forged] {
@@ -494,7 +487,7 @@ async fn the_marketplace_registers_a_tenant_and_creates_its_integrations_in_matt
         "{}",
         host.setup
     );
-    let http = client();
+    let http = http_client();
     let market = format!("{}/marketplace", host.url);
 
     let resp = http
@@ -624,7 +617,7 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
     let admin = host
         .printed("tenant admin token:")
         .expect("the first start prints the tenant admin token");
-    let resp = client()
+    let resp = http_client()
         .post(format!("{}/events/t/local", host.url))
         .bearer_auth(&admin)
         .json(&json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "townsquare"}))

@@ -5,18 +5,11 @@
 use std::time::Duration;
 
 use cloudapps::auth::{AppClaims, DELIVERY_ISSUER, now, sign_app_jwt};
-use cloudapps_tests::LocalHost;
 use cloudapps_tests::mattermost_standin::StandIn;
+use cloudapps_tests::{LocalHost, http_client};
 use serde_json::{Value, json};
 
 const OPERATOR: &str = "operator-secret";
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 fn bearer_jwt(secret: &str, claims: AppClaims) -> String {
     format!("Bearer {}", sign_app_jwt(&claims, secret))
@@ -59,7 +52,7 @@ fn start(dir: &std::path::Path, args: &[&str]) -> (LocalHost, String, String) {
 async fn a_subscription_cannot_point_back_into_the_host_nor_carry_bad_ids() {
     let dir = tempfile::tempdir().unwrap();
     let (host, secret, _) = start(dir.path(), &["--max-subscriptions-per-install", "3"]);
-    let http = client();
+    let http = http_client();
     let subscribe = format!("{}/t/local/apps/hello/v1/subscribe", host.url);
     let attempt = |body: Value| {
         http.post(&subscribe)
@@ -102,7 +95,7 @@ async fn what_the_host_delivers_never_comes_back_in_as_an_event() {
         "subject": "user_joined_channel", "mattermost_site_url": "http://localhost:8065",
         "user": {"id": "joiner"}, "channel": {"id": "c1"}}});
     let post = |claims: AppClaims| {
-        client()
+        http_client()
             .post(&notify)
             .header("content-type", "application/json")
             .header("mattermost-app-authorization", bearer_jwt(&secret, claims))
@@ -132,7 +125,7 @@ async fn a_tenant_over_its_event_rate_is_told_to_wait_and_others_are_not() {
         dir.path(),
         &["--max-events-per-second", "2", "--fanout-workers", "0"],
     );
-    let http = client();
+    let http = http_client();
     let event = json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "c1"});
     let ingest = |tenant: &str, token: &str| {
         http.post(format!("{}/events/t/{tenant}", host.url))
@@ -157,13 +150,7 @@ async fn a_tenant_over_its_event_rate_is_told_to_wait_and_others_are_not() {
     assert!(seconds >= 1, "{seconds}");
     assert_eq!(answer["code"], "too_many_requests");
     // Another tenant is not held back by the noisy one.
-    let (_, _, registered) = send(
-        http.post(format!("{}/marketplace/tenants", host.url))
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {OPERATOR}"))
-            .body(json!({"id": "quiet", "site_url": "https://mm.quiet.example"}).to_string()),
-    )
-    .await;
+    let (_, registered) = register(&host, "quiet", "https://mm.quiet.example").await;
     let quiet_admin = registered["admin_token"].as_str().unwrap();
     assert_eq!(send(ingest("quiet", quiet_admin)).await.0, 202);
     host.stop();
@@ -173,16 +160,10 @@ async fn a_tenant_over_its_event_rate_is_told_to_wait_and_others_are_not() {
 async fn ids_are_held_to_one_rule_and_tenants_cannot_be_probed() {
     let dir = tempfile::tempdir().unwrap();
     let (host, _, admin) = start(dir.path(), &["--fanout-workers", "0"]);
-    let http = client();
-    let register = |id: &str| {
-        http.post(format!("{}/marketplace/tenants", host.url))
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {OPERATOR}"))
-            .body(json!({"id": id, "site_url": "https://mm.example.com"}).to_string())
-    };
+    let http = http_client();
     // Finding 7: these were registered (201).
     for id in [".", "..", "a.b", "Acme", "-a", &"a".repeat(33)] {
-        let (status, _, answer) = send(register(id)).await;
+        let (status, answer) = register(&host, id, "https://mm.example.com").await;
         assert_eq!(status, 400, "{id:?}: {answer}");
     }
     // Ids that would be posted on to Mattermost: a newline, a NUL.
@@ -227,7 +208,7 @@ async fn calls_without_the_tenants_site_are_refused_except_the_install_ping() {
     let dir = tempfile::tempdir().unwrap();
     let (host, secret, _) = start(dir.path(), &["--fanout-workers", "0"]);
     let call = |path: &str, body: Value| {
-        client()
+        http_client()
             .post(format!("{}/t/local/apps/hello{path}", host.url))
             .header("content-type", "application/json")
             .header("mattermost-app-authorization", app_jwt(&secret))
@@ -260,7 +241,7 @@ async fn calls_without_the_tenants_site_are_refused_except_the_install_ping() {
 async fn operations_on_apps_that_are_not_installed_are_404s() {
     let dir = tempfile::tempdir().unwrap();
     let (host, _, admin) = start(dir.path(), &["--fanout-workers", "0"]);
-    let http = client();
+    let http = http_client();
     // Finding 8: these answered 503 and logged a store failure.
     for op in [
         "apps/nope/rotate",
@@ -298,7 +279,7 @@ async fn an_apps_own_notifications_reach_that_app_alone() {
             "1",
         ],
     );
-    let http = client();
+    let http = http_client();
     let forged = json!({"path": "/v1/notify", "context": {
         "subject": "user_joined_channel", "mattermost_site_url": site,
         "user": {"id": "forged"}, "channel": {"id": "secret1"}}});
@@ -384,7 +365,7 @@ async fn redirecting_mattermost(target: &str) -> String {
 
 async fn register(host: &LocalHost, id: &str, site_url: &str) -> (u16, Value) {
     let (status, _, body) = send(
-        client()
+        http_client()
             .post(format!("{}/marketplace/tenants", host.url))
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {OPERATOR}"))
@@ -407,7 +388,7 @@ async fn a_tenants_mattermost_cannot_redirect_the_host_and_its_admin_token_elsew
     assert_eq!(status, 201, "{registered}");
     let admin = registered["admin_token"].as_str().unwrap();
     let (status, _, answer) = send(
-        client()
+        http_client()
             .post(format!("{}/marketplace/t/victim/apps/hello/install", host.url))
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {admin}"))
