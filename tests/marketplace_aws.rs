@@ -402,14 +402,14 @@ async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_princ
 
 #[tokio::test]
 async fn the_catalog_never_goes_back_on_dynamodb() {
-    let store = DynamoStore::new(moto_dynamodb().await, &unique("catalog"));
+    let store = DynamoStore::new(moto_dynamodb().await, unique("catalog"));
     store.create_table().await.unwrap();
     catalog::publish_contract(&InstallState::new(Arc::new(store))).await;
 }
 
 #[tokio::test]
 async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
-    let store = DynamoStore::new(moto_dynamodb().await, &unique("catalog"));
+    let store = DynamoStore::new(moto_dynamodb().await, unique("catalog"));
     store.create_table().await.unwrap();
     let state = InstallState::new(Arc::new(store));
     let mut newer = catalog::shipped().unwrap();
@@ -482,7 +482,7 @@ async fn the_deploy_step_publishes_and_answers_cloudformation_at_its_response_ur
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let store = DynamoStore::new(moto_dynamodb().await, &unique("catalog"));
+    let store = DynamoStore::new(moto_dynamodb().await, unique("catalog"));
     store.create_table().await.unwrap();
     let state = InstallState::new(Arc::new(store));
     let req: CustomResourceRequest = serde_json::from_value(json!({
