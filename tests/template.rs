@@ -236,6 +236,50 @@ fn only_the_fanout_consumes_the_queue_and_reports_partial_failures() {
     }
 }
 
+/// The resource a `!GetAtt <Name>.Arn` names.
+fn arn_of(v: &Value) -> String {
+    let Value::Tagged(t) = v else {
+        panic!("not a !GetAtt: {v:?}")
+    };
+    let target = t.value.as_str().expect("!GetAtt Name.Arn");
+    target.strip_suffix(".Arn").expect(".Arn").to_owned()
+}
+
+fn retention(t: &Value, queue: &str) -> u64 {
+    t["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{queue}: an explicit MessageRetentionPeriod"))
+}
+
+/// Delivery records are kept for as long as the code believes events wait on the queue the
+/// fan-out consumes and on its dead-letter queue.
+#[test]
+fn the_queues_keep_messages_as_long_as_the_code_assumes() {
+    use cloudapps::events::queue::{DEAD_LETTER_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS};
+    let t = template();
+    let resources = function_resources(&t);
+    let fanout = FUNCTIONS
+        .iter()
+        .find(|f| f.serves == cloudapps::host::functions::Serves::FanOut)
+        .expect("a fan-out function");
+    let sqs = resources[fanout.name]["Properties"]["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+        .find(|e| e["Type"].as_str() == Some("SQS"))
+        .expect("an SQS event");
+    let queue = arn_of(&sqs["Properties"]["Queue"]);
+    let dead_letters = arn_of(
+        &t["Resources"][queue.as_str()]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+    );
+    assert_eq!(retention(&t, &queue), QUEUE_RETENTION_SECONDS, "{queue}");
+    assert_eq!(
+        retention(&t, &dead_letters),
+        DEAD_LETTER_RETENTION_SECONDS,
+        "{dead_letters}"
+    );
+}
+
 #[test]
 fn provisioning_functions_know_every_app_function_by_name() {
     let resources = function_resources(&template());
