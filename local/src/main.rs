@@ -114,10 +114,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    // What /healthz checks: the embedded stores' writer threads.
+    let mut health: Vec<server::HealthCheck> = Vec::new();
     let (items, location): (Arc<dyn ItemStore>, String) = match args.store.split_once(':') {
         None if args.store == "sqlite" => {
             let db = args.data_dir.join("cloudapps.db");
-            (Arc::new(SqliteStore::open(&db)?), db.display().to_string())
+            let store = SqliteStore::open(&db)?;
+            let checked = store.clone();
+            health.push(("install-state", Arc::new(move || checked.health())));
+            (Arc::new(store), db.display().to_string())
         }
         Some(("dynamodb", table)) if !table.is_empty() => (
             Arc::new(DynamoStore::connect(table).await),
@@ -160,6 +165,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .map(cloudapps::auth::hash_token),
         );
     let queue = SqliteQueue::open(&args.data_dir.join("events.db"))?;
+    let checked = queue.clone();
+    health.push(("event-queue", Arc::new(move || checked.health())));
     let host = host.with_queue(Arc::new(queue.clone()));
     if let Some(dir) = &args.catalog {
         let listings = cloudapps::marketplace::catalog::shipped_and_dir(dir)?;
@@ -240,7 +247,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(async move { fanout.consume(queue).await });
     }
     tracing::info!(%addr, "listening");
-    server::serve(listener, host).await?;
+    server::serve(listener, host, health).await?;
     tracing::info!("stopped");
     Ok(())
 }
