@@ -223,9 +223,13 @@ impl GroupWriter {
         // Held until the thread has ended, so that no write restarts it in between.
         let thread = lock(&self.writer.thread);
         let _ = thread.jobs.send(Message::Crash);
-        while !thread.handle.is_finished() {
-            std::thread::yield_now();
+        for _ in 0..10_000 {
+            if thread.handle.is_finished() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
+        panic!("the writer thread did not end");
     }
 
     /// Makes every later restart of the writer thread fail (or succeed again).
@@ -445,6 +449,17 @@ mod tests {
         assert_eq!(n, 45, "the refused writes left nothing behind");
     }
 
+    /// Waits a bounded while for `done`.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..2000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("waited in vain for {what}");
+    }
+
     fn count(conn: &Mutex<Connection>) -> i64 {
         lock(conn)
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
@@ -500,9 +515,7 @@ mod tests {
         drop(held);
         let _ = first.await;
         assert!(lost.await.is_err(), "its group died with the thread");
-        while w.health().is_ok() {
-            std::thread::yield_now();
-        }
+        eventually("the thread ending", || w.health().is_err()).await;
         assert!(w.health().unwrap_err().contains("test-writer"));
 
         w.write(|c| insert(c, "after")).await.unwrap();
@@ -542,13 +555,9 @@ mod tests {
             Ok(n + 1 < 3)
         })
         .unwrap();
-        while count(&conn) < 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually("three runs", || count(&conn) >= 3).await;
         // A periodic job also brings a dead writer back, with no other write needed.
         w.crash_for_test();
-        while w.health().is_err() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually("a restart", || w.health().is_ok()).await;
     }
 }
