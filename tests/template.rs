@@ -296,16 +296,25 @@ fn the_events_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
     );
 }
 
-#[test]
-fn only_the_fanout_consumes_the_queue_and_reports_partial_failures() {
-    let t = template();
-    let fanout = t["Resources"]
+/// The resource id of the function `FUNCTIONS` names as the fan-out.
+fn fanout_resource(t: &Value) -> String {
+    let fanout = FUNCTIONS
+        .iter()
+        .find(|f| f.serves == cloudapps::host::functions::Serves::FanOut)
+        .expect("a fan-out function");
+    t["Resources"]
         .as_mapping()
         .unwrap()
         .iter()
-        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("events-fanout"))
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(fanout.name))
         .map(|(id, _)| id.as_str().unwrap().to_owned())
-        .unwrap();
+        .expect("the fan-out's resource")
+}
+
+#[test]
+fn only_the_fanout_consumes_the_queue_and_reports_partial_failures() {
+    let t = template();
+    let fanout = fanout_resource(&t);
     let mappings: Vec<&Value> = t["Resources"]
         .as_mapping()
         .unwrap()
@@ -393,6 +402,53 @@ fn each_deploy_with_a_new_catalog_runs_the_publish_step() {
         p["CatalogSha256"].as_str(),
         Some(catalog::content_sha256(&catalog::shipped().unwrap()).as_str()),
         "template.yaml's Catalog.CatalogSha256"
+    );
+}
+
+/// The resource a `!GetAtt <Name>.Arn` names.
+fn arn_of(v: &Value) -> String {
+    let Value::Tagged(t) = v else {
+        panic!("not a !GetAtt: {v:?}")
+    };
+    let target = t.value.as_str().expect("!GetAtt Name.Arn");
+    target.strip_suffix(".Arn").expect(".Arn").to_owned()
+}
+
+fn retention(t: &Value, queue: &str) -> u64 {
+    t["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{queue}: an explicit MessageRetentionPeriod"))
+}
+
+/// Delivery records are kept for as long as the code believes events wait on the queue the
+/// fan-out consumes and on its dead-letter queue.
+#[test]
+fn the_queues_keep_messages_as_long_as_the_code_assumes() {
+    use cloudapps::events::queue::{DEAD_LETTER_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS};
+    let t = template();
+    // The queue the fan-out consumes: the event source mapping that names its resource.
+    let resource = fanout_resource(&t);
+    let mapping = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| {
+            r["Type"].as_str() == Some("AWS::Lambda::EventSourceMapping")
+                && serde_yaml::to_string(&r["Properties"]["FunctionName"])
+                    .unwrap()
+                    .trim()
+                    == format!("!Ref {resource}")
+        })
+        .expect("an event source mapping for the fan-out");
+    let queue = arn_of(&mapping["Properties"]["EventSourceArn"]);
+    let dead_letters = arn_of(
+        &t["Resources"][queue.as_str()]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+    );
+    assert_eq!(retention(&t, &queue), QUEUE_RETENTION_SECONDS, "{queue}");
+    assert_eq!(
+        retention(&t, &dead_letters),
+        DEAD_LETTER_RETENTION_SECONDS,
+        "{dead_letters}"
     );
 }
 

@@ -132,10 +132,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    // What /healthz checks: the embedded stores' writer threads.
+    let mut health: Vec<server::HealthCheck> = Vec::new();
     let (items, location): (Arc<dyn ItemStore>, String) = match args.store.split_once(':') {
         None if args.store == "sqlite" => {
             let db = args.data_dir.join("cloudapps.db");
-            (Arc::new(SqliteStore::open(&db)?), db.display().to_string())
+            let store = SqliteStore::open(&db)?;
+            let checked = store.clone();
+            health.push(("install-state", Arc::new(move || checked.health())));
+            (Arc::new(store), db.display().to_string())
         }
         Some(("dynamodb", table)) if !table.is_empty() => (
             Arc::new(DynamoStore::connect(table).await),
@@ -199,6 +204,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             events_per_second: args.max_events_per_second,
         });
     let queue = SqliteQueue::open(&args.data_dir.join("events.db"))?;
+    let checked = queue.clone();
+    health.push(("event-queue", Arc::new(move || checked.health())));
     let host = host.with_queue(Arc::new(queue.clone()));
     let listings = match &args.catalog {
         Some(dir) => cloudapps::marketplace::catalog::shipped_and_dir(dir)?,
@@ -284,7 +291,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(async move { fanout.consume(queue).await });
     }
     tracing::info!(%addr, allow_private_network = args.allow_private_network, "listening");
-    server::serve(listener, host).await?;
+    server::serve(listener, host, health).await?;
     tracing::info!("stopped");
     Ok(())
 }

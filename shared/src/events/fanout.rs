@@ -18,7 +18,9 @@ use bytes::Bytes;
 use futures::future::join_all;
 use serde_json::json;
 
-use super::queue::{EventQueue, Received, SqliteQueue};
+use super::queue::{
+    DEAD_LETTER_RETENTION_SECONDS, EventQueue, QUEUE_RETENTION_SECONDS, Received, SqliteQueue,
+};
 use super::subscriptions::Subscribed;
 use super::{Event, EventKind};
 use crate::auth::{self, AppClaims};
@@ -42,8 +44,11 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// worthless if logged.
 const DELIVERY_JWT_SECONDS: u64 = 300;
 
-/// How long a delivery record is kept (the store's TTL attribute): past every retry.
-const DELIVERY_RECORD_SECONDS: u64 = 7 * 24 * 3600;
+/// How long a delivery record is kept (the store's TTL attribute). An event may wait out the
+/// queue's retention, then the dead-letter queue's, and be redriven: the record outlives both,
+/// so a late redrive skips whoever already has the event. (Capping the dead-letter retention
+/// instead would take time from operators to notice and redrive; records are small.)
+const DELIVERY_RECORD_SECONDS: u64 = QUEUE_RETENTION_SECONDS + DEAD_LETTER_RETENTION_SECONDS;
 
 /// What a subscriber answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

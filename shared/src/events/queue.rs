@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
-use crate::group_commit::{GroupWriter, WriteFailed, open_file};
+use crate::group_commit::{GroupWriter, SWEEP_BATCH, SWEEP_EVERY, WriteFailed, open_file};
 
 /// A received message: hidden from other receivers until its visibility timeout passes, gone
 /// once deleted with its receipt.
@@ -63,6 +63,15 @@ pub struct DeadLetter {
 /// template, and the local queue's default.
 pub const MAX_RECEIVES: u32 = 5;
 
+/// How long SQS keeps a message on the events queue (the template's `MessageRetentionPeriod`
+/// of `EventsQueue`: SQS's default, made explicit).
+pub const QUEUE_RETENTION_SECONDS: u64 = 4 * 24 * 3600;
+
+/// How long a dead letter waits for an operator to inspect and redrive it: the template's
+/// `EventsDeadLetterQueue` retention, and the local queue's. Delivery records outlive a
+/// message's time on both queues, so that a redriven event skips whoever already has it.
+pub const DEAD_LETTER_RETENTION_SECONDS: u64 = 14 * 24 * 3600;
+
 /// The local host's queue: a table in a SQLite file, committed with fsync, concurrent sends
 /// sharing a commit.
 #[derive(Clone)]
@@ -93,15 +102,24 @@ fn now_ms() -> i64 {
 impl SqliteQueue {
     pub fn open(path: &Path) -> Result<Self, QueueError> {
         let (conn, checkpointer) = open_file(path).map_err(QueueError::Backend)?;
-        Self::init(conn, Some(checkpointer))
+        Self::init(conn, Some(checkpointer), SWEEP_EVERY)
     }
 
     pub fn open_in_memory() -> Result<Self, QueueError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?, None)
+        Self::init(
+            Connection::open_in_memory().map_err(backend)?,
+            None,
+            SWEEP_EVERY,
+        )
     }
 
     /// `checkpointer`: a second connection to the file, for background WAL checkpoints.
-    fn init(conn: Connection, checkpointer: Option<Connection>) -> Result<Self, QueueError> {
+    /// `sweep_every`: how often expired dead letters are deleted.
+    fn init(
+        conn: Connection,
+        checkpointer: Option<Connection>,
+        sweep_every: Duration,
+    ) -> Result<Self, QueueError> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -117,18 +135,29 @@ impl SqliteQueue {
              CREATE INDEX IF NOT EXISTS queue_visible ON queue (visible_at, seq);
              CREATE INDEX IF NOT EXISTS queue_receipt ON queue (receipt);
              CREATE TABLE IF NOT EXISTS dead (
-                 seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-                 id   TEXT NOT NULL UNIQUE,
-                 body TEXT NOT NULL
+                 seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id      TEXT    NOT NULL UNIQUE,
+                 body    TEXT    NOT NULL,
+                 dead_at INTEGER NOT NULL
              );",
         )
         .map_err(backend)?;
+        add_dead_at(&conn).map_err(backend)?;
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS dead_expiry ON dead (dead_at);")
+            .map_err(backend)?;
         let writer = GroupWriter::spawn(
             Arc::new(Mutex::new(conn)),
             checkpointer,
             "sqlite-queue-writer",
         )
         .map_err(|e| QueueError::Backend(format!("cannot start the writer thread: {e}")))?;
+        writer
+            .every("sqlite-queue-sweep", sweep_every, |c| {
+                let deleted = delete_expired_dead_letters(c, now_ms(), SWEEP_BATCH)
+                    .map_err(|e| format!("could not delete expired dead letters: {e}"))?;
+                Ok(deleted == SWEEP_BATCH)
+            })
+            .map_err(|e| QueueError::Backend(format!("cannot start the sweep thread: {e}")))?;
         Ok(SqliteQueue {
             writer: Arc::new(writer),
             max_receives: MAX_RECEIVES,
@@ -140,6 +169,11 @@ impl SqliteQueue {
     pub fn with_max_receives(mut self, max_receives: u32) -> Self {
         self.max_receives = max_receives.max(1);
         self
+    }
+
+    /// `Err` with the reason while the queue cannot write (its writer thread is down).
+    pub fn health(&self) -> Result<(), String> {
+        self.writer.health()
     }
 
     /// Waits until a message is sent or `timeout` passes: lets a consumer idle without polling.
@@ -154,6 +188,34 @@ impl SqliteQueue {
     ) -> Result<T, QueueError> {
         self.writer.write(f).await
     }
+}
+
+/// A file from before dead letters expired has no `dead_at`: its dead letters count from now.
+fn add_dead_at(conn: &Connection) -> rusqlite::Result<()> {
+    let present = conn
+        .prepare("SELECT 1 FROM pragma_table_info('dead') WHERE name = 'dead_at'")?
+        .exists([])?;
+    if !present {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute(
+            "ALTER TABLE dead ADD COLUMN dead_at INTEGER NOT NULL DEFAULT 0",
+            [],
+        )?;
+        tx.execute("UPDATE dead SET dead_at = ?1", [now_ms()])?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Deletes up to `max` dead letters kept [`DEAD_LETTER_RETENTION_SECONDS`] by `now_ms`, counted
+/// from when they died (SQS counts from the first send; the difference is the few retries'
+/// backoff). Returns how many.
+fn delete_expired_dead_letters(c: &Connection, now_ms: i64, max: usize) -> rusqlite::Result<usize> {
+    let cutoff = now_ms - (DEAD_LETTER_RETENTION_SECONDS * 1000) as i64;
+    c.prepare_cached(
+        "DELETE FROM dead WHERE seq IN (SELECT seq FROM dead WHERE dead_at <= ?1 LIMIT ?2)",
+    )?
+    .execute(params![cutoff, max as i64])
 }
 
 #[async_trait]
@@ -206,8 +268,11 @@ impl EventQueue for SqliteQueue {
                 }
             }
             for (seq, id, body) in exhausted {
-                c.execute("INSERT INTO dead (id, body) VALUES (?1, ?2)", params![id, body])
-                    .map_err(backend)?;
+                c.execute(
+                    "INSERT INTO dead (id, body, dead_at) VALUES (?1, ?2, ?3)",
+                    params![id, body, now],
+                )
+                .map_err(backend)?;
                 c.execute("DELETE FROM queue WHERE seq = ?1", params![seq])
                     .map_err(backend)?;
             }
@@ -572,5 +637,82 @@ mod tests {
             reopened.receive(10, Duration::from_secs(30)).await.unwrap()[0].body,
             "durable"
         );
+    }
+
+    /// A queue whose messages are dead-lettered at their second receive, holding one dead
+    /// letter.
+    async fn with_a_dead_letter(queue: SqliteQueue) -> SqliteQueue {
+        let queue = queue.with_max_receives(1);
+        queue.send("poison").await.unwrap();
+        queue.receive(1, Duration::ZERO).await.unwrap();
+        assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty());
+        assert_eq!(queue.dead_letters(10).await.unwrap().len(), 1);
+        queue
+    }
+
+    async fn sweep_at(queue: &SqliteQueue, now_ms: i64) -> usize {
+        queue
+            .with(move |c| delete_expired_dead_letters(c, now_ms, SWEEP_BATCH).map_err(backend))
+            .await
+            .unwrap()
+    }
+
+    const RETENTION_MS: i64 = (DEAD_LETTER_RETENTION_SECONDS * 1000) as i64;
+
+    #[tokio::test]
+    async fn dead_letters_expire_after_the_dead_letter_retention() {
+        let queue = with_a_dead_letter(SqliteQueue::open_in_memory().unwrap()).await;
+        assert_eq!(sweep_at(&queue, now_ms() + RETENTION_MS - 60_000).await, 0);
+        assert_eq!(queue.dead_letters(10).await.unwrap().len(), 1, "still kept");
+        assert_eq!(sweep_at(&queue, now_ms() + RETENTION_MS + 1_000).await, 1);
+        assert!(queue.dead_letters(10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn expired_dead_letters_are_swept_in_the_background() {
+        let conn = Connection::open_in_memory().unwrap();
+        let queue = SqliteQueue::init(conn, None, Duration::from_millis(5)).unwrap();
+        let queue = with_a_dead_letter(queue).await;
+        queue
+            .with(|c| {
+                c.execute("UPDATE dead SET dead_at = ?1", [now_ms() - RETENTION_MS])
+                    .map_err(backend)
+            })
+            .await
+            .unwrap();
+        for _ in 0..2000 {
+            if queue.dead_letters(10).await.unwrap().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the expired dead letter is still there");
+    }
+
+    #[tokio::test]
+    async fn a_queue_file_from_before_dead_letters_expired_keeps_them_for_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE dead (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+                 INSERT INTO dead (id, body) VALUES ('m1', 'old');",
+            )
+            .unwrap();
+        let queue = SqliteQueue::open(&path).unwrap();
+        assert_eq!(queue.dead_letters(10).await.unwrap()[0].body, "old");
+        assert_eq!(sweep_at(&queue, now_ms() + RETENTION_MS - 60_000).await, 0);
+        assert_eq!(sweep_at(&queue, now_ms() + RETENTION_MS + 1_000).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_shows_in_health_until_the_next_write_restarts_it() {
+        let queue = SqliteQueue::open_in_memory().unwrap();
+        assert_eq!(queue.health(), Ok(()));
+        queue.writer.crash_for_test();
+        assert!(queue.health().unwrap_err().contains("sqlite-queue-writer"));
+        queue.send("after").await.unwrap();
+        assert_eq!(queue.health(), Ok(()));
     }
 }

@@ -1,17 +1,20 @@
 //! The embedded adapter: one SQLite file (WAL, fsync on commit) for the local default. It
 //! survives restarts; revisions make its writes conditional exactly like the DynamoDB ones.
 //! Concurrent writes share a commit (group commit), so each still waits for its fsync but they
-//! do not queue behind one another's.
+//! do not queue behind one another's. Items whose `expires_at` (seconds since the epoch) has
+//! passed are deleted by a periodic sweep, as DynamoDB's TTL deletes them; like DynamoDB, reads
+//! may still return an expired item the sweep has not reached yet.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{Item, ItemStore, StoreError};
-use crate::group_commit::{GroupWriter, WriteFailed, open_file};
+use crate::group_commit::{GroupWriter, SWEEP_BATCH, SWEEP_EVERY, WriteFailed, open_file};
 
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
@@ -23,7 +26,20 @@ const SCHEMA: &str = "
         body     TEXT    NOT NULL,
         PRIMARY KEY (pk, sk)
     ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS items_expiry ON items (json_extract(body, '$.expires_at'))
+        WHERE json_extract(body, '$.expires_at') IS NOT NULL;
 ";
+
+/// Deletes up to `max` items that expired by `now` (seconds since the epoch); returns how many.
+/// As with DynamoDB's TTL, only a number counts as an expiry time (SQLite orders any text
+/// after every number). The partial index holds only the items that have one.
+fn delete_expired(c: &Connection, now: u64, max: usize) -> rusqlite::Result<usize> {
+    c.prepare_cached(DELETE_EXPIRED)?
+        .execute(params![now as i64, max as i64])
+}
+
+const DELETE_EXPIRED: &str = "DELETE FROM items WHERE (pk, sk) IN (
+    SELECT pk, sk FROM items WHERE json_extract(body, '$.expires_at') <= ?1 LIMIT ?2)";
 
 /// The SQLite adapter. Writes go to one writer thread that commits them in groups; reads by key
 /// run inline on pooled read connections, which WAL lets proceed while a write is in flight.
@@ -46,22 +62,38 @@ impl SqliteStore {
     /// Opens (creating if needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let (conn, checkpointer) = open_file(path).map_err(StoreError::Backend)?;
-        Self::init(conn, Some((path.to_path_buf(), checkpointer)))
+        Self::init(conn, Some((path.to_path_buf(), checkpointer)), SWEEP_EVERY)
     }
 
     /// A throwaway store for tests and benchmarks.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?, None)
+        Self::init(
+            Connection::open_in_memory().map_err(backend)?,
+            None,
+            SWEEP_EVERY,
+        )
     }
 
     /// `file`: the path, for read connections, and a connection for background checkpoints.
-    fn init(conn: Connection, file: Option<(PathBuf, Connection)>) -> Result<Self, StoreError> {
+    /// `sweep_every`: how often expired items are deleted.
+    fn init(
+        conn: Connection,
+        file: Option<(PathBuf, Connection)>,
+        sweep_every: Duration,
+    ) -> Result<Self, StoreError> {
         let (path, checkpointer) = file.unzip();
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let conn = Arc::new(Mutex::new(conn));
         let writer = GroupWriter::spawn(conn.clone(), checkpointer, "sqlite-store-writer")
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        writer
+            .every("sqlite-store-sweep", sweep_every, |c| {
+                let deleted = delete_expired(c, crate::auth::now(), SWEEP_BATCH)
+                    .map_err(|e| format!("could not delete expired items: {e}"))?;
+                Ok(deleted == SWEEP_BATCH)
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the sweep thread: {e}")))?;
         let inner = Inner {
             writer,
             conn,
@@ -71,6 +103,11 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(inner),
         })
+    }
+
+    /// `Err` with the reason while the store cannot write (its writer thread is down).
+    pub fn health(&self) -> Result<(), String> {
+        self.inner.writer.health()
     }
 
     /// Runs a write on the writer thread; answers once its group is committed.
@@ -298,6 +335,72 @@ mod tests {
         drop(store);
         let reopened = SqliteStore::open(&path).unwrap();
         assert_eq!(reopened.get("p", "s").await.unwrap().unwrap().body["a"], 1);
+    }
+
+    fn store_sweeping_every(period: Duration) -> SqliteStore {
+        SqliteStore::init(Connection::open_in_memory().unwrap(), None, period).unwrap()
+    }
+
+    #[tokio::test]
+    async fn expired_items_are_swept_in_the_background_and_only_they() {
+        let store = store_sweeping_every(Duration::from_millis(5));
+        let now = crate::auth::now();
+        for (sk, expires_at) in [
+            ("expired", serde_json::json!(now - 1)),
+            ("live", serde_json::json!(now + 3600)),
+            ("text", serde_json::json!("1")),
+            ("none", serde_json::Value::Null),
+        ] {
+            let body = match expires_at {
+                serde_json::Value::Null => serde_json::json!({}),
+                at => serde_json::json!({ "expires_at": at }),
+            };
+            store.create("p", sk, &body).await.unwrap();
+        }
+        let mut swept = false;
+        for _ in 0..2000 {
+            if store.get("p", "expired").await.unwrap().is_none() {
+                swept = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(swept, "the expired item is still there");
+        let left: Vec<String> = store
+            .query("p", "")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.sk)
+            .collect();
+        assert_eq!(left, ["live", "none", "text"]);
+    }
+
+    #[test]
+    fn the_sweep_reads_the_expiry_index_not_every_item() {
+        let store = store_sweeping_every(SWEEP_EVERY);
+        let conn = lock(&store.inner.conn);
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {DELETE_EXPIRED}"))
+            .unwrap()
+            .query_map(params![0, 5], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("items_expiry")), "{plan:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_shows_in_health_until_the_next_write_restarts_it() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        assert_eq!(store.health(), Ok(()));
+        store.inner.writer.crash_for_test();
+        assert!(store.health().unwrap_err().contains("sqlite-store-writer"));
+        store
+            .create("p", "s", &serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(store.health(), Ok(()));
     }
 
     #[test]
