@@ -945,3 +945,24 @@ async fn a_subscriber_whose_version_is_no_longer_listed_is_retried_not_given_up_
     );
     assert_eq!(w.sub("ext-ok").counts().get("unlisted"), Some(&1));
 }
+
+#[tokio::test]
+async fn an_event_older_than_its_delivery_records_is_dropped_not_delivered_again() {
+    let w = world().await;
+    let accepted_at = auth::now() - cloudapps::events::fanout::DELIVERY_RECORD_SECONDS - 1;
+    let event: cloudapps::events::Event = serde_json::from_value(json!({
+        "id": "eold", "tenant": TENANT, "kind": "user_joined_channel",
+        "user_id": "old", "channel_id": "c1", "accepted_at": accepted_at}))
+    .unwrap();
+    let report = w.fanout.deliver(&event).await.unwrap();
+    assert!(report.expired && report.delivered == 0, "{report:?}");
+    assert!(w.sub("ext-ok").counts().is_empty());
+    // A day younger, it is delivered.
+    let fresh = cloudapps::events::Event {
+        id: "efresh".into(),
+        accepted_at: accepted_at + 24 * 3600,
+        ..event
+    };
+    let report = w.fanout.deliver(&fresh).await.unwrap();
+    assert!(!report.expired && report.delivered > 0, "{report:?}");
+}

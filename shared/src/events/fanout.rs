@@ -48,7 +48,9 @@ const DELIVERY_JWT_SECONDS: u64 = 300;
 /// queue's retention, then the dead-letter queue's, and be redriven: the record outlives both,
 /// so a late redrive skips whoever already has the event. (Capping the dead-letter retention
 /// instead would take time from operators to notice and redrive; records are small.)
-const DELIVERY_RECORD_SECONDS: u64 = QUEUE_RETENTION_SECONDS + DEAD_LETTER_RETENTION_SECONDS;
+/// Fan-out drops an event older than this (one redriven more than once, say), which could
+/// otherwise reach a subscriber whose record has expired.
+pub const DELIVERY_RECORD_SECONDS: u64 = QUEUE_RETENTION_SECONDS + DEAD_LETTER_RETENTION_SECONDS;
 
 /// What a subscriber answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +123,8 @@ pub struct Report {
     pub refused: usize,
     /// Why each failed subscriber failed; non-empty means the event is retried.
     pub failed: Vec<String>,
+    /// The event outlived its delivery records and was dropped undelivered.
+    pub expired: bool,
 }
 
 /// The fan-out stage, shared by the SQS consumer Lambda and the local host's consumer.
@@ -253,6 +257,16 @@ impl FanOut {
     /// invalid event, an unknown tenant, a store failure) means nobody was tried.
     pub async fn deliver(&self, event: &Event) -> Result<Report, String> {
         let kind = event.validate()?;
+        // Older than its delivery records, it could reach again whoever already had it (an
+        // event redriven after its records expired): it is dropped, and said so.
+        let age = auth::now().saturating_sub(event.accepted_at);
+        if event.accepted_at > 0 && age >= DELIVERY_RECORD_SECONDS {
+            tracing::warn!(event_id = %event.id, age_seconds = age, "an event older than its delivery records is dropped, not delivered");
+            return Ok(Report {
+                expired: true,
+                ..Report::default()
+            });
+        }
         self.deliver_valid(event, kind)
             .await
             .map_err(|e| e.to_string())?

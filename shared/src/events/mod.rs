@@ -107,6 +107,10 @@ pub struct Event {
     /// Empty for events the tenant admin sent, which reach every entitled subscriber.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source_app: String,
+    /// When this host accepted it, in seconds since the epoch (0 for events queued by earlier
+    /// versions).
+    #[serde(default)]
+    pub accepted_at: u64,
 }
 
 impl Event {

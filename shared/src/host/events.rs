@@ -146,6 +146,7 @@ impl Host {
         event.id = auth::generate_secret();
         event.tenant = tenant.to_owned();
         event.source_app = via_app.unwrap_or_default().to_owned();
+        event.accepted_at = auth::now();
         if event.at_ms == 0 {
             event.at_ms = (auth::now() * 1000) as i64;
         }
