@@ -28,4 +28,7 @@ pub mod provision;
 pub mod store;
 pub mod telemetry;
 
+#[cfg(test)]
+mod properties;
+
 pub use error::Error;
