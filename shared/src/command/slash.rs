@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Command, Source, classic_context};
 use crate::protocol::apps::{Binding, CallResponse, Field, FieldType, Form};
-use crate::protocol::classic::SlashCommandRequest;
+use crate::protocol::classic::{Mentions, SlashCommandRequest};
 
 /// Decodes a slash command against the app's command bindings (the children of its `/command`
 /// binding). `Err` is an immediate answer: help, usage, or what was wrong with the input.
@@ -77,8 +77,8 @@ pub fn decode(req: &SlashCommandRequest, commands: &[Binding]) -> Result<Command
         .as_ref()
         .map(|f| f.fields.as_slice())
         .unwrap_or_default();
-    command.values =
-        parse_args(rest, fields, req).map_err(|errors| input_error(&line, node, errors))?;
+    command.values = parse_args(rest, fields, &req.mentions())
+        .map_err(|errors| input_error(&line, node, errors))?;
 
     match (&node.submit, &node.form) {
         (Some(call), _) => {
@@ -169,7 +169,7 @@ pub fn tokenize(text: &str) -> Result<Vec<String>, String> {
 fn parse_args(
     tokens: &[String],
     fields: &[Field],
-    req: &SlashCommandRequest,
+    mentions: &Mentions,
 ) -> Result<Map<String, Value>, Map<String, Value>> {
     let mut values = Map::new();
     let mut errors = Map::new();
@@ -238,7 +238,7 @@ fn parse_args(
                 }
             },
         };
-        match typed_value(field, &raw, req) {
+        match typed_value(field, &raw, mentions) {
             Ok(v) => {
                 values.insert(field.name.clone(), v);
             }
@@ -254,15 +254,19 @@ fn parse_args(
     let mut words = positionals.into_iter();
     for field in slots {
         if let Some(word) = words.next() {
-            set_positional(&mut values, &mut errors, field, word, req);
+            set_positional(&mut values, &mut errors, field, word, mentions);
         }
     }
     let remaining: Vec<&str> = words.collect();
     match (rest_field, remaining.is_empty()) {
         (_, true) => {}
-        (Some(field), false) => {
-            set_positional(&mut values, &mut errors, field, &remaining.join(" "), req)
-        }
+        (Some(field), false) => set_positional(
+            &mut values,
+            &mut errors,
+            field,
+            &remaining.join(" "),
+            mentions,
+        ),
         (None, false) => {
             errors.insert(
                 "_".into(),
@@ -282,7 +286,7 @@ fn set_positional(
     errors: &mut Map<String, Value>,
     field: &Field,
     word: &str,
-    req: &SlashCommandRequest,
+    mentions: &Mentions,
 ) {
     if values.contains_key(&field.name) {
         errors.insert(
@@ -295,7 +299,7 @@ fn set_positional(
         );
         return;
     }
-    match typed_value(field, word, req) {
+    match typed_value(field, word, mentions) {
         Ok(v) => {
             values.insert(field.name.clone(), v);
         }
@@ -314,7 +318,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// Converts typed text into the value an Apps client would submit for the field.
-fn typed_value(field: &Field, raw: &str, req: &SlashCommandRequest) -> Result<Value, String> {
+fn typed_value(field: &Field, raw: &str, mentions: &Mentions) -> Result<Value, String> {
     let one = |raw: &str| -> Result<Value, String> {
         match field.kind {
             FieldType::Text => Ok(Value::from(raw)),
@@ -334,13 +338,15 @@ fn typed_value(field: &Field, raw: &str, req: &SlashCommandRequest) -> Result<Va
             FieldType::DynamicSelect => Ok(json!({"label": raw, "value": raw})),
             FieldType::User => {
                 let name = raw.trim_start_matches('@');
-                req.user_mention_id(name)
+                mentions
+                    .user_id(name)
                     .map(|id| json!({"label": format!("@{name}"), "value": id}))
                     .ok_or_else(|| format!("`{raw}` is not a user; mention one with @."))
             }
             FieldType::Channel => {
                 let name = raw.trim_start_matches('~');
-                req.channel_mention_id(name)
+                mentions
+                    .channel_id(name)
                     .map(|id| json!({"label": format!("~{name}"), "value": id}))
                     .ok_or_else(|| format!("`{raw}` is not a channel; mention one with ~."))
             }

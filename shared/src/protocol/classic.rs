@@ -1,6 +1,8 @@
 //! Classic (Slack-compatible) integrations from `mattermost/server/public/model`: custom slash
 //! commands, message attachments with interactive actions, and interactive dialogs.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -45,20 +47,41 @@ pub struct SlashCommandRequest {
 }
 
 impl SlashCommandRequest {
-    /// The user id Mattermost resolved for `@name`, if the text mentioned it.
-    pub fn user_mention_id(&self, name: &str) -> Option<&str> {
-        mention_id(&self.user_mentions, &self.user_mentions_ids, name)
-    }
-
-    /// The channel id Mattermost resolved for `~name`, if the text mentioned it.
-    pub fn channel_mention_id(&self, name: &str) -> Option<&str> {
-        mention_id(&self.channel_mentions, &self.channel_mentions_ids, name)
+    /// The ids Mattermost resolved for the `@user` and `~channel` mentions in the text, indexed
+    /// once: a command naming many users then takes one lookup each, not a scan of them all.
+    pub fn mentions(&self) -> Mentions<'_> {
+        Mentions {
+            users: mention_index(&self.user_mentions, &self.user_mentions_ids),
+            channels: mention_index(&self.channel_mentions, &self.channel_mentions_ids),
+        }
     }
 }
 
-fn mention_id<'a>(names: &[String], ids: &'a [String], name: &str) -> Option<&'a str> {
-    let i = names.iter().position(|n| n == name)?;
-    ids.get(i).map(String::as_str)
+/// See [`SlashCommandRequest::mentions`].
+pub struct Mentions<'a> {
+    users: HashMap<&'a str, &'a str>,
+    channels: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Mentions<'a> {
+    /// The user id Mattermost resolved for `@name`, if the text mentioned it.
+    pub fn user_id(&self, name: &str) -> Option<&'a str> {
+        self.users.get(name).copied()
+    }
+
+    /// The channel id Mattermost resolved for `~name`, if the text mentioned it.
+    pub fn channel_id(&self, name: &str) -> Option<&'a str> {
+        self.channels.get(name).copied()
+    }
+}
+
+/// Names and ids pair up by position; a name mentioned twice keeps its first id.
+fn mention_index<'a>(names: &'a [String], ids: &'a [String]) -> HashMap<&'a str, &'a str> {
+    let mut index = HashMap::new();
+    for (name, id) in names.iter().zip(ids) {
+        index.entry(name.as_str()).or_insert(id.as_str());
+    }
+    index
 }
 
 /// Whether a command response is shown only to the user or posted in the channel.
@@ -389,8 +412,24 @@ mod tests {
         assert_eq!(req.text, "berlin @bob");
         assert_eq!(req.trigger_id, "dHJpZw==");
         assert_eq!(req.response_url, "https://mm.example.com/hooks/commands/h1");
-        assert_eq!(req.user_mention_id("carol"), Some("u3"));
-        assert_eq!(req.user_mention_id("dave"), None);
+        assert_eq!(req.mentions().user_id("carol"), Some("u3"));
+        assert_eq!(req.mentions().user_id("dave"), None);
+    }
+
+    #[test]
+    fn mentions_pair_by_position_and_a_repeated_name_keeps_its_first_id() {
+        let req = SlashCommandRequest {
+            user_mentions: ["bob", "carol", "bob", "dave"].map(String::from).to_vec(),
+            user_mentions_ids: ["u2", "u3", "u9"].map(String::from).to_vec(),
+            channel_mentions: vec!["town".into()],
+            ..Default::default()
+        };
+        let mentions = req.mentions();
+        assert_eq!(mentions.user_id("bob"), Some("u2"));
+        assert_eq!(mentions.user_id("carol"), Some("u3"));
+        assert_eq!(mentions.user_id("dave"), None, "no id was sent for it");
+        assert_eq!(mentions.channel_id("town"), None);
+        assert_eq!(mentions.channel_id("bob"), None, "users are not channels");
     }
 
     #[test]
