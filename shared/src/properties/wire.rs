@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{config, json_text, json_value, nasty_string};
 use crate::events::subscriptions::Subscription;
-use crate::events::{Event, EventKind};
+use crate::events::{ALL_KINDS, Event};
 use crate::protocol::apps::{
     Call, CallRequest, CallResponse, Context, Expand, ExpandLevel, Subject,
 };
@@ -94,17 +94,6 @@ const SUBJECTS: [Subject; 14] = [
     Subject::BotMentioned,
     Subject::SelfMentioned,
     Subject::UserUpdated,
-];
-
-const KINDS: [EventKind; 8] = [
-    EventKind::MessagePosted,
-    EventKind::ChannelCreated,
-    EventKind::UserCreated,
-    EventKind::UserJoinedChannel,
-    EventKind::UserJoinedTeam,
-    EventKind::UserLeftChannel,
-    EventKind::UserLeftTeam,
-    EventKind::UserUpdated,
 ];
 
 /// State an app attaches: any JSON but a bare `null`, which is the same as no state.
@@ -251,7 +240,7 @@ pub(crate) fn event() -> impl Strategy<Value = Event> {
     let mattermost_id = || prop_oneof![3 => "[a-z0-9]{26}", 1 => nasty_string()];
     (
         (nasty_string(), nasty_string(), nasty_string()),
-        prop::option::of(prop::sample::select(KINDS.to_vec())),
+        prop::option::of(prop::sample::select(ALL_KINDS.to_vec())),
         (
             mattermost_id(),
             mattermost_id(),
