@@ -14,6 +14,9 @@ pub fn http_client() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// How long the local host may take to print its setup block.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
 /// The repository root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -84,8 +87,28 @@ impl LocalHost {
             .spawn()
             .expect("start cloudapps-local");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        // Lines arrive through a thread, so a host that hangs before its setup block fails the
+        // test after a deadline instead of hanging CI; the thread keeps draining stdout after,
+        // so the child never blocks on a full pipe.
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = sender.send(line.unwrap_or_default());
+            }
+        });
+        let deadline = std::time::Instant::now() + STARTUP_DEADLINE;
+        let log = data_dir.join("host.log");
+        let mut next_line = || {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            lines.recv_timeout(left).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "cloudapps-local printed no complete setup block within {STARTUP_DEADLINE:?}; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+        };
+        let first = next_line();
         let url = first
             .strip_prefix("cloudapps local host listening on ")
             .and_then(|rest| rest.split_whitespace().next())
@@ -93,8 +116,8 @@ impl LocalHost {
             .to_owned();
         let mut setup = first.clone();
         // The setup block ends with the last secret or secrets line of the last app.
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
+        loop {
+            let line = next_line();
             let done = line.trim_start().starts_with("command token:")
                 || line.trim_start().starts_with("secrets:");
             setup.push('\n');
@@ -103,8 +126,6 @@ impl LocalHost {
                 break;
             }
         }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         LocalHost {
             child,
             url,
