@@ -88,6 +88,30 @@ fn refuses_expired_and_not_yet_valid_tokens() {
 }
 
 #[test]
+fn accepts_a_token_expired_within_the_clock_leeway() {
+    // Mattermost's clock may run behind ours: 10 s past `exp` is still within the 30 s leeway.
+    let late = sign_app_jwt(
+        &AppClaims {
+            exp: now() - 10,
+            ..valid_claims()
+        },
+        SECRET,
+    );
+    assert!(verify_app_jwt(Some(&bearer(&late)), SECRET).is_ok());
+    let too_late = sign_app_jwt(
+        &AppClaims {
+            exp: now() - 40,
+            ..valid_claims()
+        },
+        SECRET,
+    );
+    assert_eq!(
+        verify_app_jwt(Some(&bearer(&too_late)), SECRET),
+        Err(AuthError::Expired)
+    );
+}
+
+#[test]
 fn refuses_missing_exp() {
     let token = jsonwebtoken::encode(
         &Header::default(),

@@ -397,6 +397,15 @@ async fn a_form_opens_as_a_dialog_whose_submission_reaches_the_submit_handler() 
         open.dialog.elements[1].default, "true",
         "what was typed is pre-filled"
     );
+    // The dialog may be submitted for an hour, by the user it was opened for.
+    let state = auth::verify_call_token(&open.dialog.state, f.install.jwt_secret.expose()).unwrap();
+    let exp = state.exp.expect("dialogs expire");
+    assert!(
+        (auth::now() + DIALOG_TTL_SECONDS - 5..=auth::now() + DIALOG_TTL_SECONDS).contains(&exp),
+        "expires in {DIALOG_TTL_SECONDS} s: {exp}"
+    );
+    assert_eq!(DIALOG_TTL_SECONDS, 3600);
+    assert_eq!(state.user_id, "u1");
 
     let submission = |user: &str, message: &str| {
         json!({"type": "dialog_submission", "callback_id": "", "state": open.dialog.state, "user_id": user,
