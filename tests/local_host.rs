@@ -678,3 +678,61 @@ fn a_loopback_mattermost_needs_allow_private_network() {
         host.setup
     );
 }
+
+#[tokio::test]
+async fn extra_catalog_listings_are_served_and_the_jwt_helper_signs_for_the_running_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog");
+    std::fs::create_dir(&catalog).unwrap();
+    let listing = json!({
+        "id": "partner", "display_name": "Partner", "description": "Hosted elsewhere.",
+        "categories": ["developer"],
+        "versions": [{"version": "v1.0.0", "release_notes": "-", "requested_subjects": [],
+            "manifest": {"app_id": "partner", "version": "v1.0.0", "display_name": "Partner",
+                "description": "-", "homepage_url": "https://partner.example/",
+                "requested_permissions": [], "http": {"root_url": "https://partner.example/app"}}}]
+    });
+    std::fs::write(catalog.join("partner.json"), listing.to_string()).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let host = LocalHost::start(&data, &["--catalog", catalog.to_str().unwrap()]);
+    let admin = host.printed("tenant admin token:").unwrap();
+    let (status, listed) = json_of(
+        http_client()
+            .get(format!("{}/marketplace/t/local/apps/partner", host.url))
+            .header("authorization", format!("Bearer {admin}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["display_name"], "Partner", "{listed}");
+
+    // `jwt` reads the install's secret from the same data directory, changes nothing, and what
+    // it prints is accepted by the running host.
+    let printed = std::process::Command::new(workspace_binary("cloudapps-local"))
+        .args(["--allow-private-network", "--data-dir"])
+        .arg(&data)
+        .args(["jwt", "--user", "u1"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let token = String::from_utf8(printed.stdout).unwrap().trim().to_owned();
+    let (status, answer) = json_of(
+        http_client()
+            .post(format!("{}/t/local/apps/hello/send", host.url))
+            .header("content-type", "application/json")
+            .header("mattermost-app-authorization", format!("Bearer {token}"))
+            .body(submit("signed by the helper").to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["text"].as_str()),
+        (200, Some("Hello, @alice! You said: signed by the helper"))
+    );
+    host.stop();
+}
