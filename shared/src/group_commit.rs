@@ -414,7 +414,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn concurrent_writes_commit_together_and_a_failing_one_alone_rolls_back() {
+    async fn concurrent_writes_are_each_answered_and_a_failing_one_alone_rolls_back() {
         let (w, conn) = writer();
         let w = Arc::new(w);
         let tasks: Vec<_> = (0..50)
@@ -447,6 +447,49 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 45, "the refused writes left nothing behind");
+    }
+
+    #[tokio::test]
+    async fn writes_waiting_together_share_one_commit() {
+        let (w, conn) = writer();
+        let commits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = commits.clone();
+        lock(&conn).commit_hook(Some(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            false
+        }));
+        // The first write holds the writer thread until the others are queued behind it.
+        let (started, has_started) = std::sync::mpsc::channel::<()>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first = w
+            .writer
+            .submit(move |c| {
+                let _ = started.send(());
+                held.recv().map_err(|e| E(e.to_string()))?;
+                insert(c, "first")
+            })
+            .unwrap();
+        has_started
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the first write runs");
+        let rest: Vec<_> = (0..20)
+            .map(|i| {
+                w.writer
+                    .submit(move |c| insert(c, &format!("k{i}")))
+                    .unwrap()
+            })
+            .collect();
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        for answered in rest {
+            answered.await.unwrap().unwrap();
+        }
+        assert_eq!(count(&conn), 21);
+        assert_eq!(
+            commits.load(Ordering::SeqCst),
+            2,
+            "one commit for the first write, one for the 20 that waited together"
+        );
     }
 
     /// Waits a bounded while for `done`.
