@@ -416,3 +416,40 @@ async fn a_mattermost_refusal_during_rotate_changes_nothing() {
     }
     assert_eq!(w.raw_install().await, before);
 }
+
+#[tokio::test]
+async fn an_install_that_mattermost_refuses_halfway_leaves_nothing_behind_in_mattermost() {
+    let w = World::start().await;
+    // Mattermost creates the slash command, then refuses the outgoing webhook.
+    w.standin
+        .refuse_hooks
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, answer) = w
+        .json(
+            &format!("{APP}/install"),
+            &w.admin,
+            json!({
+                "version": "v1.0.0",
+                "consent": {"permissions": ["act_as_bot"], "locations": ["/command", "/post_menu"]},
+                "mattermost": {"admin_token": MM_ADMIN, "team_id": "team0000000000000000000001"}
+            }),
+        )
+        .await;
+    assert_eq!(status, 502, "{answer}");
+    assert!(
+        answer["text"].as_str().unwrap().contains("removed again"),
+        "{answer}"
+    );
+    assert!(
+        w.standin.commands.lock().unwrap().is_empty(),
+        "the slash command it had created is deleted: {:?}",
+        w.standin.commands.lock().unwrap()
+    );
+    assert_eq!(w.standin.deleted.lock().unwrap().len(), 1);
+    // And nothing is installed here: a second try, once Mattermost agrees, succeeds.
+    w.standin
+        .refuse_hooks
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    w.install().await;
+    assert_eq!(w.standin.commands.lock().unwrap().len(), 1);
+}

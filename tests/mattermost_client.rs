@@ -320,4 +320,38 @@ async fn regenerates_command_and_outgoing_webhook_tokens_with_an_admin_token() {
         Err(MattermostError::NotAnId(_))
     ));
     assert_eq!(standin.regenerated.lock().unwrap().len(), 2);
+
+    // Deleting (an install's undo): each by its own route, a second time is a 404, and what is
+    // not an id never reaches a URL.
+    client
+        .delete_command(&site, "admin", &command.id)
+        .await
+        .unwrap();
+    client
+        .delete_outgoing_webhook(&site, "admin", &hook.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        *standin.deleted.lock().unwrap(),
+        [command.id.clone(), hook.id.clone()]
+    );
+    assert!(
+        standin.commands.lock().unwrap().is_empty() && standin.hooks.lock().unwrap().is_empty()
+    );
+    assert!(matches!(
+        client.delete_command(&site, "admin", &command.id).await,
+        Err(MattermostError::Refused { status: 404, .. })
+    ));
+    assert!(matches!(
+        client
+            .delete_outgoing_webhook(&site, "user", &hook.id)
+            .await,
+        Err(MattermostError::Refused { status: 401, .. })
+    ));
+    assert!(matches!(
+        client
+            .delete_command(&site, "admin", "../../users/me")
+            .await,
+        Err(MattermostError::NotAnId(_))
+    ));
 }

@@ -113,6 +113,23 @@ pub trait Mattermost: Send + Sync + 'static {
         hook_id: &str,
     ) -> Result<String, MattermostError>;
 
+    /// `DELETE {site}/api/v4/commands/{command_id}` with an admin's token (undoing an install).
+    async fn delete_command(
+        &self,
+        site_url: &str,
+        token: &str,
+        command_id: &str,
+    ) -> Result<(), MattermostError>;
+
+    /// `DELETE {site}/api/v4/hooks/outgoing/{hook_id}` with an admin's token (undoing an
+    /// install).
+    async fn delete_outgoing_webhook(
+        &self,
+        site_url: &str,
+        token: &str,
+        hook_id: &str,
+    ) -> Result<(), MattermostError>;
+
     /// `POST {site}/api/v4/posts` with the bot's token.
     async fn create_post(
         &self,
@@ -216,6 +233,21 @@ impl HttpMattermost {
         read(answer, "the created object (with its id and token)").await
     }
 
+    /// Sends a bodiless request to `{site}/api/v4/{path}` with `token`; any 2xx is done.
+    async fn bodiless(
+        &self,
+        method: reqwest::Method,
+        site_url: &str,
+        path: &str,
+        token: &str,
+    ) -> Result<Answer, MattermostError> {
+        let request = self
+            .client
+            .request(method, &api_url(site_url, path))?
+            .bearer_auth(token);
+        self.send(request).await
+    }
+
     /// Sends a `regen_token` request, which has no body, and reads the new token.
     async fn regen_token(
         &self,
@@ -224,11 +256,8 @@ impl HttpMattermost {
         path: &str,
         token: &str,
     ) -> Result<String, MattermostError> {
-        let request = self
-            .client
-            .request(method, &api_url(site_url, path))?
-            .bearer_auth(token);
-        let regenerated: NewToken = read(self.send(request).await?, "a new token").await?;
+        let answer = self.bodiless(method, site_url, path, token).await?;
+        let regenerated: NewToken = read(answer, "a new token").await?;
         if regenerated.token.is_empty() {
             return Err(MattermostError::Refused {
                 status: 200,
@@ -316,6 +345,30 @@ impl Mattermost for HttpMattermost {
         let path = format!("hooks/outgoing/{}/regen_token", checked_id(hook_id)?);
         self.regen_token(reqwest::Method::POST, site_url, &path, token)
             .await
+    }
+
+    async fn delete_command(
+        &self,
+        site_url: &str,
+        token: &str,
+        command_id: &str,
+    ) -> Result<(), MattermostError> {
+        let path = format!("commands/{}", checked_id(command_id)?);
+        self.bodiless(reqwest::Method::DELETE, site_url, &path, token)
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_outgoing_webhook(
+        &self,
+        site_url: &str,
+        token: &str,
+        hook_id: &str,
+    ) -> Result<(), MattermostError> {
+        let path = format!("hooks/outgoing/{}", checked_id(hook_id)?);
+        self.bodiless(reqwest::Method::DELETE, site_url, &path, token)
+            .await
+            .map(|_| ())
     }
 
     async fn create_post(

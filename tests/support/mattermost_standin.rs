@@ -57,6 +57,11 @@ pub struct StandIn {
     /// Every accepted `regen_token` request: `{"kind": "command" | "outgoing_hook", "id",
     /// "token"}` with the new token (also stored in the command or hook above).
     pub regenerated: Arc<Mutex<Vec<Value>>>,
+    /// The ids of every command or hook deleted.
+    pub deleted: Arc<Mutex<Vec<String>>>,
+    /// While set, `POST /hooks/outgoing` is refused (403), as for an admin without the
+    /// permission to manage outgoing webhooks.
+    pub refuse_hooks: Arc<std::sync::atomic::AtomicBool>,
     /// Numbers ids and tokens, so that no two are alike, as in Mattermost.
     serial: Arc<AtomicUsize>,
 }
@@ -83,6 +88,8 @@ impl StandIn {
                 creation(|s| &s.hooks, check_outgoing_webhook),
             )
             .route("/api/v4/posts", creation(|s| &s.posts, check_post))
+            .route("/api/v4/commands/{command_id}", deletion(|s| &s.commands))
+            .route("/api/v4/hooks/outgoing/{hook_id}", deletion(|s| &s.hooks))
             .route(
                 "/api/v4/commands/{command_id}/regen_token",
                 put(regen_command_token),
@@ -155,6 +162,14 @@ fn creation(
 ) -> axum::routing::MethodRouter<StandIn> {
     post(
         move |State(s): State<StandIn>, headers: HeaderMap, body: Bytes| async move {
+            let is_hook = std::ptr::eq(list(&s), &*s.hooks);
+            if is_hook && s.refuse_hooks.load(Ordering::SeqCst) {
+                return app_error(
+                    StatusCode::FORBIDDEN,
+                    "api.context.permissions.app_error",
+                    "You do not have the appropriate permissions.",
+                );
+            }
             match authorized_json(&s, &headers, &body) {
                 Ok(req) => {
                     let checked = check(&req);
@@ -196,6 +211,61 @@ async fn regen_command_token(
     }
 }
 
+/// What a request on one command or hook must be: authorized, without a body (the client
+/// sends none, the server reads none), on a valid id (`model.IsValidId`, as the router's
+/// `{command_id}` / `{hook_id}` check requires).
+fn bodiless_on_an_id(
+    s: &StandIn,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(), Box<axum::response::Response>> {
+    authorized(s, headers)?;
+    if !body.is_empty() {
+        return Err(Box::new(app_error(
+            StatusCode::BAD_REQUEST,
+            "api.context.invalid_body_param.app_error",
+            "This request takes no body.",
+        )));
+    }
+    if id.len() != 26 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Box::new(app_error(
+            StatusCode::BAD_REQUEST,
+            "api.context.invalid_url_param.app_error",
+            "Invalid or missing id parameter in request URL.",
+        )));
+    }
+    Ok(())
+}
+
+fn missing() -> axum::response::Response {
+    app_error(
+        StatusCode::NOT_FOUND,
+        "app.command.getbyid.missing.app_error",
+        "Unable to find the existing item.",
+    )
+}
+
+/// `DELETE /api/v4/commands/{command_id}` and `DELETE /api/v4/hooks/outgoing/{hook_id}` (no
+/// body): removed, answered `{"status":"OK"}`.
+fn deletion(list: fn(&StandIn) -> &Mutex<Vec<Value>>) -> axum::routing::MethodRouter<StandIn> {
+    axum::routing::delete(
+        move |State(s): State<StandIn>, Path(id): Path<String>, headers: HeaderMap, body: Bytes| async move {
+            if let Err(refused) = bodiless_on_an_id(&s, &id, &headers, &body) {
+                return *refused;
+            }
+            let mut items = list(&s).lock().expect("stand-in lock");
+            let before = items.len();
+            items.retain(|i| i["id"] != id.as_str());
+            if items.len() == before {
+                return missing();
+            }
+            s.deleted.lock().expect("stand-in lock").push(id);
+            axum::Json(json!({"status": "OK"})).into_response()
+        },
+    )
+}
+
 /// `POST /api/v4/hooks/outgoing/{hook_id}/regen_token` (no body): the `OutgoingWebhook` with
 /// its new token.
 async fn regen_outgoing_webhook_token(
@@ -220,30 +290,10 @@ fn regenerate(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Value, Box<axum::response::Response>> {
-    authorized(s, headers)?;
-    // The client sends no body; the server reads none.
-    if !body.is_empty() {
-        return Err(Box::new(app_error(
-            StatusCode::BAD_REQUEST,
-            "api.context.invalid_body_param.app_error",
-            "regen_token takes no body.",
-        )));
-    }
-    // `model.IsValidId`, as the router's `{command_id}` / `{hook_id}` check requires.
-    if id.len() != 26 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(Box::new(app_error(
-            StatusCode::BAD_REQUEST,
-            "api.context.invalid_url_param.app_error",
-            "Invalid or missing id parameter in request URL.",
-        )));
-    }
+    bodiless_on_an_id(s, id, headers, body)?;
     let mut list = list.lock().expect("stand-in lock");
     let Some(item) = list.iter_mut().find(|i| i["id"] == id) else {
-        return Err(Box::new(app_error(
-            StatusCode::NOT_FOUND,
-            "app.command.getbyid.missing.app_error",
-            "Unable to find the existing item.",
-        )));
+        return Err(Box::new(missing()));
     };
     let token = s.next("regen");
     item["token"] = json!(token);

@@ -339,6 +339,17 @@ impl Mattermost for RecordingMattermost {
     ) -> Result<String, MattermostError> {
         Err(MattermostError::Unreachable("not used here".into()))
     }
+    async fn delete_command(&self, _: &str, _: &str, _: &str) -> Result<(), MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
+    async fn delete_outgoing_webhook(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<(), MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
     async fn create_post(
         &self,
         site: &str,

@@ -726,11 +726,65 @@ impl Marketplace {
         slash_url: &str,
         outgoing_url: &str,
     ) -> Result<Vec<(RegisteredIntegration, String)>, Error> {
+        let mut done = Vec::new();
+        let created = self
+            .create_integrations(tenant, listing, admin, slash_url, outgoing_url, &mut done)
+            .await;
+        if let Err(e) = created {
+            // Nothing stays installed after a refusal, in Mattermost either.
+            let undone = self.delete_integrations(tenant, admin, &done).await;
+            return Err(Error::Dependency(format!("{e}; {undone}")));
+        }
+        Ok(done)
+    }
+
+    /// Removes integrations an install created in Mattermost; says what became of them.
+    async fn delete_integrations(
+        &self,
+        tenant: &Tenant,
+        admin: &MattermostAdmin,
+        created: &[(RegisteredIntegration, String)],
+    ) -> String {
+        let Ok(mm) = self.mattermost_client() else {
+            return "nothing was created in Mattermost".into();
+        };
+        let mut left = Vec::new();
+        for (i, _) in created {
+            let (site, token, id) = (&tenant.site_url, &admin.admin_token, &i.mattermost_id);
+            let deleted = match i.kind.as_str() {
+                SLASH_COMMAND => mm.delete_command(site, token, id).await,
+                _ => mm.delete_outgoing_webhook(site, token, id).await,
+            };
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "could not remove an integration after a failed install");
+                left.push(format!("{} ({e})", describe(&i.kind, &i.name)));
+            }
+        }
+        match (created.is_empty(), left.is_empty()) {
+            (true, _) => "nothing was created in Mattermost".into(),
+            (false, true) => "what had been created in Mattermost was removed again".into(),
+            (false, false) => format!(
+                "remove by hand in Mattermost what could not be removed: {}",
+                left.join(", ")
+            ),
+        }
+    }
+
+    /// Creates the listing's slash commands and outgoing webhooks, pushing each onto `done` as
+    /// it is created.
+    async fn create_integrations(
+        &self,
+        tenant: &Tenant,
+        listing: &Listing,
+        admin: &MattermostAdmin,
+        slash_url: &str,
+        outgoing_url: &str,
+        done: &mut Vec<(RegisteredIntegration, String)>,
+    ) -> Result<(), Error> {
         let mm = self.mattermost_client()?;
         let failed = |what: &str, e: crate::mattermost::MattermostError| {
             Error::Dependency(format!("Mattermost refused to create {what}: {e}"))
         };
-        let mut done = Vec::new();
         for c in &listing.integrations.slash_commands {
             let command = NewCommand {
                 team_id: admin.team_id.clone(),
@@ -781,7 +835,7 @@ impl Marketplace {
             };
             done.push((registered, created.token));
         }
-        Ok(done)
+        Ok(())
     }
 
     /// Takes the subscriptions a built-in app declares, for the subjects the install was
