@@ -157,6 +157,13 @@ mod batch_stub {
     }
 }
 
+/// A stub read, with a deadline: a retry loop that never ends fails the test instead of hanging it.
+async fn read<T>(read: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("get_many still running after 60 s: its retries are unbounded")
+}
+
 #[tokio::test]
 async fn keys_left_unprocessed_are_asked_for_again() {
     use cloudapps::store::ItemStore;
@@ -166,7 +173,7 @@ async fn keys_left_unprocessed_are_asked_for_again() {
         batch_stub::start(|round| [Some(1), Some(0)].get(round).copied().flatten()).await;
     let store = DynamoStore::new(client, "stub-table");
     let sks = ["a", "missing-b", "c", "a", "d"];
-    let got = store.get_many("p", &sks).await.unwrap();
+    let got = read(store.get_many("p", &sks)).await.unwrap();
     let found: Vec<Option<String>> = got
         .into_iter()
         .map(|i| i.map(|i| i.body["sk_copy"].as_str().unwrap().to_owned()))
@@ -200,12 +207,29 @@ async fn keys_that_stay_unprocessed_fail_the_read_after_bounded_attempts() {
 
     let (stub, client) = batch_stub::start(|_| Some(0)).await;
     let store = DynamoStore::new(client, "stub-table");
-    let err = store.get_many("p", &["a", "b"]).await.unwrap_err();
+    let err = read(store.get_many("p", &["a", "b"])).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Backend(m) if m.contains("2 of 2 keys unprocessed")),
         "{err}"
     );
     assert_eq!(stub.requests.lock().unwrap().len(), BATCH_STALLS as usize);
+}
+
+#[tokio::test]
+async fn partial_answers_are_progress_not_failed_attempts() {
+    use cloudapps::store::ItemStore;
+    use cloudapps::store::dynamo::BATCH_STALLS;
+
+    // As when a response would pass DynamoDB's 16 MB cap: one key per round, more rounds than
+    // the read tolerates in a row without progress.
+    let (stub, client) = batch_stub::start(|_| Some(1)).await;
+    let store = DynamoStore::new(client, "stub-table");
+    let keys = BATCH_STALLS as usize + 3;
+    let sks: Vec<String> = (0..keys).map(|n| format!("k{n}")).collect();
+    let sks: Vec<&str> = sks.iter().map(String::as_str).collect();
+    let got = read(store.get_many("p", &sks)).await.unwrap();
+    assert!(got.iter().all(Option::is_some));
+    assert_eq!(stub.requests.lock().unwrap().len(), keys);
 }
 
 #[tokio::test]
@@ -216,7 +240,7 @@ async fn a_read_of_more_than_100_keys_is_split_into_batches_the_service_accepts(
     let store = DynamoStore::new(client, "stub-table");
     let sks: Vec<String> = (0..250).map(|n| format!("k{n}")).collect();
     let sks: Vec<&str> = sks.iter().map(String::as_str).collect();
-    let got = store.get_many("p", &sks).await.unwrap();
+    let got = read(store.get_many("p", &sks)).await.unwrap();
     assert!(
         got.iter()
             .zip(&sks)
