@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use serde_json::json;
 
 use super::{ItemStore, StoreError};
@@ -41,6 +42,48 @@ pub async fn get_many_returns_items_in_the_order_asked(store: Arc<dyn ItemStore>
     assert_eq!(
         store.get_many(&fresh_pk("none"), &["x"]).await.unwrap(),
         [None]
+    );
+}
+
+/// More keys than one DynamoDB batch holds (100), asked out of order, with keys that do not
+/// exist and keys asked twice, also across batch boundaries (fan-out asks one per subscriber).
+pub async fn get_many_of_more_keys_than_one_batch_holds(store: Arc<dyn ItemStore>) {
+    let pk = fresh_pk("many-keys");
+    let stored = 250;
+    let creates = (0..stored).map(|n| {
+        let (store, pk) = (store.clone(), pk.clone());
+        async move {
+            store
+                .create(&pk, &format!("k{n:03}"), &json!({"n": n}))
+                .await
+        }
+    });
+    // A few at a time: moto serves one connection per thread.
+    let created: Vec<_> = futures::stream::iter(creates)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(created.iter().all(Result::is_ok), "creates: {created:?}");
+    // 300 distinct keys from the last to the first (the last 50 are missing), then 30 again.
+    let mut asked: Vec<usize> = (0..300).rev().collect();
+    asked.extend((90..120).chain([299, 0]));
+    let sks: Vec<String> = asked.iter().map(|n| format!("k{n:03}")).collect();
+    let sks: Vec<&str> = sks.iter().map(String::as_str).collect();
+    let got = store.get_many(&pk, &sks).await.unwrap();
+    let numbers: Vec<Option<u64>> = got
+        .iter()
+        .map(|i| i.as_ref().map(|i| i.body["n"].as_u64().unwrap()))
+        .collect();
+    let expected: Vec<Option<u64>> = asked
+        .iter()
+        .map(|&n| (n < stored).then_some(n as u64))
+        .collect();
+    assert_eq!(numbers, expected);
+    assert!(
+        got.iter()
+            .zip(&sks)
+            .all(|(i, sk)| i.as_ref().is_none_or(|i| i.sk == *sk)),
+        "each item under the key asked"
     );
 }
 
@@ -189,6 +232,7 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@each $make;
             get_of_a_missing_item_is_none,
             get_many_returns_items_in_the_order_asked,
+            get_many_of_more_keys_than_one_batch_holds,
             create_starts_at_revision_one_and_only_once,
             replace_is_conditional_on_the_revision,
             bodies_round_trip,

@@ -2,7 +2,8 @@
 //! Bodies are stored as native attributes through serde_dynamo, next to `pk`, `sk` and `_rev`;
 //! every write carries a condition on `_rev`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -18,8 +19,13 @@ use super::{Item, ItemStore, StoreError};
 const PK: &str = "pk";
 const SK: &str = "sk";
 const REV: &str = "_rev";
-/// How many times a batch read asks again for keys DynamoDB left unprocessed.
-const BATCH_ATTEMPTS: u32 = 4;
+/// DynamoDB's limit on keys in one BatchGetItem.
+pub const BATCH_GET_KEYS: usize = 100;
+/// How many batch reads in a row may leave every key they asked for unprocessed before a read
+/// gives up.
+pub const BATCH_STALLS: u32 = 5;
+/// The backoff cap before the first retry of unprocessed keys; it doubles per stalled round.
+const BATCH_BACKOFF: Duration = Duration::from_millis(20);
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -78,6 +84,64 @@ impl DynamoStore {
                 Ok(())
             }
             Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// One BatchGetItem of at most [`BATCH_GET_KEYS`] distinct keys into `found`. DynamoDB may
+    /// leave keys unprocessed (throttling, or a response over its 16 MB cap): those are asked
+    /// for again after a jittered exponential backoff. The SDK's own retries cover only failed
+    /// requests, not this partial success. Rounds that process some keys are progress; the read
+    /// fails once [`BATCH_STALLS`] rounds in a row process none.
+    async fn batch_get(
+        &self,
+        pk: &str,
+        sks: &[&str],
+        found: &mut HashMap<String, Item>,
+    ) -> Result<(), StoreError> {
+        let mut pending: Vec<HashMap<String, AttributeValue>> =
+            sks.iter().map(|sk| Self::key(pk, sk)).collect();
+        let mut stalls = 0;
+        loop {
+            let asked = pending.len();
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for attrs in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let item = Self::from_attributes(attrs)?;
+                found.insert(item.sk.clone(), item);
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            stalls = if pending.len() < asked { 0 } else { stalls + 1 };
+            if stalls >= BATCH_STALLS {
+                return Err(StoreError::Backend(format!(
+                    "DynamoDB left {} of {} keys unprocessed in {BATCH_STALLS} batch reads in a row (throttled)",
+                    pending.len(),
+                    sks.len()
+                )));
+            }
+            // Full jitter: concurrent readers throttled together do not retry together.
+            let cap = BATCH_BACKOFF * 2u32.pow(stalls);
+            tokio::time::sleep(cap.mul_f64(rand::random::<f64>())).await;
         }
     }
 
@@ -163,46 +227,12 @@ impl ItemStore for DynamoStore {
     }
 
     async fn get_many(&self, pk: &str, sks: &[&str]) -> Result<Vec<Option<Item>>, StoreError> {
+        // DynamoDB refuses a batch that names a key twice: ask for each key once, map back after.
+        let mut seen = HashSet::new();
+        let unique: Vec<&str> = sks.iter().copied().filter(|sk| seen.insert(*sk)).collect();
         let mut found: HashMap<String, Item> = HashMap::new();
-        let mut pending: Vec<HashMap<String, AttributeValue>> =
-            sks.iter().map(|sk| Self::key(pk, sk)).collect();
-        pending.dedup();
-        // BatchGetItem may leave keys unprocessed under throttling: ask again, a few times.
-        for attempt in 0..BATCH_ATTEMPTS {
-            if pending.is_empty() {
-                break;
-            }
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-            }
-            let keys = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .consistent_read(true)
-                .build()
-                .map_err(build_error)?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for attrs in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let item = Self::from_attributes(attrs)?;
-                found.insert(item.sk.clone(), item);
-            }
-            if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                pending = left.keys;
-            }
-        }
-        if !pending.is_empty() {
-            return Err(StoreError::Backend(
-                "DynamoDB left keys unprocessed after retries (throttled)".into(),
-            ));
+        for chunk in unique.chunks(BATCH_GET_KEYS) {
+            self.batch_get(pk, chunk, &mut found).await?;
         }
         Ok(sks.iter().map(|sk| found.get(*sk).cloned()).collect())
     }

@@ -49,7 +49,8 @@ pub enum StoreError {
 pub trait ItemStore: Send + Sync + 'static {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
 
-    /// Several items of one partition in one round trip, in the order of `sks`.
+    /// Several items of one partition, in the order of `sks` (which may repeat a key), in as
+    /// few round trips as the backend allows.
     async fn get_many(&self, pk: &str, sks: &[&str]) -> Result<Vec<Option<Item>>, StoreError>;
 
     /// Creates the item at revision 1; [`StoreError::Conflict`] if it already exists.
