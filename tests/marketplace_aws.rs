@@ -29,6 +29,12 @@ fn unique(prefix: &str) -> String {
         .replace('_', "x")
 }
 
+/// A published version's number: never `$LATEST`, which would run whatever is deployed next.
+fn version_number(v: &str) -> u64 {
+    v.parse()
+        .unwrap_or_else(|_| panic!("{v:?} is not a published version's number"))
+}
+
 #[tokio::test]
 async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_version() {
     let names = deploy_app_functions_on_moto(&unique("stack")).await;
@@ -44,6 +50,7 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
         cloudapps::host::Function::of_app("hello").count()
     );
     for p in &pinned {
+        version_number(&p.function_version);
         let alias = lambda
             .get_alias()
             .function_name(&p.function)
@@ -54,20 +61,43 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
         assert_eq!(alias.function_version(), Some(p.function_version.as_str()));
         assert_eq!(alias.description(), Some("hello v1.0.0"));
     }
-    // Another version re-points the same aliases.
-    provisioner
+    // A deploy changes every function (PublishVersion publishes only a changed one); another
+    // version then re-points the same aliases at the newly published versions.
+    for p in &pinned {
+        lambda
+            .update_function_configuration()
+            .function_name(&p.function)
+            .description("the next deploy")
+            .send()
+            .await
+            .unwrap();
+    }
+    let upgraded = provisioner
         .provision(&tenant("acme", None), "hello", "v1.1.0")
         .await
         .unwrap();
+    for (old, new) in pinned.iter().zip(&upgraded) {
+        assert_eq!(old.function, new.function);
+        assert!(
+            version_number(&new.function_version) > version_number(&old.function_version),
+            "{} stayed on {}",
+            new.function,
+            old.function_version
+        );
+        let alias = lambda
+            .get_alias()
+            .function_name(&new.function)
+            .name("t-acme")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            alias.function_version(),
+            Some(new.function_version.as_str())
+        );
+        assert_eq!(alias.description(), Some("hello v1.1.0"));
+    }
     let send = &names["hello-send"];
-    let alias = lambda
-        .get_alias()
-        .function_name(send)
-        .name("t-acme")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(alias.description(), Some("hello v1.1.0"));
     // Tenants do not share aliases.
     provisioner
         .provision(&tenant("globex", None), "hello", "v0.9.0")
@@ -105,6 +135,50 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
             .is_ok(),
         "other tenants keep theirs"
     );
+}
+
+/// A Lambda endpoint that refuses everything as AWS does a caller without the permission.
+async fn access_denied_lambda() -> aws_sdk_lambda::Client {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            http::StatusCode::FORBIDDEN,
+            [("x-amzn-errortype", "AccessDeniedException")],
+            r#"{"Type":"User","Message":"not authorized to perform this operation"}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = moto_lambda()
+        .await
+        .config()
+        .to_builder()
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn removing_an_alias_tolerates_only_its_absence() {
+    let all = |name: &str| {
+        cloudapps::host::Function::of_app("hello")
+            .map(|f| (f.name.to_owned(), name.to_owned()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    // Denied: the alias may well still be there and invocable.
+    let denied = LambdaProvisioner::new(access_denied_lambda().await, all("x-hello"));
+    let err = denied.deprovision("acme", "hello").await.unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::Backend(ref e) if e.contains("AccessDenied")),
+        "{err}"
+    );
+    // moto answers a name it cannot route with an error that is not ResourceNotFound.
+    let invalid = LambdaProvisioner::new(moto_lambda().await, all("not a function name!"));
+    let err = invalid.deprovision("acme", "hello").await.unwrap_err();
+    assert!(matches!(err, ProvisionError::Backend(_)), "{err}");
+    // An absent function or alias has nothing left to remove.
+    let absent = LambdaProvisioner::new(moto_lambda().await, all(&unique("absent")));
+    absent.deprovision("acme", "hello").await.unwrap();
 }
 
 #[tokio::test]
@@ -339,9 +413,12 @@ async fn a_tenant_alias_may_be_invoked_by_the_tenants_principal_only() {
     );
 }
 
-fn alias_invoke(tenant: &str) -> lambda_runtime::LambdaEvent<Value> {
-    let envelope = json!({"path": "/ping", "httpMethod": "POST",
+fn alias_invoke(tenant: &str, jwt: Option<&str>) -> lambda_runtime::LambdaEvent<Value> {
+    let mut envelope = json!({"path": "/ping", "httpMethod": "POST",
         "headers": {"Content-Type": "application/json"}, "body": "{}"});
+    if let Some(jwt) = jwt {
+        envelope["headers"]["Mattermost-App-Authorization"] = json!(format!("Bearer {jwt}"));
+    }
     let mut context = lambda_runtime::Context::default();
     context.invoked_function_arn =
         format!("arn:aws:lambda:us-east-1:123456789012:function:x-hello-ping:t-{tenant}");
@@ -394,10 +471,25 @@ async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_princ
 
     let function = cloudapps::host::Function::by_name("hello-ping").unwrap();
     let host = host.only(function);
-    let accepted = cloudapps::lambda::handle_event(&host, function, alias_invoke("acme")).await;
+    let accepted =
+        cloudapps::lambda::handle_event(&host, function, alias_invoke("acme", None)).await;
     assert_eq!(accepted.status_code, 200, "{}", accepted.body);
-    let refused = cloudapps::lambda::handle_event(&host, function, alias_invoke("globex")).await;
+    let refused =
+        cloudapps::lambda::handle_event(&host, function, alias_invoke("globex", None)).await;
     assert_eq!(refused.status_code, 401, "{}", refused.body);
+    // IAM vouches for the caller, not for a JWT it sends: a bad one is refused even so.
+    let forged = cloudapps::auth::sign_app_jwt(
+        &cloudapps::auth::AppClaims {
+            exp: cloudapps::auth::now() + 60,
+            ..Default::default()
+        },
+        "not the install's secret",
+    );
+    for jwt in [forged.as_str(), "not-a-jwt"] {
+        let refused =
+            cloudapps::lambda::handle_event(&host, function, alias_invoke("acme", Some(jwt))).await;
+        assert_eq!(refused.status_code, 401, "{jwt}: {}", refused.body);
+    }
 }
 
 #[tokio::test]

@@ -279,10 +279,10 @@ fn the_events_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
             .unwrap()
             .contains("EventsDeadLetterQueue.Arn")
     );
-    assert!(
-        redrive["maxReceiveCount"]
-            .as_u64()
-            .is_some_and(|n| (1..=10).contains(&n))
+    assert_eq!(
+        redrive["maxReceiveCount"].as_u64(),
+        Some(u64::from(cloudapps::events::queue::MAX_RECEIVES)),
+        "SQS dead-letters after as many receives as the code and the local queue assume"
     );
     let alarm = &t["Resources"]["EventsDeadLetterAlarm"]["Properties"];
     assert_eq!(
@@ -355,6 +355,25 @@ fn only_the_fanout_consumes_the_queue_and_reports_partial_failures() {
     assert!(
         visibility >= 6 * timeout,
         "visibility {visibility} s, timeout {timeout} s"
+    );
+    // Deliveries run in parallel, each under the delivery timeout: a batch whose slowest
+    // subscriber times out must still finish, with time left to settle its messages.
+    let delivery = cloudapps::events::fanout::DELIVERY_TIMEOUT.as_secs();
+    assert!(
+        timeout >= 2 * delivery,
+        "the fan-out's timeout {timeout} s leaves no room after a {delivery} s delivery"
+    );
+}
+
+#[test]
+fn the_table_expires_items_by_the_field_the_code_writes() {
+    let t = template();
+    let ttl = &t["Resources"]["InstallTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+    assert_eq!(
+        ttl["AttributeName"].as_str(),
+        Some(cloudapps::store::EXPIRES_AT_FIELD),
+        "delivery records and tombstones would never expire"
     );
 }
 

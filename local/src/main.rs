@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::Parser;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{AppClaims, sign_app_jwt};
-use cloudapps::events::fanout::{DELIVERY_TIMEOUT, FanOut, HttpDeliverer};
+use cloudapps::events::fanout::{FanOut, HttpDeliverer};
 use cloudapps::events::queue::SqliteQueue;
 use cloudapps::host::Host;
 use cloudapps::host::events::InProcessDeliverer;
@@ -282,7 +282,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(InProcessDeliverer::new(
             host.clone(),
             &public_url,
-            HttpDeliverer::new(DELIVERY_TIMEOUT, private_networks),
+            HttpDeliverer::for_subscribers(private_networks),
         )),
         &public_url,
     );

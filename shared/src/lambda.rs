@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::apps::BuiltinApps;
 use crate::error::Error;
-use crate::events::fanout::{DELIVERY_TIMEOUT, FanOut, HttpDeliverer};
+use crate::events::fanout::{FanOut, HttpDeliverer};
 use crate::events::queue::{EventQueue, Received, SqsQueue};
 use crate::host::functions::Serves;
 use crate::host::route::app_root;
@@ -60,10 +60,7 @@ async fn run_fanout() -> Result<(), lambda_runtime::Error> {
     let fanout = FanOut::new(
         state,
         // Lambda functions never call private networks.
-        Arc::new(HttpDeliverer::new(
-            DELIVERY_TIMEOUT,
-            PrivateNetworks::Refused,
-        )),
+        Arc::new(HttpDeliverer::for_subscribers(PrivateNetworks::Refused)),
         &public_url,
     );
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

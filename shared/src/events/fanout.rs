@@ -28,7 +28,7 @@ use crate::host::route::app_root;
 use crate::outbound::{OutboundClient, OutboundError, PrivateNetworks};
 use crate::protocol::apps::{CallRequest, Context, Permission};
 use crate::protocol::model::{Channel, Post, Team, User};
-use crate::store::{Install, InstallState, StoreError, Tenant};
+use crate::store::{EXPIRES_AT_FIELD, Install, InstallState, StoreError, Tenant};
 
 /// Each event's delivery records live in its partition `EVENT#<event id>`.
 pub const EVENT_PK_PREFIX: &str = "EVENT#";
@@ -72,6 +72,7 @@ pub trait Deliverer: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct HttpDeliverer {
     client: OutboundClient,
+    timeout: Duration,
 }
 
 /// Only a subscriber's status is used; its answer's body is never read.
@@ -81,7 +82,18 @@ impl HttpDeliverer {
     pub fn new(timeout: Duration, private_networks: PrivateNetworks) -> Self {
         HttpDeliverer {
             client: OutboundClient::new(private_networks, timeout, MAX_ANSWER_BYTES),
+            timeout,
         }
+    }
+
+    /// The deliverer both hosts fan out with: each delivery under [`DELIVERY_TIMEOUT`].
+    pub fn for_subscribers(private_networks: PrivateNetworks) -> Self {
+        Self::new(DELIVERY_TIMEOUT, private_networks)
+    }
+
+    /// How long one delivery may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn send(
@@ -148,6 +160,8 @@ const CONSUMER_VISIBILITY: Duration = Duration::from_secs(120);
 /// How often an idle local consumer looks for messages whose backoff has passed.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
+/// The wait before the first retry; each later one doubles, up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
@@ -169,7 +183,7 @@ impl FanOut {
             state,
             deliverer,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            backoff: Duration::from_secs(10),
+            backoff: FIRST_BACKOFF,
             root_urls: Arc::default(),
         }
     }
@@ -387,7 +401,7 @@ impl FanOut {
         let record = json!({
             "outcome": if outcome == Delivery::Delivered { "delivered" } else { "refused" },
             "at": auth::now(),
-            "expires_at": auth::now() + DELIVERY_RECORD_SECONDS,
+            EXPIRES_AT_FIELD: auth::now() + DELIVERY_RECORD_SECONDS,
         });
         match self
             .state
@@ -515,5 +529,44 @@ fn notification(
         state: call.state.clone(),
         context,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fanout() -> FanOut {
+        let items = crate::store::sqlite::SqliteStore::open_in_memory().unwrap();
+        FanOut::new(
+            InstallState::new(Arc::new(items)),
+            Arc::new(HttpDeliverer::for_subscribers(PrivateNetworks::Refused)),
+            "http://localhost",
+        )
+    }
+
+    #[tokio::test]
+    async fn backoff_doubles_from_10_s_up_to_15_min() {
+        let fanout = fanout();
+        let waits: Vec<u64> = (1..=10).map(|n| fanout.backoff(n).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 900, 900, 900]);
+        assert_eq!(fanout.backoff(u32::MAX), Duration::from_secs(900));
+        // SQS reports a first receive as 1; a 0 never waits less than the first delay.
+        assert_eq!(fanout.backoff(0), Duration::from_secs(10));
+        assert_eq!(
+            (FIRST_BACKOFF, MAX_BACKOFF),
+            (Duration::from_secs(10), Duration::from_secs(900))
+        );
+    }
+
+    #[test]
+    fn both_hosts_deliver_under_the_10_s_timeout() {
+        assert_eq!(DELIVERY_TIMEOUT, Duration::from_secs(10));
+        for networks in [PrivateNetworks::Refused, PrivateNetworks::Allowed] {
+            assert_eq!(
+                HttpDeliverer::for_subscribers(networks).timeout(),
+                DELIVERY_TIMEOUT
+            );
+        }
     }
 }

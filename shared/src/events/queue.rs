@@ -63,6 +63,24 @@ pub struct DeadLetter {
 /// template, and the local queue's default.
 pub const MAX_RECEIVES: u32 = 5;
 
+/// `d` in whole `unit`s, rounded up: a wait is never cut short (1.5 s is 2 s, not 1).
+fn whole_units_up(d: Duration, unit: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(unit.as_nanos())).unwrap_or(u64::MAX)
+}
+
+/// `d` in milliseconds, rounded up, for the embedded queue's `visible_at`.
+fn millis_up(d: Duration) -> i64 {
+    i64::try_from(whole_units_up(d, Duration::from_millis(1))).unwrap_or(i64::MAX)
+}
+
+/// The longest visibility timeout SQS accepts: 12 hours.
+const SQS_MAX_VISIBILITY_SECONDS: u64 = 12 * 3600;
+
+/// `d` as an SQS visibility timeout: whole seconds, rounded up, at most SQS's cap.
+fn sqs_visibility_seconds(d: Duration) -> i32 {
+    whole_units_up(d, Duration::from_secs(1)).min(SQS_MAX_VISIBILITY_SECONDS) as i32
+}
+
 /// How long SQS keeps a message on the events queue (the template's `MessageRetentionPeriod`
 /// of `EventsQueue`: SQS's default, made explicit).
 pub const QUEUE_RETENTION_SECONDS: u64 = 4 * 24 * 3600;
@@ -276,7 +294,7 @@ impl EventQueue for SqliteQueue {
                 c.execute("DELETE FROM queue WHERE seq = ?1", params![seq])
                     .map_err(backend)?;
             }
-            let hide_until = now + visibility.as_millis() as i64;
+            let hide_until = now.saturating_add(millis_up(visibility));
             for (seq, m) in &live {
                 c.prepare_cached(
                     "UPDATE queue SET visible_at = ?1, receive_count = ?2, receipt = ?3 WHERE seq = ?4",
@@ -307,7 +325,7 @@ impl EventQueue for SqliteQueue {
         self.with(move |c| {
             c.execute(
                 "UPDATE queue SET visible_at = ?1 WHERE receipt = ?2",
-                params![now_ms() + delay.as_millis() as i64, receipt],
+                params![now_ms().saturating_add(millis_up(delay)), receipt],
             )
             .map_err(backend)?;
             Ok(())
@@ -399,7 +417,7 @@ impl SqsQueue {
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(max.clamp(1, SQS_BATCH) as i32)
-            .visibility_timeout(visibility.as_secs() as i32)
+            .visibility_timeout(sqs_visibility_seconds(visibility))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -463,13 +481,11 @@ impl EventQueue for SqsQueue {
     }
 
     async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
-        // SQS caps a message's visibility timeout at 12 hours.
-        let seconds = delay.as_secs().min(12 * 3600) as i32;
         self.client
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt)
-            .visibility_timeout(seconds)
+            .visibility_timeout(sqs_visibility_seconds(delay))
             .send()
             .await
             .map_err(sqs_error)?;
@@ -615,6 +631,20 @@ pub mod contract {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_rounded_up_never_cut_short() {
+        let s = Duration::from_secs;
+        assert_eq!(sqs_visibility_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(sqs_visibility_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(sqs_visibility_seconds(s(10)), 10);
+        assert_eq!(sqs_visibility_seconds(Duration::ZERO), 0);
+        assert_eq!(sqs_visibility_seconds(s(13 * 3600)), 12 * 3600);
+        assert_eq!(sqs_visibility_seconds(Duration::MAX), 12 * 3600);
+        assert_eq!(millis_up(Duration::from_micros(1_500_500)), 1501);
+        assert_eq!(millis_up(Duration::from_millis(1500)), 1500);
+        assert_eq!(millis_up(Duration::MAX), i64::MAX);
+    }
 
     #[tokio::test]
     async fn sqlite_queue_meets_the_contract() {

@@ -18,6 +18,10 @@ pub mod contract;
 use async_trait::async_trait;
 use serde_json::Value;
 
+/// The body field holding an item's expiry (seconds since the epoch): the table's TTL
+/// attribute in the template, and what the SQLite store's sweep reads.
+pub const EXPIRES_AT_FIELD: &str = "expires_at";
+
 /// One stored document: its keys, its revision (1 on create, +1 per replace) and its body, a
 /// JSON object. Body keys `pk`, `sk` and `_rev` are reserved for the adapters.
 #[derive(Debug, Clone, PartialEq)]

@@ -406,7 +406,7 @@ impl InstallState {
         let now = crate::auth::now();
         let tombstone = serde_json::json!({
             TOMBSTONE_FIELD: now,
-            "expires_at": now + TOMBSTONE_SECONDS,
+            super::EXPIRES_AT_FIELD: now + TOMBSTONE_SECONDS,
         });
         self.items
             .replace(

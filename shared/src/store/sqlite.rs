@@ -353,7 +353,7 @@ mod tests {
         ] {
             let body = match expires_at {
                 serde_json::Value::Null => serde_json::json!({}),
-                at => serde_json::json!({ "expires_at": at }),
+                at => serde_json::json!({ super::super::EXPIRES_AT_FIELD: at }),
             };
             store.create("p", sk, &body).await.unwrap();
         }
