@@ -1,9 +1,11 @@
 //! The event pipeline end to end, with faults injected: events ingested through the host's
 //! HTTP routes onto the durable SQLite queue, fanned out to the built-in `notices` handlers
 //! (posting to a Mattermost stand-in) and to external apps on loopback that check every
-//! delivery's JWT: one healthy, one that answers 500 twice, one that times out, one that is down,
-//! one whose grant narrowed after it subscribed; a store that fails in the middle of a batch;
-//! a consumer that crashes between delivery and acknowledgement; a poison message.
+//! delivery's JWT and record what they received: one healthy, one that answers 500 twice, one
+//! that times out, one that is down, one whose grant narrowed after it subscribed, one that
+//! refuses (404), two that answer 408 and 429 until they recover, one subscribed to a single
+//! channel and team; a store that fails in the middle of a batch; a consumer that crashes
+//! between delivery and acknowledgement; a poison message.
 //!
 //! The assertions: every accepted event reaches every entitled subscriber, none twice, none
 //! reaches a subscriber outside its grant, and what cannot be delivered lands in the
@@ -11,19 +13,21 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use bytes::Bytes as RawBytes;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{self, sign_app_jwt};
-use cloudapps::events::fanout::{DELIVERY_ID_HEADER, FanOut, HttpDeliverer};
+use cloudapps::events::fanout::{
+    Answer, DELIVERY_ID_HEADER, DELIVERY_TIMEOUT, Deliverer, FanOut, HttpDeliverer,
+};
 use cloudapps::events::queue::{EventQueue, SqliteQueue, SqsQueue};
 use cloudapps::host::events::InProcessDeliverer;
 use cloudapps::host::{Host, Inbound};
@@ -45,20 +49,38 @@ const MAX_RECEIVES: u32 = 3;
 /// How an external subscriber behaves.
 #[derive(Default)]
 struct Behaviour {
-    /// Answer 500 to this many requests first.
+    /// Answer `fail_status` (500 when unset) to this many requests first; `usize::MAX` means
+    /// until the test changes it.
     fail_first: AtomicUsize,
+    fail_status: AtomicU16,
     /// Take longer than the delivery timeout.
     slow: AtomicBool,
 }
 
+/// One request a subscriber took (its JWT checked out) and what it answered.
+#[derive(Clone, Debug)]
+struct Got {
+    path: String,
+    delivery_id: String,
+    acting_user_id: String,
+    body: Value,
+    status: u16,
+}
+
+impl Got {
+    /// The event id, the delivery id's part before `/`.
+    fn event_id(&self) -> &str {
+        self.delivery_id.split_once('/').map_or("", |(e, _)| e)
+    }
+}
+
 /// An external app on loopback: checks the JWT of each delivery against its install's secret
-/// and records what it accepted, by delivery id.
+/// and records every delivery it took, with what it answered.
 #[derive(Clone)]
 struct Subscriber {
     secret: Arc<Mutex<String>>,
     behaviour: Arc<Behaviour>,
-    accepted: Arc<Mutex<Vec<(String, Value)>>>,
-    requests: Arc<AtomicUsize>,
+    got: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Subscriber {
@@ -66,9 +88,22 @@ impl Subscriber {
         Subscriber {
             secret: Arc::default(),
             behaviour: Arc::default(),
-            accepted: Arc::default(),
-            requests: Arc::default(),
+            got: Arc::default(),
         }
+    }
+
+    /// Answers `status` to every delivery until [`Subscriber::recover`].
+    fn failing_with(self, status: u16) -> Self {
+        self.behaviour.fail_status.store(status, Ordering::SeqCst);
+        self.behaviour
+            .fail_first
+            .store(usize::MAX, Ordering::SeqCst);
+        self
+    }
+
+    fn recover(&self) {
+        self.behaviour.fail_first.store(0, Ordering::SeqCst);
+        self.behaviour.slow.store(false, Ordering::SeqCst);
     }
 
     async fn serve_on(&self, listener: tokio::net::TcpListener) {
@@ -78,13 +113,29 @@ impl Subscriber {
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
 
-    /// Event ids it accepted, with how many times each.
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// By event id: what it answered to each delivery of that event, in order.
+    fn answers(&self) -> BTreeMap<String, Vec<u16>> {
+        let mut answers: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+        for got in self.got() {
+            answers
+                .entry(got.event_id().to_owned())
+                .or_default()
+                .push(got.status);
+        }
+        answers
+    }
+
+    /// Event ids it accepted (answered 200), with how many times each.
     fn counts(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for (_, body) in self.accepted.lock().unwrap().iter() {
-            let id = body["context"]["post"]["id"]
+        for got in self.got().iter().filter(|g| g.status == 200) {
+            let id = got.body["context"]["post"]["id"]
                 .as_str()
-                .or(body["context"]["user"]["id"].as_str())
+                .or(got.body["context"]["user"]["id"].as_str())
                 .unwrap_or_default()
                 .to_owned();
             *counts.entry(id).or_insert(0) += 1;
@@ -93,34 +144,69 @@ impl Subscriber {
     }
 }
 
-async fn receive(State(s): State<Subscriber>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    s.requests.fetch_add(1, Ordering::SeqCst);
+async fn receive(
+    State(s): State<Subscriber>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let jwt = headers
         .get(auth::APP_AUTH_HEADER)
         .and_then(|v| v.to_str().ok());
     let secret = s.secret.lock().unwrap().clone();
-    if auth::verify_app_jwt(jwt, &secret).is_err() {
+    let Ok(claims) = auth::verify_app_jwt(jwt, &secret) else {
         return StatusCode::UNAUTHORIZED;
-    }
+    };
     if s.behaviour.slow.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_secs(5)).await;
         return StatusCode::OK;
     }
-    if s.behaviour
+    let status = if s
+        .behaviour
         .fail_first
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
     {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    let id = headers
+        match s.behaviour.fail_status.load(Ordering::SeqCst) {
+            0 => StatusCode::INTERNAL_SERVER_ERROR,
+            n => StatusCode::from_u16(n).unwrap(),
+        }
+    } else {
+        StatusCode::OK
+    };
+    let delivery_id = headers
         .get(DELIVERY_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-    s.accepted.lock().unwrap().push((id, body));
-    StatusCode::OK
+    s.got.lock().unwrap().push(Got {
+        path: uri.path().to_owned(),
+        delivery_id,
+        acting_user_id: claims.acting_user_id,
+        body: serde_json::from_slice(&body).unwrap_or_default(),
+        status: status.as_u16(),
+    });
+    status
+}
+
+/// The production timeout for every subscriber but `ext-slow`, which is slow on purpose and
+/// gets a short one: a slow moment of a healthy loopback subscriber must not become a retry.
+struct Timeouts {
+    /// `http://<ext-slow's address>/`
+    slow_root: String,
+    slow: HttpDeliverer,
+    rest: InProcessDeliverer,
+}
+
+#[async_trait]
+impl Deliverer for Timeouts {
+    async fn post(&self, url: &str, jwt: &str, delivery_id: &str, body: RawBytes) -> Answer {
+        if url.starts_with(&self.slow_root) {
+            self.slow.post(url, jwt, delivery_id, body).await
+        } else {
+            self.rest.post(url, jwt, delivery_id, body).await
+        }
+    }
 }
 
 /// A store that fails `get_many` (the fan-out's delivery-record read) while armed, to put a
@@ -172,6 +258,9 @@ struct World {
     host: Host,
     queue: SqliteQueue,
     fanout: FanOut,
+    deliverer: Arc<dyn Deliverer>,
+    /// `ext-down`'s bound, not yet listening socket.
+    down: Mutex<Option<tokio::net::TcpSocket>>,
     store: Arc<FaultyStore>,
     admin_token: String,
     /// The tenant's Mattermost (the stand-in).
@@ -260,9 +349,14 @@ async fn world() -> World {
         .with_mattermost(Arc::new(HttpMattermost::new(PrivateNetworks::Allowed)))
         .with_operator_token_hash(Some(auth::hash_token(OPERATOR)));
 
-    // External apps: each behind its own loopback server; `down` has an address but no server yet.
-    // They are listed next to the shipped ones, as an operator's catalog directory adds them.
+    // External apps, each behind its own loopback server, listed next to the shipped ones as an
+    // operator's catalog directory adds them. `ext-down` refuses connections, deterministically:
+    // its address is a socket bound (so no other test can take the port) but not listening,
+    // which the kernel answers with a reset; it listens once the app comes up, on the same
+    // socket, so no released port is ever bound again. `ext-404` refuses every event;
+    // `ext-408` and `ext-429` fail with that status until they recover.
     let mut apps = BTreeMap::new();
+    let mut down = None;
     let mut listings = catalog::shipped().unwrap();
     for id in [
         "ext-ok",
@@ -270,13 +364,29 @@ async fn world() -> World {
         "ext-slow",
         "ext-down",
         "ext-narrowed",
+        "ext-404",
+        "ext-408",
+        "ext-429",
+        "ext-scoped",
     ] {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let sub = Subscriber::new();
-        if id != "ext-down" {
+        let sub = match id {
+            "ext-404" => Subscriber::new().failing_with(404),
+            "ext-408" => Subscriber::new().failing_with(408),
+            "ext-429" => Subscriber::new().failing_with(429),
+            _ => Subscriber::new(),
+        };
+        let addr: SocketAddr = if id == "ext-down" {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = socket.local_addr().unwrap();
+            down = Some(socket);
+            addr
+        } else {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
             sub.serve_on(listener).await;
-        }
+            addr
+        };
         listings.push(external_listing(id, &format!("http://{addr}")));
         apps.insert(id, (sub, addr.to_string()));
     }
@@ -328,10 +438,21 @@ async fn world() -> World {
         *sub.secret.lock().unwrap() = installed.jwt_secret.clone();
         // Each subscribes through the subscription API, with a JWT signed by its secret.
         let auth_header = bearer_jwt(&installed.jwt_secret);
-        for (subject, call) in [
-            ("post_created", "/on-post"),
-            ("user_joined_channel", "/on-join"),
-        ] {
+        // `ext-scoped` takes one channel's posts and one team's new channels; the others all.
+        let subscriptions = if *id == "ext-scoped" {
+            [
+                json!({"subject": "post_created", "channel_id": "chan1",
+                       "call": {"path": "/posts-in-chan1"}}),
+                json!({"subject": "channel_created", "team_id": "team1",
+                       "call": {"path": "/channels-in-team1"}}),
+            ]
+        } else {
+            [
+                json!({"subject": "post_created", "call": {"path": "/on-post"}}),
+                json!({"subject": "user_joined_channel", "call": {"path": "/on-join"}}),
+            ]
+        };
+        for subscription in subscriptions {
             let (status, body) = request(
                 &host,
                 Method::POST,
@@ -340,10 +461,10 @@ async fn world() -> World {
                     ("content-type", "application/json"),
                     ("mattermost-app-authorization", &auth_header),
                 ],
-                &json!({"subject": subject, "call": {"path": call}}).to_string(),
+                &subscription.to_string(),
             )
             .await;
-            assert_eq!(status, 200, "{id} subscribes to {subject}: {body}");
+            assert_eq!(status, 200, "{id} subscribes: {subscription}: {body}");
         }
     }
     // ext-narrowed loses post_created from its grant after subscribing.
@@ -356,20 +477,23 @@ async fn world() -> World {
         .await
         .unwrap();
 
-    let fanout = FanOut::new(
-        state.clone(),
-        Arc::new(InProcessDeliverer::new(
+    let deliverer: Arc<dyn Deliverer> = Arc::new(Timeouts {
+        slow_root: format!("http://{}/", apps["ext-slow"].1),
+        slow: HttpDeliverer::new(Duration::from_millis(300), PrivateNetworks::Allowed),
+        rest: InProcessDeliverer::new(
             host.clone(),
             base,
-            HttpDeliverer::new(Duration::from_millis(300), PrivateNetworks::Allowed),
-        )),
-        base,
-    )
-    .with_backoff(Duration::from_millis(5));
+            HttpDeliverer::new(DELIVERY_TIMEOUT, PrivateNetworks::Allowed),
+        ),
+    });
+    let fanout =
+        FanOut::new(state.clone(), deliverer.clone(), base).with_backoff(Duration::from_millis(5));
     World {
         host,
         queue,
         fanout,
+        deliverer,
+        down: Mutex::new(down),
         store,
         admin_token: registered.admin_token,
         site_url,
@@ -398,8 +522,13 @@ impl World {
 
     /// Runs the consumer until the queue has stayed empty for a while (every backoff passed).
     async fn drain(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
         let mut idle = 0;
         while idle < 40 {
+            assert!(
+                Instant::now() < deadline,
+                "the queue was still busy after 120 s"
+            );
             let batch = self
                 .queue
                 .receive(8, Duration::from_secs(30))
@@ -413,6 +542,13 @@ impl World {
                 self.fanout.process_batch(&self.queue, batch, true).await;
             }
         }
+    }
+
+    /// `ext-down` comes up: its socket starts listening.
+    async fn bring_up_down(&self) {
+        let socket = self.down.lock().unwrap().take().expect("ext-down is down");
+        let listener = socket.listen(64).unwrap();
+        self.apps["ext-down"].0.serve_on(listener).await;
     }
 
     fn sub(&self, id: &str) -> &Subscriber {
@@ -486,6 +622,18 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
     );
     assert!(w.sub("ext-slow").counts().is_empty());
     assert!(w.sub("ext-down").counts().is_empty());
+    // 408 and 429 are retried: every event asked again on later attempts (one attempt of an
+    // event may have been lost to the store outage), and never taken.
+    for (id, status) in [("ext-408", 408), ("ext-429", 429)] {
+        let answers = w.sub(id).answers();
+        assert_eq!(answers.len(), every_event.len(), "{id}: {answers:?}");
+        assert!(
+            answers
+                .values()
+                .all(|a| a.len() >= 2 && a.iter().all(|s| *s == status)),
+            "{id}: every event retried: {answers:?}"
+        );
+    }
 
     // The built-in handlers posted through Mattermost as the bot: one welcome, one channel
     // notice, a threaded reply to each message with the keyword.
@@ -533,13 +681,10 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
     assert_eq!(status, 401);
 
     // The subscribers recover; a redrive delivers to them, and to nobody twice.
-    w.sub("ext-slow")
-        .behaviour
-        .slow
-        .store(false, Ordering::SeqCst);
-    let down = &w.apps["ext-down"];
-    let listener = tokio::net::TcpListener::bind(&down.1).await.unwrap();
-    down.0.serve_on(listener).await;
+    for id in ["ext-slow", "ext-408", "ext-429"] {
+        w.sub(id).recover();
+    }
+    w.bring_up_down().await;
     let (status, moved) = request(
         &w.host,
         Method::POST,
@@ -550,9 +695,23 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
     .await;
     assert_eq!((status, moved["redriven"].as_u64()), (200, Some(8)));
     w.drain().await;
-    for id in ["ext-ok", "ext-flaky", "ext-slow", "ext-down"] {
+    for id in [
+        "ext-ok",
+        "ext-flaky",
+        "ext-slow",
+        "ext-down",
+        "ext-408",
+        "ext-429",
+    ] {
         assert_eq!(w.sub(id).counts(), every_event, "{id}");
     }
+    // The refusing app was asked once per event, before and after the redrive.
+    let refused = w.sub("ext-404").answers();
+    assert_eq!(refused.len(), every_event.len(), "{refused:?}");
+    assert!(
+        refused.values().all(|a| a == &[404]),
+        "ext-404: each event once, never retried: {refused:?}"
+    );
     assert_eq!(
         w.posts().len(),
         posted.len(),
@@ -823,16 +982,8 @@ async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
         .unwrap();
     let sqs = SqsQueue::new(client, url);
     let base = "http://cloudapps.test";
-    let fanout = FanOut::new(
-        w.host.state().clone(),
-        Arc::new(InProcessDeliverer::new(
-            w.host.clone(),
-            base,
-            HttpDeliverer::new(Duration::from_millis(300), PrivateNetworks::Allowed),
-        )),
-        base,
-    )
-    .with_backoff(Duration::from_secs(60));
+    let fanout = FanOut::new(w.host.state().clone(), w.deliverer.clone(), base)
+        .with_backoff(Duration::from_secs(60));
     let event = |id: &str, body: Value| {
         let mut body = body;
         body["id"] = json!(id);
@@ -917,7 +1068,10 @@ async fn a_subscriber_whose_version_is_no_longer_listed_is_retried_not_given_up_
         "user_id": "unlisted", "channel_id": "c1"}))
     .unwrap();
     let report = w.fanout.deliver(&event).await.unwrap();
-    assert_eq!(report.refused, 0, "{report:?}");
+    assert_eq!(
+        report.refused, 1,
+        "only ext-404 refuses; an unlisted version is not a refusal: {report:?}"
+    );
     assert!(
         report
             .failed
@@ -941,7 +1095,7 @@ async fn a_subscriber_whose_version_is_no_longer_listed_is_retried_not_given_up_
     let report = w.fanout.deliver(&event).await.unwrap();
     assert!(
         !report.failed.iter().any(|f| f.contains("ext-ok")),
-        "only ext-down (always down) may still fail: {report:?}"
+        "only the apps that are down or failing may still fail: {report:?}"
     );
     assert_eq!(w.sub("ext-ok").counts().get("unlisted"), Some(&1));
 }
@@ -965,4 +1119,228 @@ async fn an_event_older_than_its_delivery_records_is_dropped_not_delivered_again
     };
     let report = w.fanout.deliver(&fresh).await.unwrap();
     assert!(!report.expired && report.delivered > 0, "{report:?}");
+}
+
+/// A 4xx other than 408 and 429 is a refusal: recorded once, never retried, never a reason to
+/// dead-letter. 408 and 429 are retried: until the event dead-letters if they never recover,
+/// and delivered once they do.
+#[tokio::test]
+async fn a_refusal_is_final_while_408_and_429_are_retried() {
+    let w = world().await;
+    w.bring_up_down().await;
+
+    // 408 and 429 never recover: the event is retried for them until it dead-letters.
+    let stuck = w.ingest(message(1)).await;
+    w.drain().await;
+    let dead = w.queue.dead_letters(100).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].body.contains(&stuck), "{dead:?}");
+    assert_eq!(w.sub("ext-404").answers()[&stuck], [404], "asked once");
+    for (id, status) in [("ext-408", 408), ("ext-429", 429)] {
+        assert_eq!(
+            w.sub(id).answers()[&stuck],
+            [status; MAX_RECEIVES as usize],
+            "{id}: asked on every attempt"
+        );
+    }
+
+    // They recover; the redrive reaches them, and not the app that refused.
+    w.sub("ext-408").recover();
+    w.sub("ext-429").recover();
+    let (status, moved) = request(
+        &w.host,
+        Method::POST,
+        "/events/dead-letters/redrive",
+        &[("authorization", &format!("Bearer {OPERATOR}"))],
+        "",
+    )
+    .await;
+    assert_eq!((status, moved["redriven"].as_u64()), (200, Some(1)));
+    w.drain().await;
+    assert!(w.queue.dead_letters(100).await.unwrap().is_empty());
+    for id in ["ext-408", "ext-429"] {
+        assert_eq!(
+            w.sub(id).answers()[&stuck].last(),
+            Some(&200),
+            "{id}: delivered once recovered"
+        );
+    }
+    assert_eq!(
+        w.sub("ext-404").answers()[&stuck],
+        [404],
+        "the refusal is not retried by a redrive"
+    );
+
+    // Each fails once and then takes it: the event is delivered on its second attempt, and
+    // the app that refused it neither is asked again nor makes it dead-letter.
+    for id in ["ext-408", "ext-429"] {
+        w.sub(id).behaviour.fail_first.store(1, Ordering::SeqCst);
+    }
+    let passing = w.ingest(message(2)).await;
+    w.drain().await;
+    assert!(w.queue.dead_letters(100).await.unwrap().is_empty());
+    assert_eq!(w.sub("ext-404").answers()[&passing], [404]);
+    assert_eq!(w.sub("ext-408").answers()[&passing], [408, 200]);
+    assert_eq!(w.sub("ext-429").answers()[&passing], [429, 200]);
+    assert_eq!(w.sub("ext-ok").answers()[&passing], [200]);
+}
+
+/// What a subscriber receives: its subscription's call path, the subject, plain and expanded
+/// ids, the bot token only when the install may act as its bot, a JWT acting as the bot, and
+/// a delivery id naming the event and the subscriber; and nothing outside its scope.
+#[tokio::test]
+async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_scope() {
+    let w = world().await;
+    // ext-flaky may no longer act as its bot.
+    w.host
+        .state()
+        .modify_install::<StoreError>(TENANT, "ext-flaky", |i| {
+            i.granted_permissions
+                .retain(|p| *p != cloudapps::protocol::apps::Permission::ActAsBot);
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let post = w.ingest(message(1)).await;
+    let join = w
+        .ingest(
+            json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "townsquare"}),
+        )
+        .await;
+    // For ext-scoped: a post and a new channel outside its channel and team, then inside.
+    let post_elsewhere = w
+        .ingest(
+            json!({"kind": "message_posted", "user_id": "u2", "channel_id": "chan2",
+                       "team_id": "team1", "post_id": "elsewhere", "text": "hi"}),
+        )
+        .await;
+    let channel_elsewhere = w
+        .ingest(
+            json!({"kind": "channel_created", "user_id": "u2", "channel_id": "c2",
+                       "team_id": "team2"}),
+        )
+        .await;
+    let post_inside = w
+        .ingest(
+            json!({"kind": "message_posted", "user_id": "u3", "channel_id": "chan1",
+                       "team_id": "team1", "post_id": "inside", "text": "hi"}),
+        )
+        .await;
+    let channel_inside = w
+        .ingest(
+            json!({"kind": "channel_created", "user_id": "u3", "channel_id": "c3",
+                       "team_id": "team1"}),
+        )
+        .await;
+    w.drain().await;
+
+    let delivery = |app: &str, event: &str| -> Got {
+        let got: Vec<Got> = w
+            .sub(app)
+            .got()
+            .into_iter()
+            .filter(|g| g.event_id() == event && g.status == 200)
+            .collect();
+        assert_eq!(got.len(), 1, "{app} took {event} once: {got:?}");
+        got[0].clone()
+    };
+
+    let got = delivery("ext-ok", &post);
+    let context = &got.body["context"];
+    assert_eq!(got.path, "/on-post");
+    assert_eq!(got.body["path"], "/on-post");
+    assert_eq!(
+        got.delivery_id,
+        format!("{post}/DELIVERED#ext-ok#post_created#-")
+    );
+    assert_eq!(got.acting_user_id, "bot-user", "the JWT acts as the bot");
+    assert_eq!(context["subject"], "post_created");
+    assert_eq!(
+        (
+            &context["channel_id"],
+            &context["team_id"],
+            &context["post_id"]
+        ),
+        (&json!("townsquare"), &json!("team1"), &json!("post1"))
+    );
+    assert_eq!(
+        (
+            &context["user"]["id"],
+            &context["channel"]["id"],
+            &context["team"]["id"],
+            &context["post"]["id"],
+            &context["post"]["message"]
+        ),
+        (
+            &json!("user1"),
+            &json!("townsquare"),
+            &json!("team1"),
+            &json!("post1"),
+            &json!("just saying hi")
+        ),
+        "{context}"
+    );
+    assert_eq!(context["bot_user_id"], "bot-user");
+    assert_eq!(context["bot_access_token"], BOT_TOKEN, "granted act_as_bot");
+
+    let got = delivery("ext-ok", &join);
+    assert_eq!(got.path, "/on-join");
+    assert_eq!(
+        got.delivery_id,
+        format!("{join}/DELIVERED#ext-ok#user_joined_channel#-")
+    );
+    assert_eq!(got.body["context"]["subject"], "user_joined_channel");
+    assert_eq!(
+        (
+            &got.body["context"]["user"]["id"],
+            &got.body["context"]["channel"]["id"]
+        ),
+        (&json!("newbie"), &json!("townsquare"))
+    );
+
+    let got = delivery("ext-flaky", &post);
+    assert_eq!(got.acting_user_id, "bot-user");
+    assert_eq!(
+        got.body["context"].get("bot_access_token"),
+        None,
+        "not granted act_as_bot: no bot token"
+    );
+
+    // ext-scoped runs and records: it took what is in its channel and team, under each
+    // subscription's own path and subscriber, and nothing else, though the events outside
+    // its scope were delivered to others.
+    let got = delivery("ext-scoped", &post_inside);
+    assert_eq!(
+        (got.path.as_str(), got.delivery_id),
+        (
+            "/posts-in-chan1",
+            format!("{post_inside}/DELIVERED#ext-scoped#post_created#c:chan1")
+        )
+    );
+    let got = delivery("ext-scoped", &channel_inside);
+    assert_eq!(
+        (got.path.as_str(), got.delivery_id),
+        (
+            "/channels-in-team1",
+            format!("{channel_inside}/DELIVERED#ext-scoped#channel_created#t:team1")
+        )
+    );
+    let scoped = w.sub("ext-scoped").answers();
+    assert_eq!(
+        scoped.keys().collect::<Vec<_>>(),
+        {
+            let mut inside = vec![&post_inside, &channel_inside];
+            inside.sort();
+            inside
+        },
+        "nothing outside its channel or team: {scoped:?}"
+    );
+    delivery("ext-ok", &post_elsewhere);
+    assert_eq!(
+        w.posts().iter().filter(|p| p["channel_id"] == "c2").count(),
+        1,
+        "the new channel outside ext-scoped's team was handled (the notices app's notice)"
+    );
+    assert!(!scoped.contains_key(&post_elsewhere) && !scoped.contains_key(&channel_elsewhere));
 }
