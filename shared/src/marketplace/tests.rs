@@ -1121,3 +1121,160 @@ async fn events_are_accepted_only_once_durably_queued_and_valid() {
         .await;
     assert_eq!(no_queue.status, 401, "auth comes before anything else");
 }
+
+/// The embedded provisioner, failing on demand: a Lambda API outage in the middle of an install
+/// or an upgrade.
+struct FlakyProvisioner {
+    inner: EmbeddedProvisioner,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl super::provisioner::Provisioner for FlakyProvisioner {
+    async fn provision(
+        &self,
+        tenant: &crate::store::Tenant,
+        app: &str,
+        version: &str,
+    ) -> Result<Vec<super::provisioner::Pinned>, super::provisioner::ProvisionError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(super::provisioner::ProvisionError::Backend(
+                "the Lambda API is down".into(),
+            ));
+        }
+        self.inner.provision(tenant, app, version).await
+    }
+
+    async fn deprovision(
+        &self,
+        tenant: &str,
+        app: &str,
+    ) -> Result<(), super::provisioner::ProvisionError> {
+        self.inner.deprovision(tenant, app).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_provisioning_undoes_the_install_and_restores_the_upgrade() {
+    let m = market().await;
+    let flaky = Arc::new(FlakyProvisioner {
+        inner: EmbeddedProvisioner::new(m.state.clone()),
+        failing: true.into(),
+    });
+    let m = Market {
+        host: m.host.clone().with_provisioner(flaky.clone()),
+        ..m
+    };
+    let token = m.register("acme").await;
+    let old = json!({"version": "v1.0.0", "consent": consent_all()});
+    let (status, body) = m.install("acme", &token, old.clone()).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        m.state.install("acme", "hello").await.unwrap(),
+        None,
+        "nothing stays installed"
+    );
+    flaky
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = m.install("acme", &token, old).await;
+    assert_eq!(
+        status, 201,
+        "once the Lambda API is back, the same install works: {body}"
+    );
+    let before = m.state.install("acme", "hello").await.unwrap().unwrap();
+
+    flaky
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = m
+        .send(
+            Method::POST,
+            "/marketplace/t/acme/apps/hello/version",
+            Some(&token),
+            Some(json!({"version": "v1.1.0", "expected_version": "v1.0.0", "consent": consent_all()})),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    let after = m.state.install("acme", "hello").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            &after.version,
+            &after.granted_permissions,
+            &after.granted_locations,
+            &after.granted_subjects
+        ),
+        (
+            &before.version,
+            &before.granted_permissions,
+            &before.granted_locations,
+            &before.granted_subjects
+        ),
+        "the upgrade is put back as it was"
+    );
+}
+
+/// A queue that refuses every message: the store behind SQS is down.
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl crate::events::queue::EventQueue for DownQueue {
+    async fn send(&self, _: &str) -> Result<String, crate::events::queue::QueueError> {
+        Err(crate::events::queue::QueueError::Backend(
+            "SQS is down".into(),
+        ))
+    }
+    async fn receive(
+        &self,
+        _: usize,
+        _: std::time::Duration,
+    ) -> Result<Vec<crate::events::queue::Received>, crate::events::queue::QueueError> {
+        Ok(Vec::new())
+    }
+    async fn delete(&self, _: &str) -> Result<(), crate::events::queue::QueueError> {
+        Ok(())
+    }
+    async fn retry_after(
+        &self,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<(), crate::events::queue::QueueError> {
+        Ok(())
+    }
+    async fn dead_letters(
+        &self,
+        _: usize,
+    ) -> Result<Vec<crate::events::queue::DeadLetter>, crate::events::queue::QueueError> {
+        Ok(Vec::new())
+    }
+    async fn redrive(&self, _: usize) -> Result<usize, crate::events::queue::QueueError> {
+        Ok(0)
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_202_only_once_the_queue_has_it() {
+    let m = market().await;
+    let m = Market {
+        host: m.host.clone().with_queue(Arc::new(DownQueue)),
+        ..m
+    };
+    let token = m.register("acme").await;
+    let (status, body) = m
+        .send(
+            Method::POST,
+            "/events/t/acme",
+            Some(&token),
+            Some(json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "c1"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("dependency_failed")),
+        "{body}"
+    );
+    assert!(
+        body.get("event_id").is_none(),
+        "no id for an event nobody has"
+    );
+}
