@@ -559,6 +559,76 @@ mod tests {
         );
     }
 
+    /// A transport that answers only once `expected` deliveries are in flight together (or
+    /// gives up after a generous deadline): one delivery at a time could never satisfy it.
+    struct Together {
+        barrier: tokio::sync::Barrier,
+        seen: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Deliverer for Together {
+        async fn post(&self, _: &str, _: &str, _: &str, _: Bytes) -> Answer {
+            self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match tokio::time::timeout(Duration::from_secs(5), self.barrier.wait()).await {
+                Ok(_) => Answer::Status(200),
+                Err(_) => {
+                    Answer::Unreachable("delivered alone, not with the rest of its batch".into())
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_events_of_a_batch_are_delivered_concurrently() {
+        let state = InstallState::new(Arc::new(
+            crate::store::sqlite::SqliteStore::open_in_memory().unwrap(),
+        ));
+        crate::provision::ensure_tenant_with_apps(
+            &state,
+            "acme",
+            "https://mm.acme.test",
+            &crate::apps::BuiltinApps::all(),
+        )
+        .await
+        .unwrap();
+        let subscribers = state
+            .subscribers("acme", crate::protocol::apps::Subject::UserJoinedChannel)
+            .await
+            .unwrap()
+            .len();
+        assert!(subscribers > 0, "a built-in app takes user_joined_channel");
+        let events = 3;
+        let transport = Arc::new(Together {
+            barrier: tokio::sync::Barrier::new(events * subscribers),
+            seen: Default::default(),
+        });
+        let fanout = FanOut::new(state, transport.clone(), "http://localhost");
+        let queue = SqliteQueue::open_in_memory().unwrap();
+        for n in 0..events {
+            let event = Event {
+                id: format!("e{n}"),
+                tenant: "acme".into(),
+                kind: Some(EventKind::UserJoinedChannel),
+                user_id: format!("u{n}"),
+                channel_id: "c1".into(),
+                ..Default::default()
+            };
+            queue
+                .send(&serde_json::to_string(&event).unwrap())
+                .await
+                .unwrap();
+        }
+        let batch = queue.receive(10, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(batch.len(), events);
+        let failed = fanout.process_batch(&queue, batch, true).await;
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(
+            transport.seen.load(std::sync::atomic::Ordering::SeqCst),
+            events * subscribers
+        );
+    }
+
     #[test]
     fn both_hosts_deliver_under_the_10_s_timeout() {
         assert_eq!(DELIVERY_TIMEOUT, Duration::from_secs(10));
