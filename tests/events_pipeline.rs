@@ -441,9 +441,9 @@ async fn world() -> World {
         // `ext-scoped` takes one channel's posts and one team's new channels; the others all.
         let subscriptions = if *id == "ext-scoped" {
             [
-                json!({"subject": "post_created", "channel_id": "chan1",
+                json!({"subject": "post_created", "channel_id": "000000000000000000000chan1",
                        "call": {"path": "/posts-in-chan1"}}),
-                json!({"subject": "channel_created", "team_id": "team1",
+                json!({"subject": "channel_created", "team_id": "000000000000000000000team1",
                        "call": {"path": "/channels-in-team1"}}),
             ]
         } else {
@@ -561,8 +561,8 @@ impl World {
 }
 
 fn message(n: usize) -> Value {
-    json!({"kind": "message_posted", "user_id": format!("user{n}"), "channel_id": "townsquare",
-           "team_id": "team1", "post_id": format!("post{n}"),
+    json!({"kind": "message_posted", "user_id": format!("user{n}"), "channel_id": "0000000000000000townsquare",
+           "team_id": "000000000000000000000team1", "post_id": format!("{:0>26}", format!("post{n}")),
            "text": if n.is_multiple_of(2) { "can someone help me" } else { "just saying hi" }})
 }
 
@@ -581,13 +581,13 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
     let mut posts = Vec::new();
     for n in 0..6 {
         w.ingest(message(n)).await;
-        posts.push(format!("post{n}"));
+        posts.push(format!("{:0>26}", format!("post{n}")));
     }
     w.ingest(
-        json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "townsquare"}),
+        json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "0000000000000000townsquare"}),
     )
     .await;
-    w.ingest(json!({"kind": "channel_created", "user_id": "founder", "channel_id": "newchannel", "team_id": "team1"}))
+    w.ingest(json!({"kind": "channel_created", "user_id": "founder", "channel_id": "0000000000000000newchannel", "team_id": "000000000000000000000team1"}))
         .await;
     w.queue.send("this is not an event").await.unwrap();
 
@@ -640,17 +640,21 @@ async fn every_entitled_subscriber_gets_every_event_once_despite_faults() {
     let posted = w.posts();
     let count = |pred: &dyn Fn(&Value) -> bool| posted.iter().filter(|p| pred(p)).count();
     assert_eq!(
-        count(&|p| p["message"] == "Welcome!" && p["channel_id"] == "townsquare"),
+        count(&|p| p["message"] == "Welcome!" && p["channel_id"] == "0000000000000000townsquare"),
         1
     );
-    assert_eq!(count(&|p| p["channel_id"] == "newchannel"), 1);
+    assert_eq!(
+        count(&|p| p["channel_id"] == "0000000000000000newchannel"),
+        1
+    );
     assert_eq!(count(&|p| p["message"] == "See the wiki."), 3, "{posted:?}");
     assert!(
         posted
             .iter()
             .filter(|p| p["message"] == "See the wiki.")
             .all(|p| ["post0", "post2", "post4"]
-                .contains(&p["root_id"].as_str().unwrap_or_default()))
+                .map(|id| format!("{id:0>26}"))
+                .contains(&p["root_id"].as_str().unwrap_or_default().to_owned()))
     );
 
     // What could not be delivered is in the dead-letter queue: the poison message and every
@@ -992,7 +996,7 @@ async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
     };
     sqs.send(&event(
         "created",
-        json!({"kind": "channel_created", "user_id": "u1", "channel_id": "cnew", "team_id": "t1"}),
+        json!({"kind": "channel_created", "user_id": "u1", "channel_id": "0000000000000000000000cnew", "team_id": "t1"}),
     ))
     .await
     .unwrap();
@@ -1043,7 +1047,7 @@ async fn the_lambda_consumer_reports_only_failed_messages_and_backs_them_off() {
     assert_eq!(
         w.posts()
             .iter()
-            .filter(|p| p["channel_id"] == "cnew")
+            .filter(|p| p["channel_id"] == "0000000000000000000000cnew")
             .count(),
         1,
         "the channel notice was posted"
@@ -1205,32 +1209,32 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
     let post = w.ingest(message(1)).await;
     let join = w
         .ingest(
-            json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "townsquare"}),
+            json!({"kind": "user_joined_channel", "user_id": "newbie", "channel_id": "0000000000000000townsquare"}),
         )
         .await;
     // For ext-scoped: a post and a new channel outside its channel and team, then inside.
     let post_elsewhere = w
         .ingest(
-            json!({"kind": "message_posted", "user_id": "u2", "channel_id": "chan2",
-                       "team_id": "team1", "post_id": "elsewhere", "text": "hi"}),
+            json!({"kind": "message_posted", "user_id": "u2", "channel_id": "000000000000000000000chan2",
+                       "team_id": "000000000000000000000team1", "post_id": "00000000000000000elsewhere", "text": "hi"}),
         )
         .await;
     let channel_elsewhere = w
         .ingest(
-            json!({"kind": "channel_created", "user_id": "u2", "channel_id": "c2",
-                       "team_id": "team2"}),
+            json!({"kind": "channel_created", "user_id": "u2", "channel_id": "000000000000000000000000c2",
+                       "team_id": "000000000000000000000team2"}),
         )
         .await;
     let post_inside = w
         .ingest(
-            json!({"kind": "message_posted", "user_id": "u3", "channel_id": "chan1",
-                       "team_id": "team1", "post_id": "inside", "text": "hi"}),
+            json!({"kind": "message_posted", "user_id": "u3", "channel_id": "000000000000000000000chan1",
+                       "team_id": "000000000000000000000team1", "post_id": "00000000000000000000inside", "text": "hi"}),
         )
         .await;
     let channel_inside = w
         .ingest(
-            json!({"kind": "channel_created", "user_id": "u3", "channel_id": "c3",
-                       "team_id": "team1"}),
+            json!({"kind": "channel_created", "user_id": "u3", "channel_id": "000000000000000000000000c3",
+                       "team_id": "000000000000000000000team1"}),
         )
         .await;
     w.drain().await;
@@ -1262,7 +1266,11 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
             &context["team_id"],
             &context["post_id"]
         ),
-        (&json!("townsquare"), &json!("team1"), &json!("post1"))
+        (
+            &json!("0000000000000000townsquare"),
+            &json!("000000000000000000000team1"),
+            &json!("000000000000000000000post1")
+        )
     );
     assert_eq!(
         (
@@ -1274,9 +1282,9 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
         ),
         (
             &json!("user1"),
-            &json!("townsquare"),
-            &json!("team1"),
-            &json!("post1"),
+            &json!("0000000000000000townsquare"),
+            &json!("000000000000000000000team1"),
+            &json!("000000000000000000000post1"),
             &json!("just saying hi")
         ),
         "{context}"
@@ -1296,7 +1304,7 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
             &got.body["context"]["user"]["id"],
             &got.body["context"]["channel"]["id"]
         ),
-        (&json!("newbie"), &json!("townsquare"))
+        (&json!("newbie"), &json!("0000000000000000townsquare"))
     );
 
     let got = delivery("ext-flaky", &post);
@@ -1315,7 +1323,7 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
         (got.path.as_str(), got.delivery_id),
         (
             "/posts-in-chan1",
-            format!("{post_inside}/DELIVERED#ext-scoped#post_created#c:chan1")
+            format!("{post_inside}/DELIVERED#ext-scoped#post_created#c:000000000000000000000chan1")
         )
     );
     let got = delivery("ext-scoped", &channel_inside);
@@ -1323,7 +1331,9 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
         (got.path.as_str(), got.delivery_id),
         (
             "/channels-in-team1",
-            format!("{channel_inside}/DELIVERED#ext-scoped#channel_created#t:team1")
+            format!(
+                "{channel_inside}/DELIVERED#ext-scoped#channel_created#t:000000000000000000000team1"
+            )
         )
     );
     let scoped = w.sub("ext-scoped").answers();
@@ -1338,7 +1348,10 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
     );
     delivery("ext-ok", &post_elsewhere);
     assert_eq!(
-        w.posts().iter().filter(|p| p["channel_id"] == "c2").count(),
+        w.posts()
+            .iter()
+            .filter(|p| p["channel_id"] == "000000000000000000000000c2")
+            .count(),
         1,
         "the new channel outside ext-scoped's team was handled (the notices app's notice)"
     );

@@ -642,7 +642,7 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
     let resp = http_client()
         .post(format!("{}/events/t/local", host.url))
         .bearer_auth(&admin)
-        .json(&json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "townsquare"}))
+        .json(&json!({"kind": "user_joined_channel", "user_id": "u1", "channel_id": "0000000000000000townsquare"}))
         .send()
         .await
         .unwrap();
@@ -656,21 +656,25 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
         dir.path(),
         &[&args[..], &["--fanout-workers", "1"]].concat(),
     );
-    wait_for_post_in(&standin, &host, "townsquare").await;
+    wait_for_post_in(&standin, &host, "0000000000000000townsquare").await;
     // A second event, sent only now, is delivered in a later batch: once its welcome is
     // posted, a repeat of the first (if any) would have been posted too.
     let resp = http_client()
         .post(format!("{}/events/t/local", host.url))
         .bearer_auth(&admin)
-        .json(&json!({"kind": "user_joined_channel", "user_id": "u2", "channel_id": "sentinel"}))
+        .json(&json!({"kind": "user_joined_channel", "user_id": "u2", "channel_id": "000000000000000000sentinel"}))
         .send()
         .await
         .unwrap();
     assert_eq!(json_of(resp).await.0, 202);
-    wait_for_post_in(&standin, &host, "sentinel").await;
+    wait_for_post_in(&standin, &host, "000000000000000000sentinel").await;
     let posts = standin.posts.lock().unwrap().clone();
-    assert_eq!(posted_in(&standin, "townsquare"), 1, "{posts:?}");
-    assert_eq!(posts[0]["channel_id"], "townsquare");
+    assert_eq!(
+        posted_in(&standin, "0000000000000000townsquare"),
+        1,
+        "{posts:?}"
+    );
+    assert_eq!(posts[0]["channel_id"], "0000000000000000townsquare");
     assert!(
         posts[0]["message"]
             .as_str()

@@ -85,7 +85,7 @@ async fn creates_commands_and_outgoing_webhooks_and_reports_refusals() {
     let (standin, site) = StandIn::start("admin").await;
     let client = loopback_client();
     let command = NewCommand {
-        team_id: "t1".into(),
+        team_id: "000000000000000000000team1".into(),
         trigger: "hello".into(),
         method: "P".into(),
         url: "https://apps.example/t/acme/apps/hello/v1/command".into(),
@@ -111,7 +111,7 @@ async fn creates_commands_and_outgoing_webhooks_and_reports_refusals() {
     ));
 
     let hook = NewOutgoingWebhook {
-        team_id: "t1".into(),
+        team_id: "000000000000000000000team1".into(),
         display_name: "hello".into(),
         trigger_words: vec!["hello".into()],
         callback_urls: vec!["https://apps.example/t/acme/apps/hello/v1/outgoing".into()],
@@ -160,7 +160,7 @@ async fn canned(response: String) -> (String, Arc<Mutex<Vec<String>>>) {
 
 fn command() -> cloudapps::mattermost::NewCommand {
     cloudapps::mattermost::NewCommand {
-        team_id: "t1".into(),
+        team_id: "000000000000000000000team1".into(),
         trigger: "hello".into(),
         method: "P".into(),
         url: "https://apps.example/t/acme/apps/hello/v1/command".into(),
@@ -259,7 +259,7 @@ async fn regenerates_command_and_outgoing_webhook_tokens_with_an_admin_token() {
             &site,
             "admin",
             &NewCommand {
-                team_id: "t1".into(),
+                team_id: "000000000000000000000team1".into(),
                 trigger: "hello".into(),
                 method: "P".into(),
                 url: "https://apps.example/t/acme/apps/hello/v1/command".into(),
@@ -273,7 +273,7 @@ async fn regenerates_command_and_outgoing_webhook_tokens_with_an_admin_token() {
             &site,
             "admin",
             &NewOutgoingWebhook {
-                team_id: "t1".into(),
+                team_id: "000000000000000000000team1".into(),
                 trigger_words: vec!["hello".into()],
                 callback_urls: vec!["https://apps.example/t/acme/apps/hello/v1/outgoing".into()],
                 content_type: "application/json".into(),

@@ -282,7 +282,7 @@ async fn an_apps_own_notifications_reach_that_app_alone() {
     let http = http_client();
     let forged = json!({"path": "/v1/notify", "context": {
         "subject": "user_joined_channel", "mattermost_site_url": site,
-        "user": {"id": "forged"}, "channel": {"id": "secret1"}}});
+        "user": {"id": "forged"}, "channel": {"id": "0000000000000000000secret1"}}});
     let (status, _, answer) = send(
         http.post(format!("{}/t/local/apps/hello/v1/notify", host.url))
             .header("content-type", "application/json")
@@ -294,7 +294,7 @@ async fn an_apps_own_notifications_reach_that_app_alone() {
     // With one consumer, a batch is settled before the next is taken: the admin's first event
     // (sent after the forged one) is in the forged one's batch or a later one, and the second
     // is sent only once the first was posted, so by its post every earlier event had its turn.
-    for channel in ["open1", "open2"] {
+    for channel in ["000000000000000000000open1", "000000000000000000000open2"] {
         let (status, _, answer) = send(
             http.post(format!("{}/events/t/local", host.url))
                 .header("content-type", "application/json")
@@ -319,7 +319,11 @@ async fn an_apps_own_notifications_reach_that_app_alone() {
         .iter()
         .map(|p| p["channel_id"].as_str().unwrap())
         .collect();
-    assert_eq!(channels, ["open1", "open2"], "{posted:?}");
+    assert_eq!(
+        channels,
+        ["000000000000000000000open1", "000000000000000000000open2"],
+        "{posted:?}"
+    );
     host.stop();
 }
 

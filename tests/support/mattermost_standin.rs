@@ -317,9 +317,7 @@ pub fn check_post(req: &Value) -> Result<(), String> {
             "metadata",
         ],
     )?;
-    if req["channel_id"].as_str().is_none_or(str::is_empty) {
-        return Err("channel_id is required".into());
-    }
+    id_field(req, "channel_id")?;
     let message = req["message"].as_str().unwrap_or_default();
     // model.PostMessageMaxRunesV2
     if message.chars().count() > 16383 {
@@ -328,10 +326,23 @@ pub fn check_post(req: &Value) -> Result<(), String> {
     if message.is_empty() && req["file_ids"].as_array().is_none_or(Vec::is_empty) {
         return Err("a post needs a message or files".into());
     }
-    if req.get("root_id").is_some() && req["root_id"].as_str().is_none_or(str::is_empty) {
-        return Err("root_id, when sent, must be a post id".into());
+    if req.get("root_id").is_some() {
+        id_field(req, "root_id")?;
     }
     Ok(())
+}
+
+/// `model.IsValidId`: what Mattermost takes as an id is 26 letters and digits, so a host that
+/// sends a channel's name (`town-square`) or a made-up id is refused as Mattermost would.
+fn id_field(req: &Value, field: &str) -> Result<(), String> {
+    let id = req[field].as_str().unwrap_or_default();
+    if id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} {id:?} is not a Mattermost id (26 letters and digits)"
+        ))
+    }
 }
 
 fn only_keys(obj: &Value, allowed: &[&str]) -> Result<(), String> {
@@ -366,9 +377,7 @@ pub fn check_command(req: &Value) -> Result<(), String> {
             "url",
         ],
     )?;
-    if req["team_id"].as_str().is_none_or(str::is_empty) {
-        return Err("team_id is required".into());
-    }
+    id_field(req, "team_id")?;
     let trigger = req["trigger"].as_str().unwrap_or_default();
     if trigger.is_empty()
         || trigger.starts_with('/')
@@ -403,11 +412,18 @@ pub fn check_outgoing_webhook(req: &Value) -> Result<(), String> {
             "icon_url",
         ],
     )?;
-    if req["team_id"].as_str().is_none_or(str::is_empty) {
-        return Err("team_id is required".into());
+    id_field(req, "team_id")?;
+    if req["channel_id"].as_str().is_some_and(|c| !c.is_empty()) {
+        id_field(req, "channel_id")?;
     }
-    let words = req["trigger_words"].as_array().map(Vec::len).unwrap_or(0);
-    if words == 0 && req["channel_id"].as_str().is_none_or(str::is_empty) {
+    let words = req["trigger_words"].as_array().cloned().unwrap_or_default();
+    if words
+        .iter()
+        .any(|w| w.as_str().is_none_or(|w| w.trim().is_empty()))
+    {
+        return Err("a trigger word is empty".into());
+    }
+    if words.is_empty() && req["channel_id"].as_str().is_none_or(str::is_empty) {
         return Err("either trigger_words or channel_id must be set".into());
     }
     if !matches!(req["trigger_when"].as_i64(), Some(0 | 1)) {
