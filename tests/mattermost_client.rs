@@ -355,3 +355,46 @@ async fn regenerates_command_and_outgoing_webhook_tokens_with_an_admin_token() {
         Err(MattermostError::NotAnId(_))
     ));
 }
+
+#[tokio::test]
+async fn posts_as_the_bot_in_a_channel_or_thread_and_reports_refusals() {
+    use cloudapps::mattermost::NewPost;
+    let (standin, site) = StandIn::start("bot-token").await;
+    let client = loopback_client();
+    let channel = "0000000000000000townsquare";
+    let post = |root_id: &str| NewPost {
+        channel_id: channel.into(),
+        message: "Welcome!".into(),
+        root_id: root_id.into(),
+    };
+    client
+        .create_post(&site, "bot-token", &post(""))
+        .await
+        .unwrap();
+    client
+        .create_post(&site, "bot-token", &post("0000000000000000000post123"))
+        .await
+        .unwrap();
+    let posted = standin.posts.lock().unwrap().clone();
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[0]["channel_id"], channel);
+    assert!(
+        posted[0].get("root_id").is_none(),
+        "no root_id outside a thread"
+    );
+    assert_eq!(posted[1]["root_id"], "0000000000000000000post123");
+    // Refusals: the wrong token, a channel's name instead of its id.
+    assert!(matches!(
+        client.create_post(&site, "wrong", &post("")).await,
+        Err(MattermostError::Refused { status: 401, .. })
+    ));
+    let by_name = NewPost {
+        channel_id: "town-square".into(),
+        ..post("")
+    };
+    assert!(matches!(
+        client.create_post(&site, "bot-token", &by_name).await,
+        Err(MattermostError::Refused { status: 400, .. })
+    ));
+    assert_eq!(standin.posts.lock().unwrap().len(), 2);
+}
