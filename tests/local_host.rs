@@ -308,6 +308,8 @@ async fn a_slash_command_opens_a_dialog_in_mattermost_and_its_submission_comes_b
         &["--site-url", &site, "--bot-token", "hello=bot-token"],
     );
     let token = host.printed("command token:").unwrap();
+    // Issued as Mattermost issues one with the command, good for 3 s.
+    let trigger = standin.trigger_id("u1");
     let http = http_client();
     let resp = http
         .post(format!("{}/t/local/apps/hello/v1/command", host.url))
@@ -317,7 +319,7 @@ async fn a_slash_command_opens_a_dialog_in_mattermost_and_its_submission_comes_b
             ("text", "send --shout"),
             ("user_id", "u1"),
             ("user_name", "alice"),
-            ("trigger_id", "trig"),
+            ("trigger_id", trigger.as_str()),
         ])
         .send()
         .await
@@ -332,7 +334,7 @@ async fn a_slash_command_opens_a_dialog_in_mattermost_and_its_submission_comes_b
         .unwrap()
         .pop()
         .expect("the host opened a dialog");
-    assert_eq!(opened["trigger_id"], "trig");
+    assert_eq!(opened["trigger_id"], trigger.as_str());
     assert_eq!(opened["dialog"]["elements"][0]["name"], "message");
 
     let submission = json!({"type": "dialog_submission", "callback_id": "", "state": opened["dialog"]["state"], "user_id": "u1",

@@ -14,9 +14,10 @@ fn loopback_client() -> HttpMattermost {
     HttpMattermost::new(PrivateNetworks::Allowed)
 }
 
-fn request() -> OpenDialogRequest {
+/// A dialog to open with a trigger id the stand-in issued just now.
+fn request(standin: &StandIn) -> OpenDialogRequest {
     OpenDialogRequest {
-        trigger_id: "trigger".into(),
+        trigger_id: standin.trigger_id("u1"),
         url: "http://127.0.0.1:1/t/acme/apps/hello/v1/dialog".into(),
         dialog: Dialog {
             title: "Say hello".into(),
@@ -36,7 +37,7 @@ fn request() -> OpenDialogRequest {
 async fn opens_a_dialog_with_the_bot_token() {
     let (standin, site) = StandIn::start("bot-token").await;
     loopback_client()
-        .open_dialog(&format!("{site}/"), "bot-token", &request())
+        .open_dialog(&format!("{site}/"), "bot-token", &request(&standin))
         .await
         .unwrap();
     let opened = standin.opened.lock().unwrap();
@@ -48,14 +49,14 @@ async fn opens_a_dialog_with_the_bot_token() {
 async fn reports_what_mattermost_refused() {
     let (standin, site) = StandIn::start("bot-token").await;
     let client = loopback_client();
-    match client.open_dialog(&site, "wrong", &request()).await {
+    match client.open_dialog(&site, "wrong", &request(&standin)).await {
         Err(MattermostError::Refused {
             status: 401,
             message,
         }) => assert!(message.contains("session")),
         other => panic!("expected a 401 refusal, got {other:?}"),
     }
-    let mut untitled = request();
+    let mut untitled = request(&standin);
     untitled.dialog.title.clear();
     match client.open_dialog(&site, "bot-token", &untitled).await {
         Err(MattermostError::Refused {
@@ -63,6 +64,19 @@ async fn reports_what_mattermost_refused() {
             message,
         }) => assert!(message.contains("title")),
         other => panic!("expected a 400 refusal, got {other:?}"),
+    }
+    // Trigger ids Mattermost did not issue, or issued longer ago than their 3 s.
+    let four_seconds_ago =
+        standin.trigger_id_issued_at("u1", cloudapps_tests::mattermost_standin::now_ms() - 4000);
+    for trigger_id in ["trigger".to_owned(), four_seconds_ago] {
+        let made_up = OpenDialogRequest {
+            trigger_id,
+            ..request(&standin)
+        };
+        assert!(matches!(
+            client.open_dialog(&site, "bot-token", &made_up).await,
+            Err(MattermostError::Refused { status: 400, .. })
+        ));
     }
     assert!(standin.opened.lock().unwrap().is_empty());
 }
@@ -72,8 +86,9 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let site = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
+    let (standin, _) = StandIn::start("t").await;
     let err = loopback_client()
-        .open_dialog(&site, "t", &request())
+        .open_dialog(&site, "t", &request(&standin))
         .await
         .unwrap_err();
     assert!(matches!(err, MattermostError::Unreachable(_)), "{err:?}");

@@ -73,6 +73,63 @@ impl StandIn {
     }
 }
 
+/// How long a trigger id is good for (`InteractiveDialogTriggerTimeout`, 3 s by default).
+const TRIGGER_ID_VALIDITY_MS: u128 = 3000;
+
+impl StandIn {
+    /// A trigger id as Mattermost issues them with a slash command or an action click
+    /// (`model.GenerateTriggerId`): base64 of `<client trigger id>:<user id>:<millis>:<signature>`,
+    /// signed by the server (here a SHA-256 over the data and this stand-in's token).
+    pub fn trigger_id(&self, user_id: &str) -> String {
+        self.trigger_id_issued_at(user_id, now_ms())
+    }
+
+    /// [`StandIn::trigger_id`] as if issued at `millis` since the epoch.
+    pub fn trigger_id_issued_at(&self, user_id: &str, millis: u128) -> String {
+        use base64::Engine;
+        let data = format!("{}:{user_id}:{millis}:", self.next("trigger"));
+        let signature = self.trigger_signature(&data);
+        base64::engine::general_purpose::STANDARD.encode(format!("{data}{signature}"))
+    }
+
+    fn trigger_signature(&self, data: &str) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{data}{}", self.token));
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    }
+
+    /// `model.DecodeAndVerifyTriggerId`: issued here, signed, and at most 3 s old.
+    fn verify_trigger_id(&self, trigger_id: &str) -> Result<(), String> {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(trigger_id)
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+            .ok_or("trigger_id is not one Mattermost issued (not base64)")?;
+        let parts: Vec<&str> = decoded.split(':').collect();
+        let [client, user, millis, signature] = parts[..] else {
+            return Err("trigger_id is not one Mattermost issued".into());
+        };
+        let data = format!("{client}:{user}:{millis}:");
+        if signature != self.trigger_signature(&data) {
+            return Err("trigger_id has a bad signature".into());
+        }
+        let issued: u128 = millis.parse().map_err(|_| "trigger_id has no time")?;
+        if now_ms().saturating_sub(issued) > TRIGGER_ID_VALIDITY_MS {
+            return Err("trigger_id has expired".into());
+        }
+        Ok(())
+    }
+}
+
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
 impl StandIn {
     /// Serves on a free loopback port; returns the site URL.
     pub async fn start(token: &str) -> (StandIn, String) {
@@ -452,7 +509,11 @@ async fn open_dialog(
         Ok(req) => req,
         Err(resp) => return *resp,
     };
-    match check_open_dialog(&req) {
+    let trigger = req["trigger_id"].as_str().unwrap_or_default();
+    match s
+        .verify_trigger_id(trigger)
+        .and_then(|()| check_open_dialog(&req))
+    {
         Ok(()) => {
             s.opened.lock().expect("stand-in lock").push(req);
             (StatusCode::OK, axum::Json(json!({"status": "OK"}))).into_response()
