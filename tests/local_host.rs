@@ -1,8 +1,6 @@
 //! The local host as a user runs it: a separate process on loopback, spoken to over HTTP in
 //! every wire format, restarted on the same data directory.
 
-use std::time::Duration;
-
 use cloudapps::auth::{AppClaims, now, sign_app_jwt};
 use cloudapps_tests::mattermost_standin::StandIn;
 use cloudapps_tests::{LocalHost, http_client, workspace_binary};
@@ -612,17 +610,6 @@ fn posted_in(standin: &StandIn, channel: &str) -> usize {
         .count()
 }
 
-/// Waits (10 s at most) for a post in `channel`.
-async fn wait_for_post_in(standin: &StandIn, host: &LocalHost, channel: &str) {
-    for _ in 0..400 {
-        if posted_in(standin, channel) > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no welcome in {channel} within 10 s: {}", host.logs());
-}
-
 #[tokio::test]
 async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
     let (standin, site) = StandIn::start("notices-bot-token").await;
@@ -658,7 +645,7 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
         dir.path(),
         &[&args[..], &["--fanout-workers", "1"]].concat(),
     );
-    wait_for_post_in(&standin, &host, "0000000000000000townsquare").await;
+    standin.wait_for_post_in("0000000000000000townsquare").await;
     // A second event, sent only now, is delivered in a later batch: once its welcome is
     // posted, a repeat of the first (if any) would have been posted too.
     let resp = http_client()
@@ -669,8 +656,7 @@ async fn an_event_accepted_before_a_restart_is_delivered_after_it() {
         .await
         .unwrap();
     assert_eq!(json_of(resp).await.0, 202);
-    wait_for_post_in(&standin, &host, "000000000000000000sentinel").await;
-    let posts = standin.posts.lock().unwrap().clone();
+    let posts = standin.wait_for_post_in("000000000000000000sentinel").await;
     assert_eq!(
         posted_in(&standin, "0000000000000000townsquare"),
         1,

@@ -2,8 +2,6 @@
 //! by a tenant admin, by an app holding its own install's secret, and by anyone who can reach
 //! the host. Each case is one finding of the security review; each must stay refused.
 
-use std::time::Duration;
-
 use cloudapps::auth::{AppClaims, DELIVERY_ISSUER, now, sign_app_jwt};
 use cloudapps_tests::mattermost_standin::StandIn;
 use cloudapps_tests::{LocalHost, http_client};
@@ -306,13 +304,7 @@ async fn an_apps_own_notifications_reach_that_app_alone() {
         )
         .await;
         assert_eq!(status, 202, "{answer}");
-        for _ in 0..400 {
-            let posted = standin.posts.lock().unwrap().clone();
-            if posted.iter().any(|p| p["channel_id"] == channel) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        standin.wait_for_post_in(channel).await;
     }
     let posted = standin.posts.lock().unwrap().clone();
     let channels: Vec<&str> = posted

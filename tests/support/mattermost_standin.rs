@@ -62,6 +62,8 @@ pub struct StandIn {
     /// While set, `POST /hooks/outgoing` is refused (403), as for an admin without the
     /// permission to manage outgoing webhooks.
     pub refuse_hooks: Arc<std::sync::atomic::AtomicBool>,
+    /// Woken whenever something is created, for tests that wait on what Mattermost received.
+    changed: Arc<tokio::sync::Notify>,
     /// Numbers ids and tokens, so that no two are alike, as in Mattermost.
     serial: Arc<AtomicUsize>,
 }
@@ -130,7 +132,29 @@ pub fn now_ms() -> u128 {
         .unwrap_or_default()
 }
 
+/// How long a test waits for Mattermost to receive what it expects.
+const WAIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl StandIn {
+    /// Waits until a post in `channel` has arrived (woken by each creation, not polled), and
+    /// answers every post so far; fails after 10 s, naming what it waited for.
+    pub async fn wait_for_post_in(&self, channel: &str) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT_DEADLINE;
+        loop {
+            // Registered before looking, so a post arriving in between still wakes this.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let posts = self.posts.lock().expect("stand-in lock").clone();
+            if posts.iter().any(|p| p["channel_id"] == channel) {
+                return posts;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                panic!("no post in {channel} within {WAIT_DEADLINE:?}; posts: {posts:?}");
+            }
+        }
+    }
+
     /// Serves on a free loopback port; returns the site URL.
     pub async fn start(token: &str) -> (StandIn, String) {
         let standin = StandIn {
@@ -208,6 +232,7 @@ fn created(
     body["id"] = json!(s.next("id"));
     body["token"] = json!(s.next("mmtoken"));
     list.lock().expect("stand-in lock").push(body.clone());
+    s.changed.notify_waiters();
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
