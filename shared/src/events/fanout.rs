@@ -313,10 +313,7 @@ impl FanOut {
         for s in &subscribed {
             // The grant is checked again at delivery: it may have narrowed since subscribing.
             let Some(install) = installs.iter().find(|i| {
-                i.app_id == s.app_id
-                    && i.enabled
-                    && !i.uninstalling
-                    && i.granted_subjects.contains(&subject)
+                i.app_id == s.app_id && i.enabled && i.granted_subjects.contains(&subject)
             }) else {
                 continue;
             };

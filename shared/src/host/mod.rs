@@ -323,7 +323,7 @@ impl Host {
             .tenant_and_install(&route.tenant, &route.app)
             .await?;
         // An unknown tenant is answered like an app it has not installed, so these routes do
-        // not tell who is a tenant here; one being uninstalled is as good as gone.
+        // not tell who is a tenant here.
         let not_installed = || {
             Error::NotFound(format!(
                 "app `{}` is not installed for tenant `{}`",
@@ -331,9 +331,7 @@ impl Host {
             ))
         };
         let tenant = tenant.ok_or_else(not_installed)?;
-        let install = install
-            .filter(|i| !i.uninstalling)
-            .ok_or_else(not_installed)?;
+        let install = install.ok_or_else(not_installed)?;
         if !install.enabled {
             return Err(Error::Forbidden(format!(
                 "app `{}` is disabled for tenant `{}`",

@@ -876,7 +876,6 @@ impl Marketplace {
         self.state
             .install(&tenant.id, app)
             .await?
-            .filter(|i| !i.uninstalling)
             .ok_or_else(|| Error::NotFound(format!("`{app}` is not installed for `{}`", tenant.id)))
     }
 
@@ -1195,7 +1194,7 @@ impl Marketplace {
         app: &str,
         force: bool,
     ) -> Result<Uninstalled, Error> {
-        let Some(mut install) = self.state.install(&tenant.id, app).await? else {
+        let Some(mut install) = self.state.install_or_uninstalling(&tenant.id, app).await? else {
             return Ok(Uninstalled {
                 uninstalled: false,
                 message: format!("`{app}` is not installed"),

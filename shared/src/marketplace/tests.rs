@@ -1150,6 +1150,11 @@ impl super::provisioner::Provisioner for FlakyProvisioner {
         tenant: &str,
         app: &str,
     ) -> Result<(), super::provisioner::ProvisionError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(super::provisioner::ProvisionError::Backend(
+                "the Lambda API is down".into(),
+            ));
+        }
         self.inner.deprovision(tenant, app).await
     }
 }
@@ -1277,4 +1282,67 @@ async fn an_event_is_202_only_once_the_queue_has_it() {
         body.get("event_id").is_none(),
         "no id for an event nobody has"
     );
+}
+
+#[tokio::test]
+async fn an_uninstall_cut_short_leaves_the_app_stopped_and_a_retry_finishes_it() {
+    let m = market().await;
+    let flaky = Arc::new(FlakyProvisioner {
+        inner: EmbeddedProvisioner::new(m.state.clone()),
+        failing: false.into(),
+    });
+    let m = Market {
+        host: m.host.clone().with_provisioner(flaky.clone()),
+        ..m
+    };
+    let token = m.register("acme").await;
+    let secret = m.install_latest("acme", &token).await;
+    flaky
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let uninstall = || {
+        m.send(
+            Method::DELETE,
+            "/marketplace/t/acme/apps/hello",
+            Some(&token),
+            None,
+        )
+    };
+    let (status, body) = uninstall().await;
+    assert_eq!(status, 502, "{body}");
+    // Stopped: it serves nothing and counts as not installed, but the uninstall can resume.
+    let (status, _) = m.hello_call("acme", &secret, "/send", json!({})).await;
+    assert_eq!(status, 404);
+    assert_eq!(m.state.install("acme", "hello").await.unwrap(), None);
+    let stopped = m
+        .state
+        .install_or_uninstalling("acme", "hello")
+        .await
+        .unwrap();
+    assert!(stopped.is_some_and(|i| i.uninstalling));
+    let (status, body) = m
+        .install("acme", &token, json!({"consent": consent_all()}))
+        .await;
+    assert_eq!(
+        status, 409,
+        "not re-installed over an unfinished uninstall: {body}"
+    );
+
+    flaky
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = uninstall().await;
+    assert_eq!(
+        (status, &body["uninstalled"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    assert_eq!(
+        m.state
+            .install_or_uninstalling("acme", "hello")
+            .await
+            .unwrap(),
+        None
+    );
+    m.install_latest("acme", &token).await;
 }

@@ -236,11 +236,18 @@ fn is_tombstone(item: &Item) -> bool {
     item.body.get(TOMBSTONE_FIELD).is_some()
 }
 
+/// The install an item holds; `None` for a tombstone.
 fn decode_install(item: Item) -> Result<Option<Install>, StoreError> {
     if is_tombstone(&item) {
         return Ok(None);
     }
     decode(item, |r: &mut Install, rev| r.revision = rev).map(Some)
+}
+
+/// The install an item holds, if it is live: one being uninstalled serves nothing and is as
+/// good as gone to everyone but the uninstall that carries on with it.
+fn decode_live_install(item: Item) -> Result<Option<Install>, StoreError> {
+    Ok(decode_install(item)?.filter(|i| !i.uninstalling))
 }
 
 /// How many times a read-modify-write retries after losing a race before giving up.
@@ -297,13 +304,26 @@ impl InstallState {
             .map(|i| decode(i, |t: &mut Tenant, rev| t.revision = rev))
             .transpose()?;
         let install = match items.next().flatten() {
-            Some(item) => decode_install(item)?,
+            Some(item) => decode_live_install(item)?,
             None => None,
         };
         Ok((tenant, install))
     }
 
+    /// The live install of `app` (not one being uninstalled).
     pub async fn install(&self, tenant: &str, app: &str) -> Result<Option<Install>, StoreError> {
+        Ok(self
+            .install_or_uninstalling(tenant, app)
+            .await?
+            .filter(|i| !i.uninstalling))
+    }
+
+    /// The install of `app` even while it is being uninstalled, for the uninstall that resumes.
+    pub async fn install_or_uninstalling(
+        &self,
+        tenant: &str,
+        app: &str,
+    ) -> Result<Option<Install>, StoreError> {
         match self.items.get(&tenant_pk(tenant), &install_sk(app)).await? {
             Some(item) => decode_install(item),
             None => Ok(None),
@@ -317,7 +337,7 @@ impl InstallState {
             .await?;
         let mut installs = Vec::with_capacity(items.len());
         for item in items {
-            installs.extend(decode_install(item)?);
+            installs.extend(decode_live_install(item)?);
         }
         Ok(installs)
     }
@@ -369,11 +389,9 @@ impl InstallState {
         mut change: impl FnMut(&mut Install) -> Result<(), E>,
     ) -> Result<Install, E> {
         for _ in 0..MODIFY_ATTEMPTS {
-            // One being uninstalled is as good as gone.
             let mut install = self
                 .install(tenant, app)
                 .await?
-                .filter(|i| !i.uninstalling)
                 .ok_or(StoreError::NotFound)?;
             change(&mut install)?;
             match self.update_install(&install).await {
