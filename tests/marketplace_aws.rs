@@ -501,7 +501,8 @@ async fn the_catalog_never_goes_back_on_dynamodb() {
 
 #[tokio::test]
 async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
-    let store = DynamoStore::new(moto_dynamodb().await, unique("catalog"));
+    let table = unique("catalog");
+    let store = DynamoStore::new(moto_dynamodb().await, &table);
     store.create_table().await.unwrap();
     let state = InstallState::new(Arc::new(store));
     let mut newer = catalog::shipped().unwrap();
@@ -512,11 +513,25 @@ async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
         .unwrap();
     let stored = state.catalog_version().await.unwrap();
 
-    let host = cloudapps::lambda::cold_start(state.clone()).await.unwrap();
+    let settings = cloudapps::lambda::Settings {
+        table,
+        events_queue_url: None,
+        dead_letter_queue_url: None,
+        public_url: None,
+        functions: None,
+        operator_token_sha256: None,
+        limits: cloudapps::limits::Limits::default(),
+        private_networks: cloudapps::outbound::PrivateNetworks::Refused,
+    };
+    let aws = cloudapps::lambda::AwsClients {
+        dynamodb: moto_dynamodb().await,
+        sqs: cloudapps_tests::moto_sqs().await,
+        lambda: moto_lambda().await,
+    };
     let function = cloudapps::host::Function::by_name("marketplace-list").unwrap();
-    let host = host
-        .with_operator_token_hash(Some(cloudapps::auth::hash_token("op")))
-        .only(function);
+    let host = cloudapps::lambda::cold_start(function, &settings, &aws)
+        .await
+        .with_operator_token_hash(Some(cloudapps::auth::hash_token("op")));
     assert_eq!(state.catalog_version().await.unwrap(), stored, "unchanged");
 
     // Its requests are served from the newer catalog.

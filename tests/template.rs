@@ -1,7 +1,7 @@
 //! `template.yaml` against the code: every function binary has exactly one resource, each
 //! resource builds a binary that exists, its HTTP API events are the routes the binary serves,
-//! its policy grants no more than it needs, partition by partition, and the deploy step
-//! publishes the catalog the code carries.
+//! its Lambda settings are complete, and the deploy step publishes the catalog the code carries.
+//! What each function is granted is held to what it calls in `iam_from_use`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,176 +95,6 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
         assert!(
             events.is_empty(),
             "{}: routes it does not serve: {events:?}",
-            f.name
-        );
-    }
-}
-
-/// The actions a function's policy grants, by the kind of resource they are granted on.
-#[derive(Default)]
-struct Granted {
-    /// (partition patterns, actions) per statement on the table.
-    table: BTreeSet<(Vec<String>, Vec<String>)>,
-    lambda: BTreeSet<String>,
-    /// The app functions the Lambda actions are granted on.
-    lambda_functions: BTreeSet<String>,
-    alias: BTreeSet<String>,
-    alias_functions: BTreeSet<String>,
-    queue: BTreeSet<String>,
-    dead_letter_queue: BTreeSet<String>,
-}
-
-/// The text of a `!Sub "..."` (or a plain string).
-fn sub_text(v: &Value) -> String {
-    match v {
-        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap_or_default().to_owned(),
-        other => serde_yaml::to_string(other).unwrap(),
-    }
-}
-
-const STACK_FUNCTION_ARN: &str =
-    "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-";
-
-fn granted(name: &str, r: &Value) -> Granted {
-    let mut g = Granted::default();
-    for policy in r["Properties"]["Policies"]
-        .as_sequence()
-        .expect("explicit policies")
-    {
-        for statement in policy["Statement"]
-            .as_sequence()
-            .expect("inline statements only")
-        {
-            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{name}");
-            let resource = serde_yaml::to_string(&statement["Resource"]).unwrap();
-            let mut actions: Vec<String> = statement["Action"]
-                .as_sequence()
-                .expect("a list of actions")
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect();
-            actions.sort();
-            if resource.contains("InstallTable.Arn") {
-                assert!(!resource.contains('*'), "{name}: {resource}");
-                let condition = &statement["Condition"]["ForAllValues:StringLike"];
-                let mut partitions: Vec<String> = condition["dynamodb:LeadingKeys"]
-                    .as_sequence()
-                    .unwrap_or_else(|| panic!("{name}: table statements name their partitions"))
-                    .iter()
-                    .map(|p| p.as_str().unwrap().to_owned())
-                    .collect();
-                partitions.sort();
-                assert_eq!(
-                    statement["Condition"].as_mapping().map(|m| m.len()),
-                    Some(1),
-                    "{name}: one condition"
-                );
-                g.table.insert((partitions, actions));
-            } else if resource.contains("EventsQueue.Arn") {
-                g.queue.extend(actions);
-            } else if resource.contains("EventsDeadLetterQueue.Arn") {
-                g.dead_letter_queue.extend(actions);
-            } else {
-                // Lambda actions name each function: on it, or on its tenants' aliases.
-                for arn in statement["Resource"].as_sequence().expect("a list of ARNs") {
-                    let arn = sub_text(arn);
-                    let function = arn.strip_prefix(STACK_FUNCTION_ARN).unwrap_or_else(|| {
-                        panic!("{name}: Lambda actions only on this stack's functions: {arn}")
-                    });
-                    match function.strip_suffix(":t-*") {
-                        Some(f) => {
-                            g.alias.extend(actions.iter().cloned());
-                            g.alias_functions.insert(f.to_owned());
-                        }
-                        None => {
-                            assert!(!function.contains(['*', ':']), "{name}: {arn}");
-                            g.lambda.extend(actions.iter().cloned());
-                            g.lambda_functions.insert(function.to_owned());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    g
-}
-
-#[test]
-fn policies_grant_exactly_what_each_function_calls() {
-    let resources = function_resources(&template());
-    let app_functions: BTreeSet<String> = FUNCTIONS
-        .iter()
-        .filter(|f| f.app().is_some())
-        .map(|f| f.name.to_owned())
-        .collect();
-    for f in FUNCTIONS {
-        let g = granted(f.name, &resources[f.name]);
-        let set = |actions: &[&str]| {
-            actions
-                .iter()
-                .map(|a| (*a).to_owned())
-                .collect::<BTreeSet<String>>()
-        };
-        let table: BTreeSet<(Vec<String>, Vec<String>)> = f
-            .table_grants()
-            .into_iter()
-            .map(|grant| {
-                let mut partitions = grant.partitions;
-                partitions.sort();
-                let mut actions: Vec<String> =
-                    grant.actions.iter().map(|a| (*a).to_owned()).collect();
-                actions.sort();
-                (partitions, actions)
-            })
-            .collect();
-        assert_eq!(g.table, table, "{}: table statements", f.name);
-        assert_eq!(
-            g.lambda,
-            set(f.lambda_actions()),
-            "{}: Lambda actions",
-            f.name
-        );
-        assert_eq!(
-            g.alias,
-            set(f.alias_actions()),
-            "{}: actions on tenant aliases",
-            f.name
-        );
-        for (functions, actions) in [
-            (&g.lambda_functions, f.lambda_actions()),
-            (&g.alias_functions, f.alias_actions()),
-        ] {
-            if !actions.is_empty() {
-                assert_eq!(
-                    functions, &app_functions,
-                    "{}: on every app function",
-                    f.name
-                );
-            }
-        }
-        assert_eq!(g.queue, set(f.queue_actions()), "{}: queue actions", f.name);
-        assert_eq!(
-            g.dead_letter_queue,
-            set(f.dead_letter_queue_actions()),
-            "{}: dead-letter queue actions",
-            f.name
-        );
-    }
-}
-
-#[test]
-fn no_function_may_write_the_catalog_but_the_deploy_step() {
-    for f in FUNCTIONS {
-        let writes_catalog = f.table_grants().iter().any(|g| {
-            g.partitions.iter().any(|p| p.starts_with("CATALOG"))
-                && g.actions
-                    .iter()
-                    .any(|a| *a != "dynamodb:GetItem" && *a != "dynamodb:Query")
-        });
-        assert_eq!(
-            writes_catalog,
-            f.serves == cloudapps::host::functions::Serves::CatalogPublish,
-            "{}",
             f.name
         );
     }
@@ -377,6 +207,14 @@ fn the_table_expires_items_by_the_field_the_code_writes() {
     );
 }
 
+/// The text of a `!Sub "..."` (or a plain string).
+fn sub_text(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap_or_default().to_owned(),
+        other => serde_yaml::to_string(other).unwrap(),
+    }
+}
+
 #[test]
 fn every_function_is_named_after_the_stack_so_policies_need_no_wildcard() {
     for (name, r) in function_resources(&template()) {
@@ -473,17 +311,21 @@ fn the_queues_keep_messages_as_long_as_the_code_assumes() {
 
 #[test]
 fn provisioning_functions_know_every_app_function_by_name() {
-    let resources = function_resources(&template());
-    for f in FUNCTIONS.iter().filter(|f| !f.lambda_actions().is_empty()) {
+    // The functions whose policies may publish versions of the app functions (what they call
+    // is held to use in `iam_from_use`).
+    for (name, r) in function_resources(&template()) {
+        let policies = serde_yaml::to_string(&r["Properties"]["Policies"]).unwrap();
+        if !policies.contains("lambda:PublishVersion") {
+            continue;
+        }
         let spec = serde_yaml::to_string(
-            &resources[f.name]["Properties"]["Environment"]["Variables"]["CLOUDAPPS_FUNCTIONS"],
+            &r["Properties"]["Environment"]["Variables"]["CLOUDAPPS_FUNCTIONS"],
         )
         .unwrap();
         for app_fn in FUNCTIONS.iter().filter(|a| a.app().is_some()) {
             assert!(
                 spec.contains(&format!("{0}=${{AWS::StackName}}-{0}", app_fn.name)),
-                "{}: CLOUDAPPS_FUNCTIONS lacks {}",
-                f.name,
+                "{name}: CLOUDAPPS_FUNCTIONS lacks {}",
                 app_fn.name
             );
         }

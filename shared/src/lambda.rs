@@ -35,12 +35,14 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_json();
     let function = Function::by_name(name)
         .ok_or_else(|| format!("no function named `{name}` in cloudapps::host::FUNCTIONS"))?;
+    let settings = Settings::from_env()?;
+    let aws = AwsClients::from_env().await;
     match function.serves {
-        Serves::FanOut => return run_fanout().await,
-        Serves::CatalogPublish => return run_catalog_publish().await,
+        Serves::FanOut => return run_fanout(&settings, &aws).await,
+        Serves::CatalogPublish => return run_catalog_publish(&settings, &aws).await,
         _ => {}
     }
-    let host = host_from_env().await?.only(function);
+    let host = cold_start(function, &settings, &aws).await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let host = &host;
         async move { Ok::<_, std::convert::Infallible>(handle_event(host, function, event).await) }
@@ -48,21 +50,84 @@ pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// What a function is configured with: the template sets it in the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `TABLE_NAME`: the install-state table.
+    pub table: String,
+    /// `EVENTS_QUEUE_URL` and `EVENTS_DLQ_URL`.
+    pub events_queue_url: Option<String>,
+    pub dead_letter_queue_url: Option<String>,
+    /// `CLOUDAPPS_PUBLIC_URL`: where the host (and so every built-in app) is reached.
+    pub public_url: Option<String>,
+    /// `CLOUDAPPS_FUNCTIONS`: binary → deployed name of the app functions, for provisioning.
+    pub functions: Option<BTreeMap<String, String>>,
+    /// `CLOUDAPPS_OPERATOR_TOKEN_SHA256`.
+    pub operator_token_sha256: Option<String>,
+    pub limits: crate::limits::Limits,
+    /// Always refused in Lambda; only tests on loopback allow them.
+    pub private_networks: PrivateNetworks,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, lambda_runtime::Error> {
+        let var = |name: &str| std::env::var(name).ok();
+        Ok(Settings {
+            table: var("TABLE_NAME")
+                .ok_or("TABLE_NAME is not set: point it at the install-state table")?,
+            events_queue_url: var("EVENTS_QUEUE_URL"),
+            dead_letter_queue_url: var("EVENTS_DLQ_URL"),
+            public_url: var("CLOUDAPPS_PUBLIC_URL"),
+            functions: var("CLOUDAPPS_FUNCTIONS").map(|s| LambdaProvisioner::parse_names(&s)),
+            operator_token_sha256: var("CLOUDAPPS_OPERATOR_TOKEN_SHA256"),
+            limits: crate::limits::Limits::from_env(),
+            // Lambda functions never call private networks, nor register tenants on one.
+            private_networks: PrivateNetworks::Refused,
+        })
+    }
+}
+
+/// The AWS clients a function may use, all from one SDK configuration, built once at init.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl AwsClients {
+    /// From the environment, a profile or the function's role (`AWS_ENDPOINT_URL` points them
+    /// elsewhere, e.g. at moto server).
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+        }
+    }
+
+    fn state(&self, settings: &Settings) -> InstallState {
+        InstallState::new(Arc::new(DynamoStore::new(
+            self.dynamodb.clone(),
+            &settings.table,
+        )))
+    }
+
+    /// The events queue and its dead-letter queue, when configured.
+    fn events_queue(&self, settings: &Settings) -> Option<SqsQueue> {
+        let queue = SqsQueue::new(self.sqs.clone(), settings.events_queue_url.clone()?);
+        Some(match &settings.dead_letter_queue_url {
+            Some(dlq) => queue.with_dead_letter_queue(dlq),
+            None => queue,
+        })
+    }
+}
+
 /// The SQS consumer: each batch is fanned out, failed messages get their backoff and are
 /// reported as batch item failures, so the event source mapping deletes only the others.
-async fn run_fanout() -> Result<(), lambda_runtime::Error> {
-    let state = state_from_env().await?;
-    let queue = events_queue_from_env()
-        .await
-        .ok_or("EVENTS_QUEUE_URL is not set: point it at the events queue")?;
-    let public_url = std::env::var("CLOUDAPPS_PUBLIC_URL")
-        .map_err(|_| "CLOUDAPPS_PUBLIC_URL is not set: built-in apps are reached there")?;
-    let fanout = FanOut::new(
-        state,
-        // Lambda functions never call private networks.
-        Arc::new(HttpDeliverer::for_subscribers(PrivateNetworks::Refused)),
-        &public_url,
-    );
+async fn run_fanout(settings: &Settings, aws: &AwsClients) -> Result<(), lambda_runtime::Error> {
+    let (fanout, queue) = fanout(settings, aws)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let (fanout, queue) = (&fanout, &queue);
         async move {
@@ -70,6 +135,26 @@ async fn run_fanout() -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
+}
+
+/// The fan-out function's init: the consumer and the queue it settles messages on.
+pub fn fanout(
+    settings: &Settings,
+    aws: &AwsClients,
+) -> Result<(FanOut, SqsQueue), lambda_runtime::Error> {
+    let queue = aws
+        .events_queue(settings)
+        .ok_or("EVENTS_QUEUE_URL is not set: point it at the events queue")?;
+    let public_url = settings
+        .public_url
+        .as_deref()
+        .ok_or("CLOUDAPPS_PUBLIC_URL is not set: built-in apps are reached there")?;
+    let fanout = FanOut::new(
+        aws.state(settings),
+        Arc::new(HttpDeliverer::for_subscribers(settings.private_networks)),
+        public_url,
+    );
+    Ok((fanout, queue))
 }
 
 /// One batch from the event source mapping: the ids of the messages to retry, which SQS keeps
@@ -108,8 +193,11 @@ fn received(m: SqsMessage) -> Received {
 
 /// The deploy step: answers each CloudFormation custom-resource request, whatever happens,
 /// since CloudFormation otherwise waits an hour for it.
-async fn run_catalog_publish() -> Result<(), lambda_runtime::Error> {
-    let state = state_from_env().await?;
+async fn run_catalog_publish(
+    settings: &Settings,
+    aws: &AwsClients,
+) -> Result<(), lambda_runtime::Error> {
+    let state = aws.state(settings);
     let client = catalog_publish::http_client();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (state, client) = (&state, &client);
@@ -124,60 +212,45 @@ async fn run_catalog_publish() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The events queue (`EVENTS_QUEUE_URL`) and its dead-letter queue (`EVENTS_DLQ_URL`).
-async fn events_queue_from_env() -> Option<SqsQueue> {
-    let url = std::env::var("EVENTS_QUEUE_URL").ok()?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&config), url);
-    Some(match std::env::var("EVENTS_DLQ_URL") {
-        Ok(dlq) => queue.with_dead_letter_queue(dlq),
-        Err(_) => queue,
-    })
+/// The catalog-publish function's store.
+pub fn catalog_publish_state(settings: &Settings, aws: &AwsClients) -> InstallState {
+    aws.state(settings)
 }
 
-async fn state_from_env() -> Result<InstallState, lambda_runtime::Error> {
-    let table = std::env::var("TABLE_NAME")
-        .map_err(|_| "TABLE_NAME is not set: point it at the install-state table")?;
-    Ok(InstallState::new(Arc::new(
-        DynamoStore::connect(table).await,
-    )))
-}
-
-/// The host over DynamoDB (`TABLE_NAME`), with clients built once and the connection warmed
-/// during init, when it is free.
-async fn host_from_env() -> Result<Host, lambda_runtime::Error> {
-    cold_start(state_from_env().await?).await
-}
-
-/// What a request function does at init, over `state`; the rest of its set-up comes from the
-/// environment.
-pub async fn cold_start(state: InstallState) -> Result<Host, lambda_runtime::Error> {
+/// What a request function does at init: its clients are built once and the connection to
+/// the table warmed while init is free (the dead letters' function never reads the table, and
+/// may not).
+pub async fn cold_start(
+    function: &'static Function,
+    settings: &Settings,
+    aws: &AwsClients,
+) -> Host {
+    let state = aws.state(settings);
     // Functions only read the catalog, whatever its generation: the deploy step
     // (`catalog-publish`) writes it, so a version pinned for a tenant never takes it back.
-    if let Err(e) = state.tenant("__warm-up__").await {
+    if function.serves != Serves::DeadLetters
+        && let Err(e) = state.tenant("__warm-up__").await
+    {
         tracing::warn!(error = %e, "warm-up read of the install store failed");
     }
     let mut host = Host::new(state, BuiltinApps::all())
-        .with_public_url(std::env::var("CLOUDAPPS_PUBLIC_URL").ok())
-        // Lambda functions never call private networks, nor register tenants on one.
-        .with_private_networks(PrivateNetworks::Refused)
+        .with_public_url(settings.public_url.clone())
+        .with_private_networks(settings.private_networks)
         .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new(
-            PrivateNetworks::Refused,
+            settings.private_networks,
         )))
-        .with_operator_token_hash(std::env::var("CLOUDAPPS_OPERATOR_TOKEN_SHA256").ok())
-        .with_limits(crate::limits::Limits::from_env());
-    if let Some(queue) = events_queue_from_env().await {
+        .with_operator_token_hash(settings.operator_token_sha256.clone())
+        .with_limits(settings.limits);
+    if let Some(queue) = aws.events_queue(settings) {
         host = host.with_queue(Arc::new(queue));
     }
-    if let Ok(spec) = std::env::var("CLOUDAPPS_FUNCTIONS") {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let names = LambdaProvisioner::parse_names(&spec);
+    if let Some(names) = &settings.functions {
         host = host.with_provisioner(Arc::new(LambdaProvisioner::new(
-            aws_sdk_lambda::Client::new(&config),
-            names,
+            aws.lambda.clone(),
+            names.clone(),
         )));
     }
-    Ok(host)
+    host.only(function)
 }
 
 /// Decodes the event, runs it through the host, and encodes the result.

@@ -1,14 +1,11 @@
 //! The Lambda functions: which binary serves which route. This list is the one source of truth
 //! for the function binaries, the manifest's `aws_lambda` block and (checked by a test) the
-//! resources, HTTP API events and IAM policies of `template.yaml`, down to the table partitions
-//! each function may touch.
+//! resources and HTTP API events of `template.yaml`. Their IAM policies are held to what each
+//! function calls (`tests/iam_from_use.rs`), not to a list.
 
 use super::route::{Kind, Route, app_root};
 use crate::apps::{hello, marketplace, notices};
-use crate::events::fanout::EVENT_PK_PREFIX;
-use crate::marketplace::catalog::{CATALOG_PK, CATALOG_SNAPSHOT_PK_PREFIX};
 use crate::marketplace::routes::Op;
-use crate::store::TENANT_PK_PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serves {
@@ -167,25 +164,6 @@ pub const FUNCTIONS: &[Function] = &[
     },
 ];
 
-/// A grant on the install table: `actions` on the partitions whose keys match `partitions`
-/// (IAM `dynamodb:LeadingKeys` patterns, `*` for any rest of the key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableGrant {
-    pub partitions: Vec<String>,
-    pub actions: &'static [&'static str],
-}
-
-/// The catalog: its pointer and its published snapshots.
-fn catalog_partitions() -> Vec<String> {
-    vec![
-        CATALOG_PK.to_owned(),
-        format!("{CATALOG_SNAPSHOT_PK_PREFIX}*"),
-    ]
-}
-
-/// Reading the catalog: the pointer, then one listing or all of them.
-const CATALOG_READ: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
-
 /// The event routes under an app's root that a function serves, with any app.
 const fn app_event_kinds(serves: Serves) -> &'static [Kind] {
     match serves {
@@ -269,150 +247,6 @@ impl Function {
         }
     }
 
-    /// What the function may do on the install table, partition by partition, and nothing
-    /// more: only the deploy step writes the catalog, only the fan-out touches delivery records.
-    pub fn table_grants(&self) -> Vec<TableGrant> {
-        let mut grants = Vec::new();
-        let tenant = self.tenant_actions();
-        if !tenant.is_empty() {
-            grants.push(TableGrant {
-                partitions: vec![format!("{TENANT_PK_PREFIX}*")],
-                actions: tenant,
-            });
-        }
-        if self.reads_catalog() {
-            grants.push(TableGrant {
-                partitions: catalog_partitions(),
-                actions: CATALOG_READ,
-            });
-        }
-        match self.serves {
-            // Delivery records: which subscribers have the event, then one per delivery.
-            Serves::FanOut => grants.push(TableGrant {
-                partitions: vec![format!("{EVENT_PK_PREFIX}*")],
-                actions: &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
-            }),
-            // Reads the pointer, writes the snapshot and moves the pointer (conditional puts).
-            Serves::CatalogPublish => grants.push(TableGrant {
-                partitions: catalog_partitions(),
-                actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
-            }),
-            _ => {}
-        }
-        grants
-    }
-
-    /// The actions the function needs on tenants' partitions (tenants, installs, their
-    /// subscriptions and provisioning records). An app endpoint reads the tenant and the
-    /// install in one batch (its warm-up reads one item).
-    fn tenant_actions(&self) -> &'static [&'static str] {
-        match self.serves {
-            // The marketplace app runs marketplace operations, so it may write as they do.
-            Serves::App {
-                app: marketplace::APP_ID,
-                kind: Kind::Call,
-                call_path,
-            } if Self::manages_installs(call_path) => &[
-                "dynamodb:BatchGetItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:Query",
-            ],
-            Serves::App { .. } => &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
-            Serves::Marketplace(op) => op.table_actions(),
-            // The tenant admin token is checked against the tenant record; the other sources
-            // read the tenant and the install in one batch.
-            Serves::Ingest => &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
-            Serves::Subscriptions => &[
-                "dynamodb:BatchGetItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:Query",
-            ],
-            // Subscribers and installs are read.
-            Serves::FanOut => &[
-                "dynamodb:BatchGetItem",
-                "dynamodb:GetItem",
-                "dynamodb:Query",
-            ],
-            Serves::DeadLetters | Serves::CatalogPublish => &[],
-        }
-    }
-
-    /// Whether the function reads listings: manifests, the marketplace's operations (but
-    /// registration) and the fan-out (apps hosted elsewhere are called at their root URL).
-    fn reads_catalog(&self) -> bool {
-        match self.serves {
-            Serves::App {
-                app: marketplace::APP_ID,
-                kind: Kind::Call,
-                call_path,
-            } => Self::manages_installs(call_path),
-            Serves::App { kind, .. } => kind == Kind::Manifest,
-            Serves::Marketplace(op) => op != Op::RegisterTenant,
-            Serves::FanOut => true,
-            _ => false,
-        }
-    }
-
-    /// The Lambda actions the function needs on this stack's functions (provisioning).
-    pub fn lambda_actions(&self) -> &'static [&'static str] {
-        match self.serves {
-            Serves::App {
-                app: marketplace::APP_ID,
-                kind: Kind::Call,
-                call_path,
-            } if [
-                marketplace::INSTALL,
-                marketplace::UPGRADE,
-                marketplace::UNINSTALL,
-            ]
-            .contains(&call_path) =>
-            {
-                Op::Install.lambda_actions()
-            }
-            Serves::Marketplace(op) => op.lambda_actions(),
-            _ => &[],
-        }
-    }
-
-    /// The Lambda actions the function needs on the tenants' aliases (`t-<tenant>`) of this
-    /// stack's app functions: granting and revoking the tenant's Mattermost their invocation.
-    pub fn alias_actions(&self) -> &'static [&'static str] {
-        match self.serves {
-            Serves::App { .. } if !self.lambda_actions().is_empty() => Op::Install.alias_actions(),
-            Serves::Marketplace(op) => op.alias_actions(),
-            _ => &[],
-        }
-    }
-
-    /// The actions the function needs on the events queue.
-    pub fn queue_actions(&self) -> &'static [&'static str] {
-        match self.serves {
-            // Redriven letters are sent back onto the queue.
-            Serves::Ingest | Serves::DeadLetters => &["sqs:SendMessage"],
-            // The event source mapping receives and deletes with the function's role; the
-            // backoff is ours.
-            Serves::FanOut => &[
-                "sqs:ChangeMessageVisibility",
-                "sqs:DeleteMessage",
-                "sqs:GetQueueAttributes",
-                "sqs:ReceiveMessage",
-            ],
-            _ => &[],
-        }
-    }
-
-    /// The actions the function needs on the dead-letter queue.
-    pub fn dead_letter_queue_actions(&self) -> &'static [&'static str] {
-        match self.serves {
-            Serves::DeadLetters => &["sqs:DeleteMessage", "sqs:ReceiveMessage"],
-            _ => &[],
-        }
-    }
-
     pub fn serves_ingest(&self) -> bool {
         self.serves == Serves::Ingest
     }
@@ -428,19 +262,6 @@ impl Function {
             self.name,
             self.describe()
         ))
-    }
-
-    /// The marketplace app's calls that read and change installs.
-    fn manages_installs(call_path: &str) -> bool {
-        [
-            marketplace::LIST,
-            marketplace::INSTALL,
-            marketplace::UPGRADE,
-            marketplace::CONFIGURE,
-            marketplace::CONFIGURE_SUBMIT,
-            marketplace::UNINSTALL,
-        ]
-        .contains(&call_path)
     }
 
     pub fn serves_app(&self, route: &Route) -> bool {

@@ -19,10 +19,6 @@ pub enum Op {
     Uninstall,
 }
 
-/// What an operation that changes one record of the tenant needs: it checks the admin token
-/// (read), reads the record and writes it back conditionally.
-const READ_AND_WRITE: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
-
 impl Op {
     pub const ALL: [Op; 11] = [
         Op::RegisterTenant,
@@ -58,54 +54,6 @@ impl Op {
             Op::Enable => "/marketplace/t/{tenant}/apps/{app}/enable",
             Op::Disable => "/marketplace/t/{tenant}/apps/{app}/disable",
             Op::Rotate => "/marketplace/t/{tenant}/apps/{app}/rotate",
-        }
-    }
-
-    /// The actions the operation's function needs on the tenant's partition, sorted (the
-    /// catalog is read as [`crate::host::Function::table_grants`] says).
-    pub fn table_actions(self) -> &'static [&'static str] {
-        match self {
-            Op::Get | Op::ConfigForm => &["dynamodb:GetItem"],
-            Op::RegisterTenant
-            | Op::Configure
-            | Op::Enable
-            | Op::Disable
-            | Op::Rotate
-            | Op::ChangeVersion => READ_AND_WRITE,
-            Op::List => &["dynamodb:GetItem", "dynamodb:Query"],
-            Op::Install => &[
-                "dynamodb:DeleteItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-            ],
-            Op::Uninstall => &[
-                "dynamodb:DeleteItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:Query",
-            ],
-        }
-    }
-
-    /// The Lambda actions on the app functions, for the operations that (re)provision them.
-    pub fn lambda_actions(self) -> &'static [&'static str] {
-        match self {
-            Op::Install | Op::ChangeVersion | Op::Uninstall => &[
-                "lambda:CreateAlias",
-                "lambda:DeleteAlias",
-                "lambda:PublishVersion",
-                "lambda:UpdateAlias",
-            ],
-            _ => &[],
-        }
-    }
-
-    /// The Lambda actions on the tenants' aliases: who may invoke them.
-    pub fn alias_actions(self) -> &'static [&'static str] {
-        if self.lambda_actions().is_empty() {
-            &[]
-        } else {
-            &["lambda:AddPermission", "lambda:RemovePermission"]
         }
     }
 }
