@@ -40,14 +40,19 @@ def wildcard(resource):
     return "*" in text.replace(":t-*", "")
 
 
-def main(path):
+def translate(path, code_uri="s3://bucket/key"):
+    """The template as `sam deploy` submits it, its code packaged at `code_uri`."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     template = yaml_parse(open(path).read())
     for r in template["Resources"].values():
         if r["Type"] == "AWS::Serverless::Function":
             # What `sam package` puts there.
-            r["Properties"]["CodeUri"] = "s3://bucket/key"
-    translated = transform(template, {}, NoManagedPolicyLookups())
+            r["Properties"]["CodeUri"] = code_uri
+    return transform(template, {}, NoManagedPolicyLookups())
+
+
+def main(path):
+    translated = translate(path)
 
     problems = []
     for name, r in translated["Resources"].items():
