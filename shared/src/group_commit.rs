@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// A write the commit failed under, or that could not reach the writer.
 #[derive(Debug, Clone)]
@@ -45,6 +45,9 @@ struct Writer {
     conn: Arc<Mutex<Connection>>,
     name: String,
     thread: Mutex<WriterThread>,
+    /// Counts what changes the writer's state outside a write's answer: its thread ending or
+    /// restarting, a periodic job's run. Whoever waits on those waits on this.
+    changed: watch::Sender<u64>,
     /// Makes restarting fail, as when the process is out of threads.
     #[cfg(test)]
     refuse_restart: AtomicBool,
@@ -52,7 +55,8 @@ struct Writer {
 
 struct WriterThread {
     jobs: mpsc::Sender<Message>,
-    handle: JoinHandle<()>,
+    /// Taken only when a test joins the thread it crashed.
+    handle: Option<JoinHandle<()>>,
 }
 
 enum Message {
@@ -140,11 +144,13 @@ impl GroupWriter {
                     })?;
             }
         }
-        let thread = start_thread(conn.clone(), name)?;
+        let changed = watch::Sender::new(0);
+        let thread = start_thread(conn.clone(), name, changed.clone())?;
         let writer = Writer {
             conn,
             name: name.to_owned(),
             thread: Mutex::new(thread),
+            changed,
             #[cfg(test)]
             refuse_restart: AtomicBool::new(false),
         };
@@ -202,6 +208,7 @@ impl GroupWriter {
                         let more = writer
                             .submit(move |c| job(c).map_err(WriteFailed))
                             .and_then(|answer| answer.blocking_recv().map_err(|_| abandoned())?);
+                        writer.changed.send_modify(|n| *n += 1);
                         match more {
                             Ok(true) => continue,
                             Ok(false) => break,
@@ -217,19 +224,37 @@ impl GroupWriter {
         Ok(())
     }
 
-    /// Makes the writer thread panic outside any write, and waits until it has ended.
+    /// Makes the writer thread panic outside any write, and joins it.
     #[cfg(test)]
     pub(crate) fn crash_for_test(&self) {
         // Held until the thread has ended, so that no write restarts it in between.
-        let thread = lock(&self.writer.thread);
+        let mut thread = lock(&self.writer.thread);
         let _ = thread.jobs.send(Message::Crash);
-        for _ in 0..10_000 {
-            if thread.handle.is_finished() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        if let Some(handle) = thread.handle.take() {
+            assert!(handle.join().is_err(), "the writer thread panics");
         }
-        panic!("the writer thread did not end");
+    }
+
+    /// Waits until `done` holds, checking again whenever the writer's state changes (its
+    /// thread ends or restarts, a periodic job runs); a minute without it fails the test.
+    #[cfg(test)]
+    pub(crate) async fn wait_until<F: std::future::Future<Output = bool>>(
+        &self,
+        what: &str,
+        mut done: impl FnMut() -> F,
+    ) {
+        let mut changed = self.writer.changed.subscribe();
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            while !done().await {
+                changed
+                    .changed()
+                    .await
+                    .expect("the writer outlives its handle");
+            }
+        });
+        waited
+            .await
+            .unwrap_or_else(|_| panic!("waited a minute in vain for {what}"));
     }
 
     /// Makes every later restart of the writer thread fail (or succeed again).
@@ -273,6 +298,7 @@ impl Writer {
                 "the SQLite writer thread stopped and cannot be restarted: {e}"
             ))
         })?;
+        self.changed.send_modify(|n| *n += 1);
         thread.jobs.send(write).map_err(|_| abandoned())?;
         Ok(answered)
     }
@@ -282,11 +308,15 @@ impl Writer {
         if self.refuse_restart.load(Ordering::Relaxed) {
             return Err(std::io::Error::other("restarting is refused by the test"));
         }
-        start_thread(self.conn.clone(), &self.name)
+        start_thread(self.conn.clone(), &self.name, self.changed.clone())
     }
 
     fn health(&self) -> Result<(), String> {
-        if lock(&self.thread).handle.is_finished() {
+        let ended = lock(&self.thread)
+            .handle
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished);
+        if ended {
             Err(format!("the {} thread has stopped", self.name))
         } else {
             Ok(())
@@ -294,11 +324,23 @@ impl Writer {
     }
 }
 
-fn start_thread(conn: Arc<Mutex<Connection>>, name: &str) -> std::io::Result<WriterThread> {
+fn start_thread(
+    conn: Arc<Mutex<Connection>>,
+    name: &str,
+    changed: watch::Sender<u64>,
+) -> std::io::Result<WriterThread> {
+    /// Tells whoever waits that the thread has ended, however it ends (a panic included).
+    struct Ended(watch::Sender<u64>);
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            self.0.send_modify(|n| *n += 1);
+        }
+    }
     let (jobs, queue) = mpsc::channel::<Message>();
     let handle = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
+            let _ended = Ended(changed);
             while let Ok(first) = queue.recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_GROUP {
@@ -310,7 +352,10 @@ fn start_thread(conn: Arc<Mutex<Connection>>, name: &str) -> std::io::Result<Wri
                 run_batch(&conn, batch);
             }
         })?;
-    Ok(WriterThread { jobs, handle })
+    Ok(WriterThread {
+        jobs,
+        handle: Some(handle),
+    })
 }
 
 /// Opens a database file for a [`GroupWriter`], creating its directory if needed: the writer's
@@ -494,17 +539,6 @@ mod tests {
         );
     }
 
-    /// Waits a bounded while for `done`.
-    async fn eventually(what: &str, done: impl Fn() -> bool) {
-        for _ in 0..2000 {
-            if done() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("waited in vain for {what}");
-    }
-
     fn count(conn: &Mutex<Connection>) -> i64 {
         lock(conn)
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
@@ -560,7 +594,8 @@ mod tests {
         drop(held);
         let _ = first.await;
         assert!(lost.await.is_err(), "its group died with the thread");
-        eventually("the thread ending", || w.health().is_err()).await;
+        w.wait_until("the thread ending", || async { w.health().is_err() })
+            .await;
         assert!(w.health().unwrap_err().contains("test-writer"));
 
         w.write(|c| insert(c, "after")).await.unwrap();
@@ -600,9 +635,11 @@ mod tests {
             Ok(n + 1 < 3)
         })
         .unwrap();
-        eventually("three runs", || count(&conn) >= 3).await;
+        w.wait_until("three runs", || async { count(&conn) >= 3 })
+            .await;
         // A periodic job also brings a dead writer back, with no other write needed.
         w.crash_for_test();
-        eventually("a restart", || w.health().is_ok()).await;
+        w.wait_until("a restart", || async { w.health().is_ok() })
+            .await;
     }
 }

@@ -710,13 +710,12 @@ mod tests {
             })
             .await
             .unwrap();
-        for _ in 0..2000 {
-            if queue.dead_letters(10).await.unwrap().is_empty() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("the expired dead letter is still there");
+        queue
+            .writer
+            .wait_until("the expired dead letter to be swept", || async {
+                queue.dead_letters(10).await.unwrap().is_empty()
+            })
+            .await;
     }
 
     #[tokio::test]

@@ -357,15 +357,13 @@ mod tests {
             };
             store.create("p", sk, &body).await.unwrap();
         }
-        let mut swept = false;
-        for _ in 0..2000 {
-            if store.get("p", "expired").await.unwrap().is_none() {
-                swept = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert!(swept, "the expired item is still there");
+        store
+            .inner
+            .writer
+            .wait_until("the expired item to be swept", || async {
+                store.get("p", "expired").await.unwrap().is_none()
+            })
+            .await;
         let left: Vec<String> = store
             .query("p", "")
             .await
