@@ -15,11 +15,11 @@ import io
 import json
 import os
 import sys
-import time
 import uuid
 import zipfile
 
 import boto3
+import botocore.exceptions
 
 from check_translated_template import translate
 from samtranslator.yaml_helper import yaml_parse
@@ -61,11 +61,13 @@ def main(path):
         Capabilities=["CAPABILITY_IAM"],
         Parameters=[{"ParameterKey": "OperatorTokenSha256", "ParameterValue": "0" * 64}],
     )
-    for _ in range(300):
-        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-        if not status["StackStatus"].endswith("IN_PROGRESS"):
-            break
-        time.sleep(0.2)
+    try:
+        cfn.get_waiter("stack_create_complete").wait(
+            StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
+    except botocore.exceptions.WaiterError:
+        pass  # reported below, with the failed resources
+    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     problems = []
     if status["StackStatus"] != "CREATE_COMPLETE":
         problems.append(f"stack {status['StackStatus']}: {status.get('StackStatusReason')}")
