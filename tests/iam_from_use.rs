@@ -25,8 +25,9 @@ use cloudapps::outbound::PrivateNetworks;
 use cloudapps::store::TENANT_PK_PREFIX;
 use cloudapps::store::dynamo::DynamoStore;
 use cloudapps_tests::mattermost_standin::StandIn;
+use cloudapps_tests::template::{function_resources, sub_text, template};
 use cloudapps_tests::{
-    deploy_app_functions_on_moto, http_client, moto_dynamodb, moto_lambda, moto_sqs, workspace_root,
+    deploy_app_functions_on_moto, http_client, moto_config, moto_dynamodb, moto_lambda, moto_sqs,
 };
 use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
@@ -212,16 +213,6 @@ impl Intercept for Recorder {
     }
 }
 
-/// The SDK configuration for moto server, as the support crate builds it.
-async fn moto_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(cloudapps_tests::moto_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await
-}
-
 /// A function's AWS clients, each recording its calls.
 fn recording_clients(config: &aws_config::SdkConfig, recorder: &Recorder) -> AwsClients {
     AwsClients {
@@ -244,39 +235,6 @@ fn recording_clients(config: &aws_config::SdkConfig, recorder: &Recorder) -> Aws
 }
 
 // --- The template ---------------------------------------------------------------------------
-
-fn template() -> Yaml {
-    let text = std::fs::read_to_string(workspace_root().join("template.yaml"))
-        .expect("read template.yaml");
-    serde_yaml::from_str(&text).expect("template.yaml is YAML")
-}
-
-/// Binary → its resource.
-fn function_resources(t: &Yaml) -> BTreeMap<String, Yaml> {
-    t["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .values()
-        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-        .map(|r| {
-            (
-                r["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .expect("a Binary per function")
-                    .to_owned(),
-                r.clone(),
-            )
-        })
-        .collect()
-}
-
-/// The text of a `!Sub "..."` (or a plain string).
-fn sub_text(v: &Yaml) -> String {
-    match v {
-        Yaml::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap_or_default().to_owned(),
-        other => serde_yaml::to_string(other).unwrap(),
-    }
-}
 
 const STACK_FUNCTION_ARN: &str =
     "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-";
@@ -509,7 +467,7 @@ async fn deploy() -> (Arc<Stack>, StandIn, String) {
     let public_url = serve_api(slot.clone()).await;
     let t = template();
     let resources = function_resources(&t);
-    let config = moto_sdk_config().await;
+    let config = moto_config().await;
     let mut functions = BTreeMap::new();
     let mut hosts = BTreeMap::new();
     for f in FUNCTIONS {

@@ -3,36 +3,13 @@
 //! its Lambda settings are complete, and the deploy step publishes the catalog the code carries.
 //! What each function is granted is held to what it calls in `iam_from_use`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use cloudapps::host::FUNCTIONS;
 use cloudapps::marketplace::catalog;
+use cloudapps_tests::template::{function_resources, sub_text, template};
 use cloudapps_tests::workspace_root;
 use serde_yaml::Value;
-
-fn template() -> Value {
-    let text = std::fs::read_to_string(workspace_root().join("template.yaml"))
-        .expect("read template.yaml");
-    serde_yaml::from_str(&text).expect("template.yaml is YAML")
-}
-
-fn function_resources(t: &Value) -> BTreeMap<String, Value> {
-    t["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .iter()
-        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-        .map(|(_, r)| {
-            (
-                r["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .expect("a Binary per function")
-                    .to_owned(),
-                r.clone(),
-            )
-        })
-        .collect()
-}
 
 fn binaries() -> BTreeSet<String> {
     std::fs::read_dir(workspace_root().join("functions/src/bin"))
@@ -205,14 +182,6 @@ fn the_table_expires_items_by_the_field_the_code_writes() {
         Some(cloudapps::store::EXPIRES_AT_FIELD),
         "delivery records and tombstones would never expire"
     );
-}
-
-/// The text of a `!Sub "..."` (or a plain string).
-fn sub_text(v: &Value) -> String {
-    match v {
-        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap_or_default().to_owned(),
-        other => serde_yaml::to_string(other).unwrap(),
-    }
 }
 
 #[test]

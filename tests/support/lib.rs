@@ -173,6 +173,7 @@ impl Drop for LocalHost {
 }
 
 pub mod mattermost_standin;
+pub mod template;
 
 /// The moto server endpoint the test command started.
 pub fn moto_endpoint() -> String {
@@ -186,7 +187,7 @@ pub async fn moto_lambda() -> aws_sdk_lambda::Client {
 }
 
 /// The SDK configuration for moto server: its endpoint, a region, dummy credentials.
-async fn moto_config() -> aws_config::SdkConfig {
+pub async fn moto_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
         .region(aws_config::Region::new("us-east-1"))
