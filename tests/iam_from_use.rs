@@ -670,7 +670,7 @@ impl Client {
 async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
     // The deploy step publishes the catalog, then CloudFormation updates it with the same one.
     let publisher = &stack.functions["catalog-publish"];
-    let state = lambda::catalog_publish_state(&publisher.settings, &publisher.aws);
+    let state = publisher.aws.state(&publisher.settings);
     for request_type in ["Create", "Update", "Delete"] {
         let req = CustomResourceRequest {
             request_type: request_type.into(),

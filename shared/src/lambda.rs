@@ -107,7 +107,8 @@ impl AwsClients {
         }
     }
 
-    fn state(&self, settings: &Settings) -> InstallState {
+    /// The install state in the table `settings` names.
+    pub fn state(&self, settings: &Settings) -> InstallState {
         InstallState::new(Arc::new(DynamoStore::new(
             self.dynamodb.clone(),
             &settings.table,
@@ -210,11 +211,6 @@ async fn run_catalog_publish(
         }
     }))
     .await
-}
-
-/// The catalog-publish function's store.
-pub fn catalog_publish_state(settings: &Settings, aws: &AwsClients) -> InstallState {
-    aws.state(settings)
 }
 
 /// What a request function does at init: its clients are built once and the connection to
