@@ -29,8 +29,9 @@ use cloudapps::events::fanout::{
     Answer, DELIVERY_ID_HEADER, DELIVERY_TIMEOUT, Deliverer, FanOut, HttpDeliverer,
 };
 use cloudapps::events::queue::{EventQueue, SqliteQueue, SqsQueue};
-use cloudapps::host::events::InProcessDeliverer;
-use cloudapps::host::{Host, Inbound};
+use cloudapps::http::Host;
+use cloudapps::http::events::InProcessDeliverer;
+use cloudapps::http::testing::{self, Handle};
 use cloudapps::marketplace::catalog;
 use cloudapps::marketplace::service::RegisterTenant;
 use cloudapps::mattermost::HttpMattermost;
@@ -285,7 +286,7 @@ async fn request(
         );
     }
     let out = host
-        .handle(Inbound::new(
+        .handle(testing::request(
             method,
             path,
             map,
@@ -481,7 +482,7 @@ async fn world() -> World {
         slow_root: format!("http://{}/", apps["ext-slow"].1),
         slow: HttpDeliverer::new(Duration::from_millis(300), PrivateNetworks::Allowed),
         rest: InProcessDeliverer::new(
-            host.clone(),
+            host.router(),
             base,
             HttpDeliverer::new(DELIVERY_TIMEOUT, PrivateNetworks::Allowed),
         ),

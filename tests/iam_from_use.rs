@@ -1,4 +1,4 @@
-//! IAM from use. Every function is started as its binary starts it (`lambda::cold_start`, with
+//! IAM from use. Every function is started as its binary starts it (its `lambda` router, with
 //! the settings its `template.yaml` resource gives it) over moto server, behind a dispatcher that
 //! routes as the HTTP API does, and a scenario drives every route through its successes and its
 //! failure paths (undo, restore, retry, redrive). Each function's AWS clients record every call
@@ -16,9 +16,9 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use cloudapps::auth::{self, AppClaims, sign_app_jwt};
 use cloudapps::events::fanout::EVENT_PK_PREFIX;
-use cloudapps::host::functions::Serves;
-use cloudapps::host::{FUNCTIONS, Function, Host, Inbound};
-use cloudapps::lambda::{self, AwsClients, Settings};
+use cloudapps::functions::{self, Function, Serves};
+use cloudapps::http::testing::{Handle, request};
+use cloudapps::lambda::{self, Aws, AwsClients, Settings};
 use cloudapps::marketplace::catalog::{self, CATALOG_PK, CATALOG_SNAPSHOT_PK_PREFIX};
 use cloudapps::marketplace::catalog_publish::{self, CustomResourceRequest};
 use cloudapps::outbound::PrivateNetworks;
@@ -323,7 +323,7 @@ fn granted(name: &str, r: &Yaml) -> Grants {
 
 /// The binaries of every app's functions.
 fn app_function_binaries() -> BTreeSet<String> {
-    FUNCTIONS
+    functions::all()
         .iter()
         .filter(|f| f.app().is_some())
         .map(|f| f.name.to_owned())
@@ -361,7 +361,7 @@ struct Deployed {
 struct Stack {
     functions: BTreeMap<&'static str, Deployed>,
     /// Request functions, started as their binaries start them.
-    hosts: BTreeMap<&'static str, Host>,
+    routers: BTreeMap<&'static str, axum::Router>,
     /// The ESM's and the operator's view of the queues: not any function's.
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
@@ -389,7 +389,7 @@ impl Stack {
     /// the route templates that match.
     fn route(&self, method: &str, path: &str) -> Option<&'static str> {
         let segments: Vec<&str> = path.split('/').collect();
-        FUNCTIONS
+        functions::all()
             .iter()
             .flat_map(|f| f.http_routes().into_iter().map(move |r| (f, r)))
             .filter(|(_, (m, template))| {
@@ -423,9 +423,9 @@ async fn serve_api(stack: Arc<Mutex<Option<Arc<Stack>>>>) -> String {
                     .body(Body::from(r#"{"message":"Service Unavailable"}"#))
                     .unwrap();
             };
-            let mut inbound = Inbound::new(parts.method, &path, parts.headers, bytes);
-            inbound.query = parts.uri.query().unwrap_or_default().to_owned();
-            let out = stack.hosts[name].handle(inbound).await;
+            let out = stack.routers[name]
+                .handle(request(parts.method, parts.uri.to_string(), parts.headers, bytes))
+                .await;
             Response::builder()
                 .status(out.status)
                 .header("content-type", "application/json")
@@ -469,8 +469,8 @@ async fn deploy() -> (Arc<Stack>, StandIn, String) {
     let resources = function_resources(&t);
     let config = moto_config().await;
     let mut functions = BTreeMap::new();
-    let mut hosts = BTreeMap::new();
-    for f in FUNCTIONS {
+    let mut routers = BTreeMap::new();
+    for f in functions::all() {
         let env = environment(&t, &resources[f.name]);
         let has = |v: &str| env.contains(v);
         let settings = Settings {
@@ -495,7 +495,8 @@ async fn deploy() -> (Arc<Stack>, StandIn, String) {
         };
         let aws = recording_clients(&config, &recorder);
         if !matches!(f.serves, Serves::FanOut | Serves::CatalogPublish) {
-            hosts.insert(f.name, lambda::cold_start(f, &settings, &aws).await);
+            let router = lambda::function_router(f, &settings, &aws).await.unwrap();
+            routers.insert(f.name, router);
         }
         functions.insert(
             f.name,
@@ -509,7 +510,7 @@ async fn deploy() -> (Arc<Stack>, StandIn, String) {
     }
     let stack = Arc::new(Stack {
         functions,
-        hosts,
+        routers,
         sqs,
         queue_url,
         dead_letter_queue_url,
@@ -819,7 +820,7 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
     assert_eq!(status, 200, "{body}");
     let install = stack.state.install("acme", "hello").await.unwrap().unwrap();
     let integration =
-        cloudapps::host::action_integration(&stack.public_url, &install, "/send", None);
+        cloudapps::http::apps::action_integration(&stack.public_url, &install, "/send", None);
     let click = json!({"user_id": "u1", "user_name": "alice", "channel_id": "c1", "post_id": "p1", "context": integration.context});
     let (status, body) = c
         .send(
@@ -1112,7 +1113,7 @@ async fn every_function_is_granted_exactly_what_it_calls() {
 #[test]
 fn no_function_may_write_the_catalog_but_the_deploy_step() {
     let resources = function_resources(&template());
-    for f in FUNCTIONS {
+    for f in functions::all() {
         let writes = granted(f.name, &resources[f.name])
             .into_iter()
             .any(|(r, a)| {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cloudapps::apps::BuiltinApps;
-use cloudapps::host::{Host, Inbound};
+use cloudapps::http::Host;
+use cloudapps::http::testing::{Handle, request};
 use cloudapps::marketplace::catalog;
 use cloudapps::marketplace::catalog_publish::{self, CustomResourceRequest};
 use cloudapps::marketplace::provisioner::{LambdaProvisioner, ProvisionError, Provisioner};
@@ -47,7 +48,7 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
         .unwrap();
     assert_eq!(
         pinned.len(),
-        cloudapps::host::Function::of_app("hello").count()
+        cloudapps::functions::Function::of_app("hello").count()
     );
     for p in &pinned {
         version_number(&p.function_version);
@@ -161,7 +162,7 @@ async fn access_denied_lambda() -> aws_sdk_lambda::Client {
 #[tokio::test]
 async fn removing_an_alias_tolerates_only_its_absence() {
     let all = |name: &str| {
-        cloudapps::host::Function::of_app("hello")
+        cloudapps::functions::Function::of_app("hello")
             .map(|f| (f.name.to_owned(), name.to_owned()))
             .collect::<std::collections::BTreeMap<_, _>>()
     };
@@ -217,12 +218,18 @@ async fn aws_host(stack: &str) -> Host {
         .with_provisioner(Arc::new(LambdaProvisioner::new(moto_lambda().await, names)))
 }
 
-async fn send(host: &Host, method: Method, path: &str, token: &str, body: Value) -> (u16, Value) {
+async fn send(
+    host: &impl Handle,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value) {
     let mut headers = HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     headers.insert("content-type", "application/json".parse().unwrap());
     let out = host
-        .handle(Inbound::new(
+        .handle(request(
             method,
             path,
             headers,
@@ -372,7 +379,7 @@ async fn a_tenant_alias_may_be_invoked_by_the_tenants_principal_only() {
         .provision(&tenant("acme", Some(PRINCIPAL)), "hello", "v1.0.0")
         .await
         .unwrap();
-    for f in cloudapps::host::Function::of_app("hello") {
+    for f in cloudapps::functions::Function::of_app("hello") {
         let statements = alias_policy(&lambda, &names[f.name], "t-acme").await;
         assert_eq!(statements.len(), 1, "{}: {statements:?}", f.name);
         let s = &statements[0];
@@ -469,13 +476,13 @@ async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_princ
     let statements = alias_policy(&lambda, &ping, "t-acme").await;
     assert_eq!(statements.len(), 1, "{statements:?}");
 
-    let function = cloudapps::host::Function::by_name("hello-ping").unwrap();
-    let host = host.only(function);
+    let function = cloudapps::functions::Function::by_name("hello-ping").unwrap();
+    let host = host.function_router(function).unwrap();
     let accepted =
-        cloudapps::lambda::handle_event(&host, function, alias_invoke("acme", None)).await;
+        cloudapps::lambda::handle_event(&host, function.app(), alias_invoke("acme", None)).await;
     assert_eq!(accepted.status_code, 200, "{}", accepted.body);
     let refused =
-        cloudapps::lambda::handle_event(&host, function, alias_invoke("globex", None)).await;
+        cloudapps::lambda::handle_event(&host, function.app(), alias_invoke("globex", None)).await;
     assert_eq!(refused.status_code, 401, "{}", refused.body);
     // IAM vouches for the caller, not for a JWT it sends: a bad one is refused even so.
     let forged = cloudapps::auth::sign_app_jwt(
@@ -487,7 +494,8 @@ async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_princ
     );
     for jwt in [forged.as_str(), "not-a-jwt"] {
         let refused =
-            cloudapps::lambda::handle_event(&host, function, alias_invoke("acme", Some(jwt))).await;
+            cloudapps::lambda::handle_event(&host, function.app(), alias_invoke("acme", Some(jwt)))
+                .await;
         assert_eq!(refused.status_code, 401, "{jwt}: {}", refused.body);
     }
 }
@@ -519,7 +527,7 @@ async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
         dead_letter_queue_url: None,
         public_url: None,
         functions: None,
-        operator_token_sha256: None,
+        operator_token_sha256: Some(cloudapps::auth::hash_token("op")),
         limits: cloudapps::limits::Limits::default(),
         private_networks: cloudapps::outbound::PrivateNetworks::Refused,
     };
@@ -528,14 +536,14 @@ async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
         sqs: cloudapps_tests::moto_sqs().await,
         lambda: moto_lambda().await,
     };
-    let function = cloudapps::host::Function::by_name("marketplace-list").unwrap();
-    let host = cloudapps::lambda::cold_start(function, &settings, &aws)
+    let function = cloudapps::functions::Function::by_name("marketplace-list").unwrap();
+    let router = cloudapps::lambda::function_router(function, &settings, &aws)
         .await
-        .with_operator_token_hash(Some(cloudapps::auth::hash_token("op")));
+        .unwrap();
     assert_eq!(state.catalog_version().await.unwrap(), stored, "unchanged");
 
     // Its requests are served from the newer catalog.
-    let registered = host
+    let registered = Host::new(state.clone(), BuiltinApps::all())
         .marketplace()
         .create_tenant(
             &cloudapps::marketplace::service::RegisterTenant {
@@ -548,7 +556,7 @@ async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
         .await
         .unwrap();
     let (status, list) = send(
-        &host,
+        &router,
         Method::GET,
         "/marketplace/t/acme/apps",
         &registered.admin_token,

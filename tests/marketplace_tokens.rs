@@ -7,7 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{self, AppClaims, sign_app_jwt};
-use cloudapps::host::{Host, Inbound};
+use cloudapps::http::Host;
+use cloudapps::http::testing::{Handle, request};
 use cloudapps::marketplace::catalog;
 use cloudapps::mattermost::HttpMattermost;
 use cloudapps::outbound::PrivateNetworks;
@@ -74,7 +75,7 @@ impl World {
         }
         let out = self
             .host
-            .handle(Inbound::new(Method::POST, path, map, Bytes::from(body)))
+            .handle(request(Method::POST, path, map, Bytes::from(body)))
             .await;
         (out.status, serde_json::from_slice(&out.body).unwrap())
     }

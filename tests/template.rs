@@ -5,9 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use cloudapps::host::FUNCTIONS;
 use cloudapps::marketplace::catalog;
-use cloudapps_tests::template::{function_resources, sub_text, template};
+use cloudapps_tests::template::{function_resources, generate, sub_text, template};
 use cloudapps_tests::workspace_root;
 use serde_yaml::Value;
 
@@ -24,25 +23,67 @@ fn binaries() -> BTreeSet<String> {
         .collect()
 }
 
+/// Set to rewrite the generated files instead of failing on them.
+const BLESS: &str = "CLOUDAPPS_BLESS";
+
+#[test]
+fn the_binaries_and_the_template_are_generated_from_the_function_list() {
+    let bless = std::env::var_os(BLESS).is_some();
+    let functions = cloudapps::functions::all();
+    let mut stale = Vec::new();
+    let dir = workspace_root().join("functions/src/bin");
+    for name in binaries() {
+        if !functions.iter().any(|f| f.name == name) {
+            let path = dir.join(format!("{name}.rs"));
+            if bless {
+                std::fs::remove_file(&path).unwrap();
+            } else {
+                stale.push(format!("{} serves no listed function", path.display()));
+            }
+        }
+    }
+    let mut check = |path: std::path::PathBuf, want: String| {
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(want.as_str()) {
+            return;
+        }
+        if bless {
+            std::fs::write(&path, want).unwrap();
+        } else {
+            stale.push(format!("{} is not what the function list makes", path.display()));
+        }
+    };
+    for f in functions {
+        check(dir.join(format!("{}.rs", f.name)), f.binary_source());
+    }
+    let template = workspace_root().join("template.yaml");
+    let text = std::fs::read_to_string(&template).unwrap();
+    check(template, generate(&text, functions));
+    assert!(
+        stale.is_empty(),
+        "{}\nrun `{BLESS}=1 cargo test -p cloudapps-tests --test template` and commit the result",
+        stale.join("\n")
+    );
+}
+
 #[test]
 fn every_binary_has_a_resource_and_every_resource_a_binary() {
     let resources: BTreeSet<String> = function_resources(&template()).into_keys().collect();
-    let listed: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+    let listed: BTreeSet<String> = cloudapps::functions::all().iter().map(|f| f.name.to_owned()).collect();
     assert_eq!(
         binaries(),
         listed,
-        "functions/src/bin and cloudapps::host::FUNCTIONS disagree"
+        "functions/src/bin and cloudapps::functions disagree"
     );
     assert_eq!(
         resources, listed,
-        "template.yaml and cloudapps::host::FUNCTIONS disagree"
+        "template.yaml and cloudapps::functions disagree"
     );
 }
 
 #[test]
 fn each_resource_routes_exactly_what_its_binary_serves() {
     let resources = function_resources(&template());
-    for f in FUNCTIONS {
+    for f in cloudapps::functions::all() {
         let r = &resources[f.name];
         assert_eq!(
             r["Metadata"]["BuildMethod"].as_str(),
@@ -103,11 +144,11 @@ fn the_events_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
     );
 }
 
-/// The resource id of the function `FUNCTIONS` names as the fan-out.
+/// The resource id of the function the function list names as the fan-out.
 fn fanout_resource(t: &Value) -> String {
-    let fanout = FUNCTIONS
+    let fanout = cloudapps::functions::all()
         .iter()
-        .find(|f| f.serves == cloudapps::host::functions::Serves::FanOut)
+        .find(|f| f.serves == cloudapps::functions::Serves::FanOut)
         .expect("a fan-out function");
     t["Resources"]
         .as_mapping()
@@ -291,7 +332,7 @@ fn provisioning_functions_know_every_app_function_by_name() {
             &r["Properties"]["Environment"]["Variables"]["CLOUDAPPS_FUNCTIONS"],
         )
         .unwrap();
-        for app_fn in FUNCTIONS.iter().filter(|a| a.app().is_some()) {
+        for app_fn in cloudapps::functions::all().iter().filter(|a| a.app().is_some()) {
             assert!(
                 spec.contains(&format!("{0}=${{AWS::StackName}}-{0}", app_fn.name)),
                 "{name}: CLOUDAPPS_FUNCTIONS lacks {}",

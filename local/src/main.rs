@@ -13,9 +13,9 @@ use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{AppClaims, sign_app_jwt};
 use cloudapps::events::fanout::{FanOut, HttpDeliverer};
 use cloudapps::events::queue::SqliteQueue;
-use cloudapps::host::Host;
-use cloudapps::host::events::InProcessDeliverer;
-use cloudapps::host::route::{Kind, app_root};
+use cloudapps::http::Host;
+use cloudapps::http::events::InProcessDeliverer;
+use cloudapps::paths::{Kind, app_root};
 use cloudapps::limits::Limits;
 use cloudapps::mattermost::HttpMattermost;
 use cloudapps::outbound::{PrivateNetworks, check_base_url};
@@ -277,10 +277,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         &installs,
     );
     // Events accepted before a restart are still in the queue and go out now.
+    let router = host.router();
     let fanout = FanOut::new(
         state.clone(),
         Arc::new(InProcessDeliverer::new(
-            host.clone(),
+            router.clone(),
             &public_url,
             HttpDeliverer::for_subscribers(private_networks),
         )),
@@ -291,7 +292,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(async move { fanout.consume(queue).await });
     }
     tracing::info!(%addr, allow_private_network = args.allow_private_network, "listening");
-    server::serve(listener, host, health).await?;
+    server::serve(listener, router, health).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -11,7 +11,10 @@ use bytes::Bytes;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{AppClaims, now, sign_app_jwt, verify_app_jwt};
 use cloudapps::command::slash;
-use cloudapps::host::{Host, Inbound};
+use axum::Router;
+use axum::body::Body;
+use cloudapps::http::Host;
+use cloudapps::http::testing::{Handle, request};
 use cloudapps::protocol::apps::CallRequest;
 use cloudapps::protocol::classic::SlashCommandRequest;
 use cloudapps::provision::ensure_tenant_with_apps;
@@ -24,7 +27,9 @@ const CALL: &str = r#"{"path":"/send","expand":{"acting_user":"summary"},"values
 
 struct Setup {
     rt: tokio::runtime::Runtime,
-    host: Host,
+    /// Every route of the host, built once as the local host builds it.
+    router: Router,
+    state: InstallState,
     jwt: String,
     slash_form: String,
     _dir: tempfile::TempDir,
@@ -68,21 +73,22 @@ fn setup() -> Setup {
     .unwrap();
     Setup {
         rt,
-        host: Host::new(state, BuiltinApps::all()),
+        router: Host::new(state.clone(), BuiltinApps::all()).router(),
+        state,
         jwt,
         slash_form,
         _dir: dir,
     }
 }
 
-fn apps_call(s: &Setup) -> Inbound {
+fn apps_call(s: &Setup) -> http::Request<Body> {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert(
         "mattermost-app-authorization",
         HeaderValue::from_str(&s.jwt).unwrap(),
     );
-    Inbound::new(
+    request(
         Method::POST,
         "/t/bench/apps/hello/send",
         headers,
@@ -90,13 +96,13 @@ fn apps_call(s: &Setup) -> Inbound {
     )
 }
 
-fn slash_command(s: &Setup) -> Inbound {
+fn slash_command(s: &Setup) -> http::Request<Body> {
     let mut headers = HeaderMap::new();
     headers.insert(
         "content-type",
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    Inbound::new(
+    request(
         Method::POST,
         "/t/bench/apps/hello/v1/command",
         headers,
@@ -106,21 +112,21 @@ fn slash_command(s: &Setup) -> Inbound {
 
 fn bench(c: &mut Criterion) {
     let s = setup();
-    assert_eq!(s.rt.block_on(s.host.handle(apps_call(&s))).status, 200);
-    assert_eq!(s.rt.block_on(s.host.handle(slash_command(&s))).status, 200);
+    assert_eq!(s.rt.block_on(s.router.handle(apps_call(&s))).status, 200);
+    assert_eq!(s.rt.block_on(s.router.handle(slash_command(&s))).status, 200);
 
     let mut g = c.benchmark_group("command_path");
     g.bench_function("apps_call_send", |b| {
-        b.to_async(&s.rt).iter(|| s.host.handle(apps_call(&s)))
+        b.to_async(&s.rt).iter(|| s.router.handle(apps_call(&s)))
     });
     g.bench_function("slash_command_send", |b| {
-        b.to_async(&s.rt).iter(|| s.host.handle(slash_command(&s)))
+        b.to_async(&s.rt).iter(|| s.router.handle(slash_command(&s)))
     });
     g.finish();
 
     let mut g = c.benchmark_group("parts");
     let secret = {
-        let state = s.host.state().clone();
+        let state = s.state.clone();
         s.rt.block_on(state.install("bench", "hello"))
             .unwrap()
             .unwrap()
@@ -144,7 +150,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decode_slash_text", |b| {
         b.iter(|| slash::decode(&req, &bindings).unwrap())
     });
-    let state = s.host.state().clone();
+    let state = s.state.clone();
     g.bench_function("install_lookup_sqlite", |b| {
         b.to_async(&s.rt).iter(|| state.install("bench", "hello"))
     });
@@ -156,7 +162,7 @@ fn bench(c: &mut Criterion) {
 /// Sequential calls of the whole path, each timed, for tail latency.
 fn latency_pass(s: &Setup) {
     for (name, make) in [
-        ("apps_call_send", apps_call as fn(&Setup) -> Inbound),
+        ("apps_call_send", apps_call as fn(&Setup) -> http::Request<Body>),
         ("slash_command_send", slash_command),
     ] {
         let mut hist = hdrhistogram::Histogram::<u64>::new(3).unwrap();
@@ -165,7 +171,7 @@ fn latency_pass(s: &Setup) {
             for _ in 0..n {
                 let req = make(s);
                 let t = Instant::now();
-                let out = s.host.handle(req).await;
+                let out = s.router.handle(req).await;
                 hist.record(t.elapsed().as_nanos() as u64).unwrap();
                 assert_eq!(out.status, 200);
             }

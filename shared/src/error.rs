@@ -16,7 +16,7 @@ pub enum Error {
     #[error("{method} is not allowed here; use {allowed}")]
     MethodNotAllowed {
         method: String,
-        allowed: &'static str,
+        allowed: String,
     },
     #[error("{0}")]
     Unauthorized(String),

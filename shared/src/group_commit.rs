@@ -12,6 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+#[cfg(test)]
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -55,7 +56,11 @@ struct Writer {
 
 struct WriterThread {
     jobs: mpsc::Sender<Message>,
+    /// Cleared as the thread ends, before waiters are told: `JoinHandle::is_finished` turns
+    /// true only later, so a waiter woken by the end could still see it running.
+    alive: Arc<AtomicBool>,
     /// Taken only when a test joins the thread it crashed.
+    #[cfg(test)]
     handle: Option<JoinHandle<()>>,
 }
 
@@ -312,11 +317,7 @@ impl Writer {
     }
 
     fn health(&self) -> Result<(), String> {
-        let ended = lock(&self.thread)
-            .handle
-            .as_ref()
-            .is_none_or(JoinHandle::is_finished);
-        if ended {
+        if !lock(&self.thread).alive.load(Ordering::Acquire) {
             Err(format!("the {} thread has stopped", self.name))
         } else {
             Ok(())
@@ -329,18 +330,35 @@ fn start_thread(
     name: &str,
     changed: watch::Sender<u64>,
 ) -> std::io::Result<WriterThread> {
-    /// Tells whoever waits that the thread has ended, however it ends (a panic included).
-    struct Ended(watch::Sender<u64>);
+    /// Tells whoever waits that the thread has ended, however it ends (a panic included):
+    /// the queue is closed first, so that a write sent after is refused, not lost.
+    struct Ended {
+        queue: Option<mpsc::Receiver<Message>>,
+        alive: Arc<AtomicBool>,
+        changed: watch::Sender<u64>,
+    }
     impl Drop for Ended {
         fn drop(&mut self) {
-            self.0.send_modify(|n| *n += 1);
+            drop(self.queue.take());
+            self.alive.store(false, Ordering::Release);
+            self.changed.send_modify(|n| *n += 1);
         }
     }
+    let alive = Arc::new(AtomicBool::new(true));
+    let ending = alive.clone();
     let (jobs, queue) = mpsc::channel::<Message>();
+    #[cfg_attr(not(test), allow(unused_variables))]
     let handle = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            let _ended = Ended(changed);
+            let ended = Ended {
+                queue: Some(queue),
+                alive: ending,
+                changed,
+            };
+            let Some(queue) = ended.queue.as_ref() else {
+                return;
+            };
             while let Ok(first) = queue.recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_GROUP {
@@ -354,6 +372,8 @@ fn start_thread(
         })?;
     Ok(WriterThread {
         jobs,
+        alive,
+        #[cfg(test)]
         handle: Some(handle),
     })
 }

@@ -1,28 +1,34 @@
-//! The Lambda entry point every function binary calls. One function accepts both events that
-//! reach it: API Gateway HTTP API requests (payload 2.0) and the Apps plugin's direct
-//! `lambda:Invoke` envelope. Both are answered with the same result shape.
+//! The Lambda entry: each function's binary names what it serves ([`run_app`],
+//! [`run_marketplace`], [`run_events`], [`run_fanout`], [`run_catalog_publish`]), and is wired
+//! with only the clients that needs. Request functions serve one [`axum::Router`], the same
+//! the local host serves: both events that reach them, API Gateway HTTP API requests (payload
+//! 2.0) and the Apps plugin's direct `lambda:Invoke` envelope, become an [`http::Request`] for
+//! it, and its answer the same result shape.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use axum::Router;
+use axum::body::Body;
 use base64::Engine;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http_body_util::BodyExt;
 use lambda_runtime::{Context, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use crate::apps::BuiltinApps;
+use crate::apps::{App, BuiltinApps};
 use crate::error::Error;
 use crate::events::fanout::{FanOut, HttpDeliverer};
 use crate::events::queue::{EventQueue, Received, SqsQueue};
-use crate::host::functions::Serves;
-use crate::host::route::app_root;
-use crate::host::{Function, Host, Inbound, Outbound};
+use crate::functions::{Function, Serves};
+use crate::http::events::EventRoute;
+use crate::http::marketplace::Op;
+use crate::http::{Host, InvokedForTenant, RequestId};
 use crate::marketplace::catalog_publish::{self, CustomResourceRequest};
 use crate::marketplace::provisioner::LambdaProvisioner;
 use crate::outbound::PrivateNetworks;
+use crate::paths::{AppRoute, app_root};
 use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
 use crate::store::InstallState;
 use crate::store::dynamo::DynamoStore;
@@ -30,22 +36,47 @@ use crate::store::dynamo::DynamoStore;
 /// Function aliases named `t-<tenant>` pin a tenant's version; invoking one identifies the tenant.
 pub const TENANT_ALIAS_PREFIX: &str = "t-";
 
-/// Runs the function `name` (one of [`crate::host::FUNCTIONS`]) in the Lambda runtime.
-pub async fn run(name: &str) -> Result<(), lambda_runtime::Error> {
+/// What every function does first: JSON logs, its settings, the AWS config (loaded once).
+async fn init() -> Result<(Settings, aws_config::SdkConfig), lambda_runtime::Error> {
     crate::telemetry::init_json();
-    let function = Function::by_name(name)
-        .ok_or_else(|| format!("no function named `{name}` in cloudapps::host::FUNCTIONS"))?;
     let settings = Settings::from_env()?;
-    let aws = AwsClients::from_env().await;
-    match function.serves {
-        Serves::FanOut => return run_fanout(&settings, &aws).await,
-        Serves::CatalogPublish => return run_catalog_publish(&settings, &aws).await,
-        _ => {}
-    }
-    let host = cold_start(function, &settings, &aws).await;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok((settings, config))
+}
+
+/// Runs a function serving `route` of the built-in app `app`.
+pub async fn run_app(app: impl App, route: AppRoute) -> Result<(), lambda_runtime::Error> {
+    let (settings, config) = init().await?;
+    let app_id = app.id();
+    let router = app_router(Arc::new(app), route, &settings, &config).await;
+    serve(router, Some(app_id)).await
+}
+
+/// Runs a function serving `route` of the marketplace app.
+pub async fn run_marketplace_app(route: AppRoute) -> Result<(), lambda_runtime::Error> {
+    let (settings, config) = init().await?;
+    let router = marketplace_app_router(route, &settings, &config).await;
+    serve(router, Some(crate::apps::marketplace::APP_ID)).await
+}
+
+/// Runs a function serving one marketplace operation.
+pub async fn run_marketplace(op: Op) -> Result<(), lambda_runtime::Error> {
+    let (settings, config) = init().await?;
+    serve(marketplace_router(op, &settings, &config).await, None).await
+}
+
+/// Runs a function serving event routes.
+pub async fn run_events(route: EventRoute) -> Result<(), lambda_runtime::Error> {
+    let (settings, config) = init().await?;
+    serve(events_router(route, &settings, &config).await?, None).await
+}
+
+/// Answers each event with `router`; a bare path in an invoke envelope is below the root of
+/// `app` for the tenant whose alias was invoked.
+pub async fn serve(router: Router, app: Option<&'static str>) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let host = &host;
-        async move { Ok::<_, std::convert::Infallible>(handle_event(host, function, event).await) }
+        let router = &router;
+        async move { Ok::<_, std::convert::Infallible>(handle_event(router, app, event).await) }
     }))
     .await
 }
@@ -87,37 +118,22 @@ impl Settings {
     }
 }
 
-/// The AWS clients a function may use, all from one SDK configuration, built once at init.
-#[derive(Debug, Clone)]
-pub struct AwsClients {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub lambda: aws_sdk_lambda::Client,
-}
-
-impl AwsClients {
-    /// From the environment, a profile or the function's role (`AWS_ENDPOINT_URL` points them
-    /// elsewhere, e.g. at moto server).
-    pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-        }
-    }
+/// Where a function gets its AWS clients: from the SDK config loaded at init (each client
+/// built only by the functions that use it, so the others are not linked in), or, in tests,
+/// from clients built elsewhere.
+pub trait Aws {
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client;
+    fn sqs(&self) -> aws_sdk_sqs::Client;
+    fn lambda(&self) -> aws_sdk_lambda::Client;
 
     /// The install state in the table `settings` names.
-    pub fn state(&self, settings: &Settings) -> InstallState {
-        InstallState::new(Arc::new(DynamoStore::new(
-            self.dynamodb.clone(),
-            &settings.table,
-        )))
+    fn state(&self, settings: &Settings) -> InstallState {
+        InstallState::new(Arc::new(DynamoStore::new(self.dynamodb(), &settings.table)))
     }
 
     /// The events queue and its dead-letter queue, when configured.
     fn events_queue(&self, settings: &Settings) -> Option<SqsQueue> {
-        let queue = SqsQueue::new(self.sqs.clone(), settings.events_queue_url.clone()?);
+        let queue = SqsQueue::new(self.sqs(), settings.events_queue_url.clone()?);
         Some(match &settings.dead_letter_queue_url {
             Some(dlq) => queue.with_dead_letter_queue(dlq),
             None => queue,
@@ -125,10 +141,159 @@ impl AwsClients {
     }
 }
 
+impl Aws for aws_config::SdkConfig {
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(self)
+    }
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(self)
+    }
+    fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(self)
+    }
+}
+
+/// Clients built elsewhere (tests give them interceptors).
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Aws for AwsClients {
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        self.dynamodb.clone()
+    }
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        self.sqs.clone()
+    }
+    fn lambda(&self) -> aws_sdk_lambda::Client {
+        self.lambda.clone()
+    }
+}
+
+/// The install state, its connection warmed while init is free. Functions only read the
+/// catalog, whatever its generation: the deploy step (`catalog-publish`) writes it, so a
+/// version pinned for a tenant never takes it back.
+async fn warm_state(settings: &Settings, aws: &impl Aws) -> InstallState {
+    let state = aws.state(settings);
+    if let Err(e) = state.tenant("__warm-up__").await {
+        tracing::warn!(error = %e, "warm-up read of the install store failed");
+    }
+    state
+}
+
+/// What every request function's host has: the public URL, the outbound policy, the limits.
+fn host(state: InstallState, apps: BuiltinApps, settings: &Settings) -> Host {
+    Host::new(state, apps)
+        .with_public_url(settings.public_url.clone())
+        .with_private_networks(settings.private_networks)
+        .with_limits(settings.limits)
+}
+
+/// The Mattermost REST client, through the outbound policy.
+fn mattermost(settings: &Settings) -> Arc<dyn crate::mattermost::Mattermost> {
+    Arc::new(crate::mattermost::HttpMattermost::new(settings.private_networks))
+}
+
+/// The Lambda provisioner, when the template names the app functions.
+fn provisioner(settings: &Settings, aws: &impl Aws) -> Option<Arc<LambdaProvisioner>> {
+    let names = settings.functions.clone()?;
+    Some(Arc::new(LambdaProvisioner::new(aws.lambda(), names)))
+}
+
+/// The router of a function serving `route` of `app`: it reads install state and, for
+/// classic requests that open dialogs, calls Mattermost.
+pub async fn app_router(
+    app: Arc<dyn App>,
+    route: AppRoute,
+    settings: &Settings,
+    aws: &impl Aws,
+) -> Router {
+    let app_id = app.id();
+    let host = host(warm_state(settings, aws).await, BuiltinApps::of(vec![app]), settings)
+        .with_mattermost(mattermost(settings));
+    crate::http::finish(host.apps_router(app_id, &[route]))
+}
+
+/// The router of a function serving `route` of the marketplace app, whose calls manage the
+/// tenant's apps: it also gets every built-in app and the provisioner.
+pub async fn marketplace_app_router(route: AppRoute, settings: &Settings, aws: &impl Aws) -> Router {
+    let mut host = host(warm_state(settings, aws).await, BuiltinApps::all(), settings)
+        .with_mattermost(mattermost(settings));
+    if let Some(p) = provisioner(settings, aws) {
+        host = host.with_provisioner(p);
+    }
+    crate::http::finish(host.apps_router(crate::apps::marketplace::APP_ID, &[route]))
+}
+
+/// The router of a function serving the marketplace operation `op`.
+pub async fn marketplace_router(op: Op, settings: &Settings, aws: &impl Aws) -> Router {
+    let state = warm_state(settings, aws).await;
+    let mut host = host(state, BuiltinApps::all(), settings)
+        .with_mattermost(mattermost(settings))
+        .with_operator_token_hash(settings.operator_token_sha256.clone());
+    if let Some(p) = provisioner(settings, aws) {
+        host = host.with_provisioner(p);
+    }
+    crate::http::finish(host.marketplace_router(&[op]))
+}
+
+/// The router of a function serving event routes: ingest and the dead letters need the
+/// events queue, the subscription API does not. The dead letters' function never reads the
+/// table, and may not.
+pub async fn events_router(
+    route: EventRoute,
+    settings: &Settings,
+    aws: &impl Aws,
+) -> Result<Router, lambda_runtime::Error> {
+    let state = match route {
+        EventRoute::DeadLetters => aws.state(settings),
+        _ => warm_state(settings, aws).await,
+    };
+    let mut host = host(state, BuiltinApps::of(Vec::new()), settings)
+        .with_operator_token_hash(settings.operator_token_sha256.clone());
+    if route != EventRoute::Subscriptions {
+        let queue = aws
+            .events_queue(settings)
+            .ok_or("EVENTS_QUEUE_URL is not set: point it at the events queue")?;
+        host = host.with_queue(Arc::new(queue));
+    }
+    Ok(crate::http::finish(host.events_router(&[route])))
+}
+
+/// The router of any request function, by its entry in the function list: what tests start.
+/// A binary names its own router instead, so that it links only what that needs.
+pub async fn function_router(
+    function: &Function,
+    settings: &Settings,
+    aws: &impl Aws,
+) -> Result<Router, lambda_runtime::Error> {
+    Ok(match function.serves {
+        Serves::App { app, route } if app == crate::apps::marketplace::APP_ID => {
+            marketplace_app_router(route, settings, aws).await
+        }
+        Serves::App { app, route } => {
+            let app = BuiltinApps::all()
+                .get(app)
+                .cloned()
+                .ok_or_else(|| format!("no built-in app {app}"))?;
+            app_router(app, route, settings, aws).await
+        }
+        Serves::Marketplace(op) => marketplace_router(op, settings, aws).await,
+        Serves::Events(route) => events_router(route, settings, aws).await?,
+        Serves::FanOut | Serves::CatalogPublish => {
+            return Err(format!("{} serves no HTTP route", function.name).into());
+        }
+    })
+}
+
 /// The SQS consumer: each batch is fanned out, failed messages get their backoff and are
 /// reported as batch item failures, so the event source mapping deletes only the others.
-async fn run_fanout(settings: &Settings, aws: &AwsClients) -> Result<(), lambda_runtime::Error> {
-    let (fanout, queue) = fanout(settings, aws)?;
+pub async fn run_fanout() -> Result<(), lambda_runtime::Error> {
+    let (settings, config) = init().await?;
+    let (fanout, queue) = fanout(&settings, &config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let (fanout, queue) = (&fanout, &queue);
         async move {
@@ -141,7 +306,7 @@ async fn run_fanout(settings: &Settings, aws: &AwsClients) -> Result<(), lambda_
 /// The fan-out function's init: the consumer and the queue it settles messages on.
 pub fn fanout(
     settings: &Settings,
-    aws: &AwsClients,
+    aws: &impl Aws,
 ) -> Result<(FanOut, SqsQueue), lambda_runtime::Error> {
     let queue = aws
         .events_queue(settings)
@@ -194,11 +359,9 @@ fn received(m: SqsMessage) -> Received {
 
 /// The deploy step: answers each CloudFormation custom-resource request, whatever happens,
 /// since CloudFormation otherwise waits an hour for it.
-async fn run_catalog_publish(
-    settings: &Settings,
-    aws: &AwsClients,
-) -> Result<(), lambda_runtime::Error> {
-    let state = aws.state(settings);
+pub async fn run_catalog_publish() -> Result<(), lambda_runtime::Error> {
+    let (settings, config) = init().await?;
+    let state = config.state(&settings);
     let client = catalog_publish::http_client();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (state, client) = (&state, &client);
@@ -213,128 +376,117 @@ async fn run_catalog_publish(
     .await
 }
 
-/// What a request function does at init: its clients are built once and the connection to
-/// the table warmed while init is free (the dead letters' function never reads the table, and
-/// may not).
-pub async fn cold_start(
-    function: &'static Function,
-    settings: &Settings,
-    aws: &AwsClients,
-) -> Host {
-    let state = aws.state(settings);
-    // Functions only read the catalog, whatever its generation: the deploy step
-    // (`catalog-publish`) writes it, so a version pinned for a tenant never takes it back.
-    if function.serves != Serves::DeadLetters
-        && let Err(e) = state.tenant("__warm-up__").await
-    {
-        tracing::warn!(error = %e, "warm-up read of the install store failed");
-    }
-    let mut host = Host::new(state, BuiltinApps::all())
-        .with_public_url(settings.public_url.clone())
-        .with_private_networks(settings.private_networks)
-        .with_mattermost(Arc::new(crate::mattermost::HttpMattermost::new(
-            settings.private_networks,
-        )))
-        .with_operator_token_hash(settings.operator_token_sha256.clone())
-        .with_limits(settings.limits);
-    if let Some(queue) = aws.events_queue(settings) {
-        host = host.with_queue(Arc::new(queue));
-    }
-    if let Some(names) = &settings.functions {
-        host = host.with_provisioner(Arc::new(LambdaProvisioner::new(
-            aws.lambda.clone(),
-            names.clone(),
-        )));
-    }
-    host.only(function)
-}
-
-/// Decodes the event, runs it through the host, and encodes the result.
+/// Decodes the event into a request for `router`, and encodes its answer.
 pub async fn handle_event(
-    host: &Host,
-    function: &Function,
+    router: &Router,
+    app: Option<&'static str>,
     event: LambdaEvent<Value>,
 ) -> InvokeResponse {
     let (payload, context) = event.into_parts();
-    let out = match decode_event(payload, &context, function) {
-        Ok(inbound) => host.handle(inbound).await,
-        Err(e) => {
-            tracing::info!(status = e.status(), code = e.code(), error = %e, "refused event");
-            Outbound::error(&e)
-        }
+    let resp = match decode_event(payload, &context, app) {
+        Ok(req) => crate::http::send(router, req).await,
+        Err(e) => axum::response::IntoResponse::into_response(e),
     };
-    let mut headers =
-        BTreeMap::from([("Content-Type".to_owned(), Outbound::CONTENT_TYPE.to_owned())]);
-    if let Some(seconds) = out.retry_after {
-        headers.insert("Retry-After".to_owned(), seconds.to_string());
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let mut headers = BTreeMap::from([(
+        "Content-Type".to_owned(),
+        crate::http::CONTENT_TYPE.to_owned(),
+    )]);
+    if let Some(seconds) = parts
+        .headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    {
+        headers.insert("Retry-After".to_owned(), seconds.to_owned());
     }
     InvokeResponse {
-        status_code: out.status,
+        status_code: parts.status.as_u16(),
         headers,
         is_base64_encoded: false,
-        body: String::from_utf8_lossy(&out.body).into_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
 
-fn decode_event(payload: Value, context: &Context, function: &Function) -> Result<Inbound, Error> {
+fn decode_event(
+    payload: Value,
+    context: &Context,
+    app: Option<&'static str>,
+) -> Result<http::Request<Body>, Error> {
     let is_http_api = payload.get("requestContext").is_some() && payload.get("rawPath").is_some();
     let is_envelope = payload.get("httpMethod").is_some() && payload.get("path").is_some();
-    let mut inbound = if is_http_api {
+    let mut req = if is_http_api {
         from_http_api(payload)?
     } else if is_envelope {
-        from_envelope(
-            payload,
-            tenant_of_alias(&context.invoked_function_arn),
-            function,
-        )?
+        from_envelope(payload, tenant_of_alias(&context.invoked_function_arn), app)?
     } else {
         return Err(Error::BadRequest(
             "unrecognised event: expected an API Gateway HTTP API request or an Apps invoke envelope {path, httpMethod, headers, body}".into(),
         ));
     };
-    inbound.request_id = context.request_id.clone();
-    Ok(inbound)
+    req.extensions_mut()
+        .insert(RequestId(context.request_id.clone()));
+    Ok(req)
 }
 
-fn from_http_api(payload: Value) -> Result<Inbound, Error> {
+/// A request for `path_and_query`, refused as a 400 when the event's parts cannot make one.
+fn request(
+    method: &str,
+    path_and_query: &str,
+    headers: impl IntoIterator<Item = (String, String)>,
+    body: Vec<u8>,
+) -> Result<http::Request<Body>, Error> {
+    let method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| Error::BadRequest(format!("`{method}` is not an HTTP method")))?;
+    let mut builder = http::Request::builder().method(method).uri(path_and_query);
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::BadRequest(format!("bad header name `{name}`")))?;
+        let value = http::HeaderValue::from_str(&value)
+            .map_err(|_| Error::BadRequest(format!("bad value for header `{name}`")))?;
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Body::from(body))
+        .map_err(|e| Error::BadRequest(format!("the event is not a valid request: {e}")))
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+fn from_http_api(payload: Value) -> Result<http::Request<Body>, Error> {
     let req: ApiGatewayV2httpRequest = serde_json::from_value(payload)
         .map_err(|e| Error::BadRequest(format!("malformed HTTP API event: {e}")))?;
     let body = match (req.body, req.is_base64_encoded) {
-        (None, _) => Bytes::new(),
-        (Some(b), false) => Bytes::from(b),
+        (None, _) => Vec::new(),
+        (Some(b), false) => b.into_bytes(),
         (Some(b), true) => base64::engine::general_purpose::STANDARD
             .decode(b)
-            .map(Bytes::from)
             .map_err(|_| Error::BadRequest("the body is marked base64 but is not".into()))?,
     };
-    let mut inbound = Inbound::new(
-        req.request_context.http.method,
-        req.raw_path.unwrap_or_default(),
-        req.headers,
-        body,
+    let headers = req.headers.iter().filter_map(|(name, value)| {
+        Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+    });
+    let path = with_query(
+        &req.raw_path.unwrap_or_default(),
+        &req.raw_query_string.unwrap_or_default(),
     );
-    inbound.query = req.raw_query_string.unwrap_or_default();
-    Ok(inbound)
+    request(req.request_context.http.method.as_str(), &path, headers, body)
 }
 
 /// The Apps plugin invokes with the bare call path (`/send`); a tenant alias says whose it is.
 fn from_envelope(
     payload: Value,
     alias_tenant: Option<String>,
-    function: &Function,
-) -> Result<Inbound, Error> {
+    app: Option<&'static str>,
+) -> Result<http::Request<Body>, Error> {
     let req: InvokeRequest = serde_json::from_value(payload)
         .map_err(|e| Error::BadRequest(format!("malformed invoke envelope: {e}")))?;
-    let method = Method::from_bytes(req.http_method.as_bytes())
-        .map_err(|_| Error::BadRequest(format!("`{}` is not an HTTP method", req.http_method)))?;
-    let mut headers = HeaderMap::new();
-    for (name, value) in &req.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| Error::BadRequest(format!("bad header name `{name}`")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| Error::BadRequest(format!("bad value for header `{name}`")))?;
-        headers.insert(name, value);
-    }
     let path = if req.path.starts_with("/t/") {
         req.path
     } else {
@@ -343,19 +495,21 @@ fn from_envelope(
                 "a direct invocation with a bare path needs the tenant's alias ({TENANT_ALIAS_PREFIX}<tenant>) or a /t/<tenant>/apps/<app>/... path"
             ))
         })?;
-        let app = function.app().ok_or_else(|| {
-            Error::BadRequest(format!(
-                "function {} serves {}: send the full path",
-                function.name,
-                function.describe()
-            ))
+        let app = app.ok_or_else(|| {
+            Error::BadRequest("this function serves no app's call path: send the full path".into())
         })?;
         format!("{}{}", app_root(tenant, app), req.path)
     };
-    let mut inbound = Inbound::new(method, path, headers, Bytes::from(req.body));
-    inbound.query = req.raw_query;
-    inbound.invoked_for_tenant = alias_tenant;
-    Ok(inbound)
+    let mut request = request(
+        &req.http_method,
+        &with_query(&path, &req.raw_query),
+        req.headers,
+        req.body.into_bytes(),
+    )?;
+    if let Some(tenant) = alias_tenant {
+        request.extensions_mut().insert(InvokedForTenant(tenant));
+    }
+    Ok(request)
 }
 
 /// `arn:aws:lambda:<region>:<account>:function:<name>:t-<tenant>` → `<tenant>`.

@@ -6,7 +6,8 @@
 //! - [`auth`]: JWTs, command tokens and signed call tokens;
 //! - [`store`]: the install-state port with its DynamoDB and SQLite adapters;
 //! - [`apps`]: the built-in apps;
-//! - [`host`]: routing and the request pipeline shared by every Lambda and the local host;
+//! - [`http`]: the axum routers of every area, shared by every Lambda and the local host;
+//! - [`functions`]: which Lambda function serves which route;
 //! - [`lambda`]: the Lambda entry point;
 //! - [`outbound`]: the one policy every outbound HTTP request goes through.
 
@@ -16,13 +17,15 @@ pub mod command;
 pub mod error;
 pub mod events;
 mod group_commit;
-pub mod host;
+pub mod functions;
+pub mod http;
 pub mod ids;
 pub mod lambda;
 pub mod limits;
 pub mod marketplace;
 pub mod mattermost;
 pub mod outbound;
+pub mod paths;
 pub mod protocol;
 pub mod provision;
 pub mod store;

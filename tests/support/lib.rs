@@ -220,7 +220,7 @@ pub async fn deploy_app_functions_on_moto(
     let client = moto_lambda().await;
     let zip = minimal_zip();
     let mut names = std::collections::BTreeMap::new();
-    for f in cloudapps::host::FUNCTIONS
+    for f in cloudapps::functions::all()
         .iter()
         .filter(|f| f.app().is_some())
     {

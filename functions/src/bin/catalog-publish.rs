@@ -1,6 +1,7 @@
-//! A Lambda function; `cloudapps::host::FUNCTIONS` says which route its name serves.
+//! The Lambda function for CloudFormation's catalog-publish custom resource.
+//! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run(env!("CARGO_BIN_NAME")).await
+    cloudapps::lambda::run_catalog_publish().await
 }

@@ -1,6 +1,9 @@
-//! A Lambda function; `cloudapps::host::FUNCTIONS` says which route its name serves.
+//! The Lambda function for `POST /events/t/{tenant}` and `POST /t/{tenant}/apps/{app}/v1/notify` and `POST /t/{tenant}/apps/{app}/v1/events`.
+//! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
+
+use cloudapps::http::events::EventRoute;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run(env!("CARGO_BIN_NAME")).await
+    cloudapps::lambda::run_events(EventRoute::Ingest).await
 }

@@ -1,6 +1,9 @@
-//! A Lambda function; `cloudapps::host::FUNCTIONS` says which route its name serves.
+//! The Lambda function for `DELETE /marketplace/t/{tenant}/apps/{app}`.
+//! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
+
+use cloudapps::http::marketplace::Op;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run(env!("CARGO_BIN_NAME")).await
+    cloudapps::lambda::run_marketplace(Op::Uninstall).await
 }

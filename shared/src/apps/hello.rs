@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use serde_json::Map;
 
-use super::App;
+use super::{App, Endpoint};
+use crate::paths::AppRoute;
 use crate::command::Command;
 use crate::protocol::apps::{
     Binding, Call, CallResponse, Expand, Field, FieldType, Form, Manifest, Permission, location,
@@ -21,11 +22,18 @@ pub const SEND: &str = "/send";
 pub const CONFIGURE: &str = "/configure";
 /// The call that validates a configuration; its `data` is stored.
 pub const CONFIGURE_SUBMIT: &str = "/configure/submit";
+/// The lifecycle calls Mattermost makes on install, uninstall and version change.
+pub const INSTALLED: &str = "/installed";
+pub const UNINSTALLING: &str = "/uninstalling";
+pub const VERSION_CHANGED: &str = "/version-changed";
 const MAX_MESSAGE: usize = 1000;
 const MAX_GREETING: usize = 40;
 const DEFAULT_GREETING: &str = "Hello";
 
 pub struct Hello;
+
+/// The app, as a function binary names it.
+pub const APP: Hello = Hello;
 
 fn submit_call() -> Call {
     Call {
@@ -61,8 +69,34 @@ pub fn send_form() -> Form {
     }
 }
 
+/// Every route with a function of its own, and every call path.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::served(AppRoute::Manifest, "hello-manifest"),
+    Endpoint::served(AppRoute::SlashCommand, "hello-command"),
+    Endpoint::served(AppRoute::PostAction, "hello-action"),
+    Endpoint::served(AppRoute::Dialog, "hello-dialog"),
+    Endpoint::served(AppRoute::OutgoingWebhook, "hello-outgoing"),
+    Endpoint::call("/ping", "hello-ping"),
+    Endpoint::call("/bindings", "hello-bindings"),
+    Endpoint::call(SEND_FORM, "hello-send-form"),
+    Endpoint::call(SEND, "hello-send"),
+    Endpoint::local_call(CONFIGURE),
+    Endpoint::local_call(CONFIGURE_SUBMIT),
+    Endpoint::local_call(INSTALLED),
+    Endpoint::local_call(VERSION_CHANGED),
+    Endpoint::local_call(UNINSTALLING),
+];
+
 #[async_trait]
 impl App for Hello {
+    fn id(&self) -> &'static str {
+        APP_ID
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
+    }
+
     fn manifest(&self) -> Manifest {
         Manifest {
             app_id: APP_ID.into(),
@@ -77,9 +111,9 @@ impl App for Hello {
                 Permission::UserJoinedChannelNotification,
             ],
             requested_locations: vec![location::COMMAND.into(), location::POST_MENU.into()],
-            on_install: Some(Call::path("/installed")),
-            on_uninstall: Some(Call::path("/uninstalling")),
-            on_version_changed: Some(Call::path("/version-changed")),
+            on_install: Some(Call::path(INSTALLED)),
+            on_uninstall: Some(Call::path(UNINSTALLING)),
+            on_version_changed: Some(Call::path(VERSION_CHANGED)),
             ..Default::default()
         }
     }
@@ -125,17 +159,17 @@ impl App for Hello {
             SEND => send(command),
             CONFIGURE => CallResponse::form(configure_form(command)),
             CONFIGURE_SUBMIT => configure(command),
-            "/installed" => CallResponse::ok("Hello is installed. Try `/hello send hi`."),
-            "/version-changed" => CallResponse::ok(format!(
+            INSTALLED => CallResponse::ok("Hello is installed. Try `/hello send hi`."),
+            VERSION_CHANGED => CallResponse::ok(format!(
                 "Hello moved from {} to {VERSION}.",
                 command.text("prev_version").unwrap_or("an unknown version")
             )),
-            "/uninstalling" if command.config.get("locked") == Some(&true.into()) => {
+            UNINSTALLING if command.config.get("locked") == Some(&true.into()) => {
                 CallResponse::error(
                     "Hello is locked against removal: unlock it in its configuration, or force the uninstall.",
                 )
             }
-            "/uninstalling" => CallResponse::ok("Goodbye."),
+            UNINSTALLING => CallResponse::ok("Goodbye."),
             _ => return None,
         })
     }

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::App;
+use super::{App, Endpoint};
+use crate::paths::AppRoute;
 use crate::command::{Command, Source};
 use crate::error::Error;
 use crate::marketplace::Marketplace;
@@ -24,6 +25,9 @@ pub const CONFIGURE_SUBMIT: &str = "/configure-app/submit";
 pub const UNINSTALL: &str = "/uninstall";
 
 pub struct MarketplaceApp;
+
+/// The app, as a function binary names it.
+pub const APP: MarketplaceApp = MarketplaceApp;
 
 /// Every submit needs the acting user's roles to check for a system admin.
 fn call(path: &str) -> Call {
@@ -63,8 +67,29 @@ fn command(label: &str, description: &str, form: Form) -> Binding {
     }
 }
 
+/// The manifest and every call path, each its own function.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::served(AppRoute::Manifest, "marketplace-app-manifest"),
+    Endpoint::call("/ping", "marketplace-app-ping"),
+    Endpoint::call("/bindings", "marketplace-app-bindings"),
+    Endpoint::call(LIST, "marketplace-app-list"),
+    Endpoint::call(INSTALL, "marketplace-app-install"),
+    Endpoint::call(UPGRADE, "marketplace-app-upgrade"),
+    Endpoint::call(CONFIGURE, "marketplace-app-configure"),
+    Endpoint::call(CONFIGURE_SUBMIT, "marketplace-app-configure-submit"),
+    Endpoint::call(UNINSTALL, "marketplace-app-uninstall"),
+];
+
 #[async_trait]
 impl App for MarketplaceApp {
+    fn id(&self) -> &'static str {
+        APP_ID
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
+    }
+
     fn manifest(&self) -> Manifest {
         Manifest {
             app_id: APP_ID.into(),
@@ -159,15 +184,11 @@ impl App for MarketplaceApp {
         tenant: &Tenant,
         base_url: &str,
     ) -> Option<CallResponse> {
-        let known = [
-            LIST,
-            INSTALL,
-            UPGRADE,
-            CONFIGURE,
-            CONFIGURE_SUBMIT,
-            UNINSTALL,
-        ];
-        if !known.contains(&command.path.as_str()) {
+        // `/ping` and the bindings call are the host's.
+        let manages = ENDPOINTS.iter().any(|e| {
+            matches!(e.route, AppRoute::Call(p) if p == command.path && p != "/ping" && p != "/bindings")
+        });
+        if !manages {
             return None;
         }
         if let Some(refusal) = refusal(command) {

@@ -15,14 +15,64 @@ use crate::error::Error;
 use crate::events::subscriptions::Subscription;
 use crate::marketplace::Marketplace;
 use crate::mattermost::Mattermost;
+use crate::paths::AppRoute;
 use crate::protocol::apps::{Binding, CallResponse, Manifest};
 use crate::store::Tenant;
 
+/// A route of an app, and the Lambda function that serves it on AWS (`None`: only the local
+/// host serves it, or the app's classic routes, which run any of its commands). The HTTP
+/// routes, the function list, the manifest's `aws_lambda` block and the template's functions
+/// are all built from these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub route: AppRoute,
+    pub function: Option<&'static str>,
+}
+
+impl Endpoint {
+    /// A call path served by its own function.
+    pub const fn call(path: &'static str, function: &'static str) -> Self {
+        Self::served(AppRoute::Call(path), function)
+    }
+
+    /// A call path only the local host and the app's classic routes reach.
+    pub const fn local_call(path: &'static str) -> Self {
+        Endpoint {
+            route: AppRoute::Call(path),
+            function: None,
+        }
+    }
+
+    pub const fn served(route: AppRoute, function: &'static str) -> Self {
+        Endpoint {
+            route,
+            function: Some(function),
+        }
+    }
+}
+
 #[async_trait]
 pub trait App: Send + Sync + 'static {
+    /// The app's id, as in its manifest.
+    fn id(&self) -> &'static str;
+
     /// The manifest without deploy blocks; the host adds `http` (this tenant's root URL) and
     /// `aws_lambda` (the functions serving the app) when it serves `/manifest.json`.
     fn manifest(&self) -> Manifest;
+
+    /// Every call path the app answers (`/ping` and the bindings call included), and each
+    /// route a function of its own serves.
+    fn endpoints(&self) -> &'static [Endpoint];
+
+    /// Every route of the app: the fixed ones every app has, and each of its call paths.
+    fn routes(&self) -> Vec<AppRoute> {
+        let calls = self
+            .endpoints()
+            .iter()
+            .map(|e| e.route)
+            .filter(|r| matches!(r, AppRoute::Call(_)));
+        AppRoute::FIXED.into_iter().chain(calls).collect()
+    }
 
     /// Every binding the app offers, one per top-level location; the host drops what the
     /// install was not granted.
@@ -81,7 +131,7 @@ impl BuiltinApps {
 
     pub fn of(apps: Vec<Arc<dyn App>>) -> Self {
         BuiltinApps {
-            apps: Arc::new(apps.into_iter().map(|a| (a.manifest().app_id, a)).collect()),
+            apps: Arc::new(apps.into_iter().map(|a| (a.id().to_owned(), a)).collect()),
         }
     }
 

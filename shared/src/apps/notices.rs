@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::App;
+use super::{App, Endpoint};
 use crate::command::Command;
 use crate::error::Error;
 use crate::events::subscriptions::Subscription;
@@ -33,8 +33,30 @@ const MAX_KEYWORDS: usize = 50;
 
 pub struct Notices;
 
+/// The app, as a function binary names it.
+pub const APP: Notices = Notices;
+
+/// Every call path of the app; each notification has its own function.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::local_call("/ping"),
+    Endpoint::local_call("/bindings"),
+    Endpoint::call(ON_USER_JOINED_CHANNEL, "notices-on-user-joined-channel"),
+    Endpoint::call(ON_CHANNEL_CREATED, "notices-on-channel-created"),
+    Endpoint::call(ON_MESSAGE_POSTED, "notices-on-message-posted"),
+    Endpoint::local_call(CONFIGURE),
+    Endpoint::local_call(CONFIGURE_SUBMIT),
+];
+
 #[async_trait]
 impl App for Notices {
+    fn id(&self) -> &'static str {
+        APP_ID
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
+    }
+
     fn manifest(&self) -> Manifest {
         Manifest {
             app_id: APP_ID.into(),

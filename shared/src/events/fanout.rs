@@ -24,7 +24,7 @@ use super::queue::{
 use super::subscriptions::Subscribed;
 use super::{Event, EventKind};
 use crate::auth::{self, AppClaims};
-use crate::host::route::app_root;
+use crate::paths::app_root;
 use crate::outbound::{OutboundClient, OutboundError, PrivateNetworks};
 use crate::protocol::apps::{CallRequest, Context, Permission};
 use crate::protocol::model::{Channel, Post, Team, User};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ALL_KINDS, EventKind};
 use crate::error::Error;
-use crate::host::route::Kind;
+use crate::paths::Kind;
 use crate::ids;
 use crate::limits::Limits;
 use crate::protocol::apps::{Call, Subject};

@@ -21,6 +21,14 @@ async fn host() -> (Host, crate::store::Install) {
     (Host::new(state, apps), install)
 }
 
+/// The router a function serving one app route has, over `host`.
+fn router(host: &Host, function: &Function) -> Router {
+    let Serves::App { app, route } = function.serves else {
+        panic!("{} serves no app route", function.name)
+    };
+    crate::http::finish(host.apps_router(app, &[route]))
+}
+
 fn event(payload: Value, arn: &str) -> LambdaEvent<Value> {
     let mut context = Context::default();
     context.invoked_function_arn = arn.into();
@@ -41,17 +49,13 @@ async fn an_invoke_envelope_to_the_tenant_alias_is_answered_in_kind() {
     let envelope = json!({"path":"/ping","httpMethod":"POST","headers":{"Content-Type":"application/json"},
                           "body":"{\"path\":\"/ping\",\"context\":{\"app_id\":\"\",\"mattermost_site_url\":\"\",\"app_path\":\"\",\"bot_user_id\":\"\",\"oauth2\":{}}}"});
     // Without a registered principal nothing limits who invokes the alias: the JWT is needed.
-    let resp = handle_event(
-        &host,
-        ping,
+    let resp = handle_event(&router(&host, ping), ping.app(),
         event(envelope.clone(), &format!("{ARN}:t-acme")),
     )
     .await;
     assert_eq!(resp.status_code, 401, "{}", resp.body);
     host.state().set_aws_principal("acme", "123456789012").await;
-    let resp = handle_event(
-        &host,
-        ping,
+    let resp = handle_event(&router(&host, ping), ping.app(),
         event(envelope.clone(), &format!("{ARN}:t-acme")),
     )
     .await;
@@ -60,7 +64,7 @@ async fn an_invoke_envelope_to_the_tenant_alias_is_answered_in_kind() {
         json!({"statusCode":200,"headers":{"Content-Type":"application/json"},"isBase64Encoded":false,"body":"{\"type\":\"ok\",\"text\":\"PONG\"}"})
     );
     // Without a tenant alias a bare path cannot be placed.
-    let resp = handle_event(&host, ping, event(envelope, ARN)).await;
+    let resp = handle_event(&router(&host, ping), ping.app(), event(envelope, ARN)).await;
     assert_eq!(resp.status_code, 400);
     assert!(body(&resp)["text"].as_str().unwrap().contains("t-<tenant>"));
 }
@@ -71,7 +75,7 @@ async fn an_unqualified_invoke_with_a_full_path_still_needs_the_jwt() {
     let ping = Function::by_name("hello-ping").unwrap();
     let mut envelope = json!({"path":"/t/acme/apps/hello/ping","httpMethod":"POST","headers":{"Content-Type":"application/json"},"body":"{}"});
     assert_eq!(
-        handle_event(&host, ping, event(envelope.clone(), ARN))
+        handle_event(&router(&host, ping), ping.app(), event(envelope.clone(), ARN))
             .await
             .status_code,
         401
@@ -86,7 +90,7 @@ async fn an_unqualified_invoke_with_a_full_path_still_needs_the_jwt() {
     );
     envelope["headers"]["Mattermost-App-Authorization"] = json!(format!("Bearer {jwt}"));
     assert_eq!(
-        handle_event(&host, ping, event(envelope, ARN))
+        handle_event(&router(&host, ping), ping.app(), event(envelope, ARN))
             .await
             .status_code,
         200
@@ -113,7 +117,7 @@ async fn an_http_api_event_goes_through_the_same_pipeline() {
         "requestContext": {"http": {"method": "POST", "path": "/t/acme/apps/hello/send"}, "requestId": "r1"},
         "body": base64::engine::general_purpose::STANDARD.encode(call.to_string()), "isBase64Encoded": true
     });
-    let resp = handle_event(&host, send, event(payload, ARN)).await;
+    let resp = handle_event(&router(&host, send), send.app(), event(payload, ARN)).await;
     assert_eq!(
         (resp.status_code, body(&resp)),
         (
@@ -134,9 +138,7 @@ async fn unrecognised_and_malformed_events_are_400s() {
         json!({"path": "/ping", "httpMethod": "POST", "headers": {"bad header": "x"}, "body": ""}),
         json!({"rawPath": "/x", "requestContext": {"http": {"method": 5}}}),
     ] {
-        let resp = handle_event(
-            &host,
-            ping,
+        let resp = handle_event(&router(&host, ping), ping.app(),
             event(payload.clone(), &format!("{ARN}:t-acme")),
         )
         .await;

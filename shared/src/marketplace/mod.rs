@@ -7,7 +7,6 @@ pub mod provisioner;
 pub mod service;
 
 pub use service::Marketplace;
-pub mod routes;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::host::Function;
+use crate::functions::Function;
 use crate::lambda::TENANT_ALIAS_PREFIX;
 use crate::store::{InstallState, StoreError, Tenant};
 

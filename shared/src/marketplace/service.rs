@@ -15,7 +15,7 @@ use crate::apps::BuiltinApps;
 use crate::auth;
 use crate::command::Command;
 use crate::error::Error;
-use crate::host::route::{Kind, app_root};
+use crate::paths::{Kind, app_root};
 use crate::ids::{self, valid_id};
 use crate::limits::Limits;
 use crate::mattermost::{Mattermost, NewCommand, NewOutgoingWebhook};

@@ -10,7 +10,8 @@ use super::catalog;
 use super::provisioner::EmbeddedProvisioner;
 use crate::apps::BuiltinApps;
 use crate::auth::{self, AppClaims, sign_app_jwt};
-use crate::host::{Host, Inbound};
+use crate::http::Host;
+use crate::http::testing::{Handle, request};
 use crate::outbound::PrivateNetworks;
 use crate::store::InstallState;
 use crate::store::sqlite::SqliteStore;
@@ -55,7 +56,7 @@ impl Market {
         };
         let out = self
             .host
-            .handle(Inbound::new(method, path, headers, body))
+            .handle(request(method, path, headers, body))
             .await;
         (out.status, serde_json::from_slice(&out.body).unwrap())
     }
@@ -136,7 +137,7 @@ impl Market {
             "mattermost-app-authorization",
             format!("Bearer {jwt}").parse().unwrap(),
         );
-        let req = Inbound::new(
+        let req = request(
             Method::POST,
             format!("/t/{tenant}/apps/{app}{path}"),
             headers,
@@ -234,7 +235,7 @@ async fn registering_a_tenant_needs_the_operator_credential() {
     assert_eq!((status, bad["code"].as_str()), (400, Some("bad_request")));
     let closed = Host::new(m.state.clone(), BuiltinApps::all());
     let out = closed
-        .handle(Inbound::new(
+        .handle(request(
             Method::POST,
             "/marketplace/tenants",
             HeaderMap::new(),
@@ -499,7 +500,7 @@ async fn install_needs_consent_answers_once_and_then_serves_the_app() {
     );
     assert_eq!(
         installed["provisioned"].as_array().unwrap().len(),
-        crate::host::Function::of_app("hello").count()
+        crate::functions::Function::of_app("hello").count()
     );
     let secret = installed["jwt_secret"].as_str().unwrap();
 
@@ -1040,7 +1041,7 @@ async fn events_are_accepted_only_once_durably_queued_and_valid() {
                 headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
             }
             let out = host
-                .handle(Inbound::new(
+                .handle(request(
                     Method::POST,
                     "/events/t/acme",
                     headers,
@@ -1090,7 +1091,7 @@ async fn events_are_accepted_only_once_durably_queued_and_valid() {
         (joined.clone(), Some("acme.forged"), 401),
         (
             json!({"kind": "message_posted", "user_id": "u1", "channel_id": "c1", "post_id": "p1",
-                   "text": "x".repeat(crate::host::MAX_BODY_BYTES)}),
+                   "text": "x".repeat(crate::http::MAX_BODY_BYTES)}),
             Some(token.as_str()),
             413,
         ),
@@ -1112,7 +1113,7 @@ async fn events_are_accepted_only_once_durably_queued_and_valid() {
     );
     let no_queue = m
         .host
-        .handle(Inbound::new(
+        .handle(request(
             Method::POST,
             "/events/t/acme",
             HeaderMap::new(),

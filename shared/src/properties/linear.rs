@@ -16,8 +16,7 @@ use super::text::builtin_commands;
 use crate::auth::verify_app_jwt;
 use crate::command::slash::{decode, tokenize};
 use crate::events::Event;
-use crate::host::route;
-use crate::marketplace::routes as market;
+use crate::http::testing::{Handle, request};
 use crate::protocol::apps::{Binding, CallRequest, Field, FieldType, Form};
 use crate::protocol::classic::SlashCommandRequest;
 
@@ -198,25 +197,32 @@ fn text_parsers_take_time_linear_in_their_input() {
             }
         },
     );
+    // The router of every area, on paths no route has.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = crate::store::sqlite::SqliteStore::open_in_memory().unwrap();
+    let host = crate::http::Host::new(
+        crate::store::InstallState::new(std::sync::Arc::new(store)),
+        crate::apps::BuiltinApps::all(),
+    );
+    let router = host.router();
     for (name, unit) in [
         ("route: many segments", "x/"),
         ("route: dot segments", "../"),
         ("route: trailing slashes", "/"),
     ] {
-        measure(
-            name,
-            |n| format!("/t/acme/apps/hello/{}", fill(unit, n)),
-            |path| {
-                let _ = route::parse(path);
-            },
-        );
-        measure(
-            &format!("marketplace {name}"),
-            |n| format!("/marketplace/t/acme/apps/{}", fill(unit, n)),
-            |path| {
-                let _ = market::parse("GET", path);
-            },
-        );
+        for root in ["/t/acme/apps/hello/", "/marketplace/t/acme/apps/"] {
+            measure(
+                &format!("{name} under {root}"),
+                // URIs stop at 64 KiB: a 32nd of the usual sizes.
+                |n| format!("{root}{}", fill(unit, n / 32)),
+                |path| {
+                    let req = request(http::Method::GET, path, http::HeaderMap::new(), "");
+                    let _ = rt.block_on(router.handle(req));
+                },
+            );
+        }
     }
     measure(
         "jwt: long token",

@@ -1,13 +1,18 @@
 //! Ids and routes. Written against `valid_id` itself, so they hold whatever the id rule is:
-//! what it accepts, formatted into a route, parses back to the same tenant, app and path.
+//! what it accepts, formatted into any function's route, reaches that route's handler.
 
 use proptest::prelude::*;
 
 use super::{config, nasty_string};
-use crate::host::route::{self, Kind, app_root};
+use std::sync::Arc;
+
+use crate::apps::BuiltinApps;
+use crate::functions;
+use crate::http::Host;
+use crate::http::testing::{Handle, request};
 use crate::ids::valid_id;
 use crate::lambda::tenant_of_alias;
-use crate::marketplace::routes::{self as market, Op};
+use crate::store::InstallState;
 
 /// Id candidates, only those `valid_id` accepts: long lowercase ones (valid under a strict
 /// rule too) and short ones of a looser alphabet (some of which only a loose rule accepts).
@@ -19,44 +24,36 @@ fn id() -> impl Strategy<Value = String> {
     .prop_filter("valid_id accepts it", |id| valid_id(id))
 }
 
-/// A call path: `/`-separated segments that are neither empty, `.` nor `..`.
-fn call_path() -> impl Strategy<Value = String> {
-    let segment = prop_oneof![
-        3 => "[a-z0-9_.-]{1,12}",
-        1 => "[^/]{1,12}",
-        1 => prop::sample::select(vec!["v1", "command", "manifest.json", "notify", "subscribe"])
-            .prop_map(str::to_owned),
-    ]
-    .prop_filter("no dot segments", |s| s != "." && s != "..");
-    prop::collection::vec(segment, 1..5).prop_map(|segments| format!("/{}", segments.join("/")))
+/// A host with every route and no tenant, and a runtime to drive it.
+fn host() -> (tokio::runtime::Runtime, axum::Router) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = crate::store::sqlite::SqliteStore::open_in_memory().unwrap();
+    let host = Host::new(InstallState::new(Arc::new(store)), BuiltinApps::all());
+    (rt, host.router())
 }
 
 proptest! {
     #![proptest_config(config())]
 
+    /// Every route of every function, with ids `valid_id` accepts, reaches its handler: it is
+    /// not answered as a path or method no route has.
     #[test]
-    fn an_app_route_parses_back(tenant in id(), app in id(), path in call_path(), slash in any::<bool>()) {
-        let url = format!("{}{path}{}", app_root(&tenant, &app), if slash { "/" } else { "" });
-        let r = route::parse(&url).map_err(|e| TestCaseError::fail(format!("{url}: {e}")))?;
-        prop_assert_eq!((&r.tenant, &r.app, &r.path), (&tenant, &app, &path));
-        let fixed = Kind::FIXED.into_iter().find(|k| k.fixed_path() == Some(path.as_str()));
-        prop_assert_eq!(r.kind, fixed.unwrap_or(Kind::Call));
-    }
-
-    #[test]
-    fn a_marketplace_route_parses_back(
-        op in prop::sample::select(Op::ALL.to_vec()),
+    fn every_function_route_reaches_its_handler(
         tenant in id(),
         app in id(),
+        function in prop::sample::select(functions::all().to_vec()),
     ) {
-        let path = op.path().replace("{tenant}", &tenant).replace("{app}", &app);
-        let r = market::parse(op.method(), &path).map_err(|e| TestCaseError::fail(format!("{path}: {e}")))?;
-        prop_assert_eq!(r.op, op);
-        if op.path().contains("{tenant}") {
-            prop_assert_eq!(&r.tenant, &tenant);
-        }
-        if op.path().contains("{app}") {
-            prop_assert_eq!(&r.app, &app);
+        let (rt, router) = host();
+        for (method, template) in function.http_routes() {
+            let path = template.replace("{tenant}", &tenant).replace("{app}", &app);
+            let req = request(method.parse().unwrap(), &path, http::HeaderMap::new(), "");
+            let out = rt.block_on(router.handle(req));
+            let body: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+            let text = body["text"].as_str().unwrap_or_default();
+            prop_assert!(out.status != 405 && !text.starts_with("no route for"), "{method} {path}: {body}");
         }
     }
 
@@ -66,9 +63,9 @@ proptest! {
         prop_assert_eq!(tenant_of_alias(&arn), Some(tenant));
     }
 
-    /// Any path is either refused with a 404 or names valid ids and a clean call path.
+    /// Any path is answered with JSON, a 404 or 405 when no route has it.
     #[test]
-    fn any_path_is_parsed_or_refused(
+    fn any_path_is_routed_or_refused_with_json(
         path in prop_oneof![
             nasty_string(),
             (prop::collection::vec(prop_oneof![
@@ -80,24 +77,20 @@ proptest! {
                 nasty_string(),
             ], 0..8)).prop_map(|segments| format!("/{}", segments.join("/"))),
         ],
-        method in prop::sample::select(vec!["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "get"]),
+        method in prop::sample::select(vec!["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD"]),
     ) {
-        match route::parse(&path) {
-            Ok(r) => {
-                prop_assert!(valid_id(&r.tenant) && valid_id(&r.app), "{:?}", r);
-                prop_assert!(r.path.starts_with('/'));
-                let clean = r.path[1..].split('/').all(|s| !s.is_empty() && s != "." && s != "..");
-                prop_assert!(clean, "{:?}", r);
-            }
-            Err(e) => prop_assert_eq!(e.status(), 404),
-        }
-        match market::parse(method, &path) {
-            Ok(r) => {
-                prop_assert!(r.op == Op::RegisterTenant || valid_id(&r.tenant), "{:?}", r);
-                prop_assert_eq!(r.op.method(), method);
-            }
-            Err(e) => prop_assert!(matches!(e.status(), 404 | 405), "{}", e),
-        }
         let _ = tenant_of_alias(&path);
+        let Ok(uri) = path.parse::<http::Uri>() else {
+            // Not a URI: the server refuses it before any route.
+            return Ok(());
+        };
+        let (rt, router) = host();
+        let req = request(method.parse().unwrap(), uri.to_string(), http::HeaderMap::new(), "");
+        let out = rt.block_on(router.handle(req));
+        if method != "HEAD" {
+            let body: Result<serde_json::Value, _> = serde_json::from_slice(&out.body);
+            prop_assert!(body.is_ok(), "{method} {path}: not JSON");
+        }
+        prop_assert!(out.status < 500, "{method} {path}: {}", out.status);
     }
 }

@@ -6,13 +6,51 @@ use async_trait::async_trait;
 use http::header::HOST;
 use serde_json::{Value, json};
 
+use http::{HeaderMap, Method};
+
+use super::apps::{DIALOG_TTL_SECONDS, action_integration};
 use super::*;
+use crate::auth;
+use crate::paths::AppRoute;
+use crate::protocol::classic::OpenDialogRequest;
+use crate::store::Install;
 use crate::auth::{AppClaims, sign_app_jwt};
 use crate::mattermost::MattermostError;
 use crate::provision::ensure_tenant_with_apps;
 use crate::store::sqlite::SqliteStore;
 
 const SITE: &str = "https://mm.acme.test";
+
+/// A request as a test writes it, made into an `http::Request` when sent.
+#[derive(Debug, Clone)]
+struct Inbound {
+    method: Method,
+    path: String,
+    headers: http::HeaderMap,
+    body: Bytes,
+    /// As the Lambda adapter marks a direct invoke of a tenant's alias.
+    invoked_for_tenant: Option<String>,
+}
+
+impl Inbound {
+    fn new(method: Method, path: &str, headers: http::HeaderMap, body: Bytes) -> Self {
+        Inbound {
+            method,
+            path: path.to_owned(),
+            headers,
+            body,
+            invoked_for_tenant: None,
+        }
+    }
+
+    fn into_request(self) -> http::Request<Body> {
+        let mut req = testing::request(self.method, &self.path, self.headers, self.body);
+        if let Some(t) = self.invoked_for_tenant {
+            req.extensions_mut().insert(InvokedForTenant(t));
+        }
+        req
+    }
+}
 
 struct Fixture {
     host: Host,
@@ -118,7 +156,11 @@ impl Fixture {
 }
 
 async fn send(host: &Host, req: Inbound) -> (u16, Value) {
-    let out = host.handle(req).await;
+    send_to(&host.router(), req).await
+}
+
+async fn send_to(router: &Router, req: Inbound) -> (u16, Value) {
+    let out = testing::send(router, req.into_request()).await;
     let body: Value = serde_json::from_slice(&out.body)
         .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&out.body)));
     (out.status, body)
@@ -592,7 +634,7 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
             ),
             404,
             "not_found",
-            "no call path /nope",
+            "no app `hello` with a call path /nope",
         ),
         (
             "missing jwt",
@@ -775,15 +817,14 @@ async fn a_disabled_app_is_refused() {
 #[tokio::test]
 async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
     let f = fixture().await;
-    let send_fn = Function::by_name("hello-send").unwrap();
-    let host = f.host.clone().only(send_fn);
+    let host = finish(f.host.apps_router("hello", &[AppRoute::Call("/send")]));
     let jwt = f.jwt("u1");
     let headers = [
         ("content-type", "application/json"),
         (auth::APP_AUTH_HEADER, jwt.as_str()),
     ];
     assert_eq!(
-        send(
+        send_to(
             &host,
             f.request(
                 Method::POST,
@@ -796,7 +837,7 @@ async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
         .0,
         200
     );
-    let (status, body) = send(
+    let (status, body) = send_to(
         &host,
         f.request(Method::POST, "/t/acme/apps/hello/send-form", &headers, "{}"),
     )
@@ -806,7 +847,7 @@ async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
         body["text"]
             .as_str()
             .unwrap()
-            .contains("serves only POST /t/{tenant}/apps/hello/send")
+            .contains("no route for /t/acme/apps/hello/send-form")
     );
 
     // A direct invoke of the tenant's alias needs no JWT once only the tenant's registered
@@ -819,7 +860,7 @@ async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
     );
     trusted.invoked_for_tenant = Some("acme".into());
     assert_eq!(
-        send(&host, trusted.clone()).await.0,
+        send_to(&host, trusted.clone()).await.0,
         401,
         "no principal yet"
     );
@@ -827,9 +868,9 @@ async fn a_function_serves_only_its_route_and_an_alias_only_its_tenant() {
         .state()
         .set_aws_principal("acme", "123456789012")
         .await;
-    assert_eq!(send(&host, trusted.clone()).await.0, 200);
+    assert_eq!(send_to(&host, trusted.clone()).await.0, 200);
     trusted.invoked_for_tenant = Some("globex".into());
-    assert_eq!(send(&host, trusted).await.0, 403);
+    assert_eq!(send_to(&host, trusted).await.0, 403);
 }
 
 #[tokio::test]

@@ -1,0 +1,204 @@
+//! The marketplace area: one route per operation, under `/marketplace`, with the operator's or
+//! the tenant admin's credential, JSON in and out.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::response::Response;
+use axum::routing::{MethodFilter, MethodRouter};
+use http::request::Parts;
+
+use super::{Host, Incoming, refusing_other_methods, Req, bearer, json, json_body, json_body_or_default, query};
+use crate::error::Error;
+use crate::marketplace::service::{ListQuery, RegisterTenant};
+use crate::protocol::apps::CallResponse;
+
+/// A marketplace operation; each is its own Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    RegisterTenant,
+    List,
+    Get,
+    Install,
+    ChangeVersion,
+    ConfigForm,
+    Configure,
+    Enable,
+    Disable,
+    Rotate,
+    Uninstall,
+}
+
+impl Op {
+    pub const ALL: [Op; 11] = [
+        Op::RegisterTenant,
+        Op::List,
+        Op::Get,
+        Op::Install,
+        Op::ChangeVersion,
+        Op::ConfigForm,
+        Op::Configure,
+        Op::Enable,
+        Op::Disable,
+        Op::Rotate,
+        Op::Uninstall,
+    ];
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Op::List | Op::Get | Op::ConfigForm => "GET",
+            Op::Uninstall => "DELETE",
+            _ => "POST",
+        }
+    }
+
+    /// The path template, with `{tenant}` and `{app}`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Op::RegisterTenant => "/marketplace/tenants",
+            Op::List => "/marketplace/t/{tenant}/apps",
+            Op::Get | Op::Uninstall => "/marketplace/t/{tenant}/apps/{app}",
+            Op::Install => "/marketplace/t/{tenant}/apps/{app}/install",
+            Op::ChangeVersion => "/marketplace/t/{tenant}/apps/{app}/version",
+            Op::ConfigForm | Op::Configure => "/marketplace/t/{tenant}/apps/{app}/config",
+            Op::Enable => "/marketplace/t/{tenant}/apps/{app}/enable",
+            Op::Disable => "/marketplace/t/{tenant}/apps/{app}/disable",
+            Op::Rotate => "/marketplace/t/{tenant}/apps/{app}/rotate",
+        }
+    }
+}
+
+impl Op {
+    fn method_filter(self) -> MethodFilter {
+        match self.method() {
+            "GET" => MethodFilter::GET,
+            "DELETE" => MethodFilter::DELETE,
+            _ => MethodFilter::POST,
+        }
+    }
+}
+
+/// The `{tenant}` and `{app}` of a marketplace route (empty where the route has none).
+struct Target {
+    tenant: String,
+    app: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Target {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let names: Vec<String> = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map(|p| p.iter().map(|(k, _)| k.to_owned()).collect())
+            .unwrap_or_default();
+        let mut target = Target {
+            tenant: String::new(),
+            app: String::new(),
+        };
+        for name in names {
+            let value = super::path_param(parts, state, &name).await?;
+            match name.as_str() {
+                "tenant" => target.tenant = value,
+                _ => target.app = value,
+            }
+        }
+        Ok(target)
+    }
+}
+
+impl Host {
+    /// The router for the marketplace operations `ops`.
+    pub fn marketplace_router(&self, ops: &[Op]) -> Router {
+        // One method router per path, with the methods of each operation on it.
+        let mut paths: Vec<&'static str> = ops.iter().map(|op| op.path()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths
+            .into_iter()
+            .fold(Router::new(), |router, path| {
+                let on_path: Vec<Op> = ops.iter().copied().filter(|op| op.path() == path).collect();
+                let methods = on_path.iter().map(|op| op.method()).collect();
+                let method_router = on_path.into_iter().fold(MethodRouter::new(), |m, op| {
+                    let handler = move |State(host): State<Host>, target: Target, Incoming(req): Incoming| async move {
+                        host.serve_marketplace(op, &target.tenant, &target.app, &req).await
+                    };
+                    m.on(op.method_filter(), handler)
+                });
+                router.route(path, refusing_other_methods(method_router, methods))
+            })
+            .with_state(self.clone())
+    }
+
+    async fn serve_marketplace(
+        &self,
+        op: Op,
+        tenant: &str,
+        app: &str,
+        req: &Req,
+    ) -> Result<Response, Error> {
+        tracing::Span::current().record("command", format!("{op:?}").as_str());
+        let m = &self.marketplace;
+        let base = self.base_url(req);
+        let bearer = bearer(req);
+        if op == Op::RegisterTenant {
+            m.authorize_operator(bearer)?;
+            let req: RegisterTenant = json_body(req, "tenant registration")?;
+            return Ok(json(201, &m.create_tenant(&req, &base).await?));
+        }
+        let tenant = m.authorize_admin(tenant, bearer).await?;
+        Ok(match op {
+            Op::RegisterTenant => unreachable_route(),
+            Op::List => {
+                let query: ListQuery = serde_html_form::from_str(query(req)).map_err(|e| {
+                    Error::BadRequest(format!(
+                        "bad query: {e}; use q, type, category and installed=true|false"
+                    ))
+                })?;
+                json(
+                    200,
+                    &serde_json::json!({ "apps": m.list(&tenant, &query).await? }),
+                )
+            }
+            Op::Get => json(200, &m.get(&tenant, app).await?),
+            Op::Install => {
+                let install = json_body_or_default(req, "install request")?;
+                json(201, &m.install(&tenant, app, install, &base).await?)
+            }
+            Op::ChangeVersion => json(
+                200,
+                &m.change_version(&tenant, app, json_body(req, "version change")?)
+                    .await?,
+            ),
+            Op::ConfigForm => {
+                json(200, &CallResponse::form(m.config_form(&tenant, app).await?))
+            }
+            Op::Configure => {
+                let body: ConfigureRequest = json_body(req, "configuration")?;
+                json(200, &m.configure(&tenant, app, body.values).await?)
+            }
+            Op::Enable => json(200, &m.set_enabled(&tenant, app, true).await?),
+            Op::Disable => json(200, &m.set_enabled(&tenant, app, false).await?),
+            Op::Rotate => {
+                let rotate = json_body_or_default(req, "rotate request")?;
+                json(200, &m.rotate(&tenant, app, rotate).await?)
+            }
+            Op::Uninstall => {
+                let force = query(req)
+                    .split('&')
+                    .any(|kv| kv == "force=true" || kv == "force=1");
+                json(200, &m.uninstall(&tenant, app, force).await?)
+            }
+        })
+    }
+}
+
+/// Registration was answered before the tenant-admin routes; this arm cannot be reached.
+fn unreachable_route() -> Response {
+    axum::response::IntoResponse::into_response(Error::NotFound("no such route".into()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigureRequest {
+    values: serde_json::Map<String, serde_json::Value>,
+}

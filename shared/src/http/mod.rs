@@ -1,0 +1,485 @@
+//! The HTTP layer: one axum [`Router`] per area ([`apps`], [`marketplace`], [`events`]). The
+//! local host merges them all; each Lambda function serves the router of its one route,
+//! through the Lambda adapter ([`crate::lambda`]). Routing happens here once: a request that
+//! reaches a handler is for that handler's route.
+//!
+//! [`Host`] holds what the areas need (the install state and the ports) and builds their
+//! routers; a function is given only the parts its route uses.
+
+pub mod apps;
+pub mod events;
+pub mod marketplace;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::apps::BuiltinApps;
+use crate::error::Error;
+use crate::events::queue::EventQueue;
+use crate::limits::{EventRate, Limits};
+use crate::marketplace::Marketplace;
+use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
+use crate::mattermost::Mattermost;
+use crate::outbound::PrivateNetworks;
+use crate::store::InstallState;
+
+/// Bodies larger than this are refused before they are parsed.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Past this, an oversize body is no longer read to its end: the connection is dropped.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// A request id for log correlation, set by the transport (Lambda's, or one per local request).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Set when the request came by direct `lambda:Invoke` of a tenant's function alias: IAM
+/// already authenticated the caller for this tenant, so an app JWT is optional.
+#[derive(Debug, Clone)]
+pub struct InvokedForTenant(pub String);
+
+/// What the areas' routers are built from, once per process.
+#[derive(Clone)]
+pub struct Host {
+    state: InstallState,
+    apps: BuiltinApps,
+    /// The URL Mattermost reaches this host at; derived from each request when unset.
+    public_url: Option<String>,
+    mattermost: Option<Arc<dyn Mattermost>>,
+    marketplace: Marketplace,
+    /// Where accepted events wait for fan-out.
+    queue: Option<Arc<dyn EventQueue>>,
+    /// Events per second per tenant.
+    event_rate: EventRate,
+}
+
+impl Host {
+    /// A host over `state`, provisioning tenants with the embedded adapter.
+    pub fn new(state: InstallState, apps: BuiltinApps) -> Self {
+        let provisioner = Arc::new(EmbeddedProvisioner::new(state.clone()));
+        let marketplace = Marketplace::new(state.clone(), apps.clone(), provisioner);
+        Host {
+            state,
+            apps,
+            public_url: None,
+            mattermost: None,
+            marketplace,
+            queue: None,
+            event_rate: EventRate::new(Limits::default().events_per_second),
+        }
+    }
+
+    /// Holds every tenant to `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.marketplace = self.marketplace.with_limits(limits);
+        self.event_rate = EventRate::new(limits.events_per_second);
+        self
+    }
+
+    /// Provisions tenants with `provisioner` (the Lambda adapter in AWS).
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.marketplace = self.marketplace.with_provisioner(provisioner);
+        self
+    }
+
+    /// Lets holders of the operator credential with this SHA-256 register tenants.
+    pub fn with_operator_token_hash(mut self, hash: Option<String>) -> Self {
+        self.marketplace = self.marketplace.with_operator_token_hash(hash);
+        self
+    }
+
+    /// Accepts events onto `queue`.
+    pub fn with_queue(mut self, queue: Arc<dyn EventQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty());
+        self
+    }
+
+    /// Lets tenants register a Mattermost on a private network; give the outbound clients the
+    /// same setting.
+    pub fn with_private_networks(mut self, private_networks: PrivateNetworks) -> Self {
+        self.marketplace = self.marketplace.with_private_networks(private_networks);
+        self
+    }
+
+    /// The Mattermost REST client classic commands open dialogs with.
+    pub fn with_mattermost(mut self, client: Arc<dyn Mattermost>) -> Self {
+        self.marketplace = self.marketplace.with_mattermost(client.clone());
+        self.mattermost = Some(client);
+        self
+    }
+
+    pub fn marketplace(&self) -> &Marketplace {
+        &self.marketplace
+    }
+
+    pub fn state(&self) -> &InstallState {
+        &self.state
+    }
+
+    pub fn apps(&self) -> &BuiltinApps {
+        &self.apps
+    }
+
+    /// Every route of every area: the local host.
+    pub fn router(&self) -> Router {
+        let mut router = Router::new()
+            .merge(self.marketplace_router(&marketplace::Op::ALL))
+            .merge(self.events_router(&events::EventRoute::ALL));
+        for (app_id, app) in self.apps.iter() {
+            router = router.merge(self.apps_router(app_id, &app.routes()));
+        }
+        finish(router)
+    }
+
+    /// The routes one Lambda function serves (none for the fan-out and the deploy step).
+    pub fn function_router(&self, function: &crate::functions::Function) -> Option<Router> {
+        use crate::functions::Serves;
+        let router = match function.serves {
+            Serves::App { app, route } => self.apps_router(app, &[route]),
+            Serves::Marketplace(op) => self.marketplace_router(&[op]),
+            Serves::Events(route) => self.events_router(&[route]),
+            Serves::FanOut | Serves::CatalogPublish => return None,
+        };
+        Some(finish(router))
+    }
+
+    /// Where Mattermost reaches this host: the configured URL, else the request's own.
+    fn base_url(&self, req: &Req) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let proto = match header_str(req, "x-forwarded-proto") {
+            Some("https") => "https",
+            _ => "http",
+        };
+        // Only a plausible host name goes into URLs handed out (no header injection).
+        let host = header_str(req, "host")
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+            })
+            .unwrap_or("localhost");
+        format!("{proto}://{host}")
+    }
+}
+
+/// The layers every router gets once it is complete: a request span, JSON for every refusal
+/// axum answers itself (unknown route, wrong method), and the fallback.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(no_route)
+        .layer(axum::middleware::from_fn(in_request_span))
+}
+
+/// A request as the handlers see it: the body read up to [`MAX_BODY_BYTES`].
+pub type Req = http::Request<Bytes>;
+
+/// Extracts the whole request, refusing a body over [`MAX_BODY_BYTES`] with a 413. A larger
+/// one is read on (and dropped) to its end, within reason, so the client gets the 413 instead
+/// of a reset connection.
+pub struct Incoming(pub Req);
+
+impl<S: Send + Sync> FromRequest<S> for Incoming {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Error> {
+        let (parts, mut body) = req.into_parts();
+        let mut buf = BytesMut::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+        if seen > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        Ok(Incoming(http::Request::from_parts(parts, buf.freeze())))
+    }
+}
+
+/// The `{tenant}` of the path, which must be a valid id.
+pub struct TenantId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantId {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        path_param(parts, state, "tenant").await.map(TenantId)
+    }
+}
+
+/// A named path parameter, which must be a valid id (anything else is no route of ours).
+async fn path_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+) -> Result<String, Error> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| no_route_for(parts.uri.path()))?;
+    let value = params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| crate::ids::valid_id(v))
+        .ok_or_else(|| no_route_for(parts.uri.path()))?;
+    tracing::Span::current().record(name, value.as_str());
+    Ok(value)
+}
+
+fn no_route_for(path: &str) -> Error {
+    let under_app = path
+        .strip_prefix("/t/")
+        .and_then(|p| p.split_once("/apps/"))
+        .and_then(|(_, p)| p.split_once('/'));
+    Error::NotFound(match under_app {
+        Some((app, rest)) => format!(
+            "no route for {path}: no app `{app}` with a call path /{rest} runs here"
+        ),
+        None => format!(
+            "no route for {path}; app routes look like /t/<tenant>/apps/<app>/<call path>"
+        ),
+    })
+}
+
+async fn no_route(uri: http::Uri) -> Error {
+    no_route_for(uri.path())
+}
+
+/// Runs the request in a span named by its request id.
+async fn in_request_span(req: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        request_id = %req.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or_default(),
+        tenant = tracing::field::Empty,
+        app = tracing::field::Empty,
+        command = tracing::field::Empty,
+    );
+    async move {
+        let resp = next.run(req).await;
+        tracing::debug!(status = resp.status().as_u16(), "answered");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// `router` answering a method it has no handler for with the JSON error that names the
+/// methods it has.
+fn refusing_other_methods<S: Clone + Send + Sync + 'static>(
+    router: MethodRouter<S>,
+    allowed: Vec<&'static str>,
+) -> MethodRouter<S> {
+    router.fallback(move |method: http::Method| {
+        let allowed = allowed.join(" or ");
+        async move {
+            Error::MethodNotAllowed {
+                method: method.to_string(),
+                allowed,
+            }
+        }
+    })
+}
+
+/// Every error is answered as JSON with its status, and logged: refusals at info, failures of
+/// this host or what it depends on at error.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if self.status() >= 500 {
+            tracing::error!(status = self.status(), code = self.code(), error = %self, cause = ?std::error::Error::source(&self), "failed");
+        } else {
+            tracing::info!(status = self.status(), code = self.code(), error = %self, "refused");
+        }
+        let mut resp = json(self.status(), &self.body());
+        if let Some(seconds) = self.retry_after_seconds() {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        resp
+    }
+}
+
+/// A JSON answer with `status`.
+pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+            body,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+            format!(r#"{{"type":"error","code":"internal","text":"cannot encode the answer: {e}"}}"#),
+        )
+            .into_response(),
+    }
+}
+
+/// Every answer is JSON.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// Sends one request through `router` in-process: what the Lambda adapter, the local host's
+/// in-process deliveries, tests and benchmarks do.
+pub async fn send(router: &Router, req: http::Request<Body>) -> Response {
+    use tower::ServiceExt;
+    match router.clone().oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+/// A header's value, when it is text.
+pub fn header_str<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The query string, without the `?`.
+fn query(req: &Req) -> &str {
+    req.uri().query().unwrap_or_default()
+}
+
+/// `Authorization: Bearer <token>`.
+fn bearer(req: &Req) -> Option<&str> {
+    header_str(req, "authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// The body of a request, which must be JSON.
+fn json_body<T: serde::de::DeserializeOwned>(req: &Req, what: &str) -> Result<T, Error> {
+    require_content_type(req, "application/json")?;
+    serde_json::from_slice(req.body())
+        .map_err(|e| Error::BadRequest(format!("the body is not a valid {what}: {e}")))
+}
+
+/// Like [`json_body`], but an empty body means the defaults.
+fn json_body_or_default<T: serde::de::DeserializeOwned + Default>(
+    req: &Req,
+    what: &str,
+) -> Result<T, Error> {
+    if req.body().iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json_body(req, what)
+    }
+}
+
+fn require_content_type(req: &Req, expected: &str) -> Result<(), Error> {
+    let given = header_str(req, "content-type").unwrap_or_default();
+    let essence = given.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else if given.is_empty() {
+        Err(Error::UnsupportedMediaType(format!(
+            "missing Content-Type; send {expected}"
+        )))
+    } else {
+        Err(Error::UnsupportedMediaType(format!(
+            "Content-Type is {essence}; send {expected}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Driving a host in-process, as tests and benchmarks do: a request from its parts, and the
+/// answer collected.
+pub mod testing {
+    use axum::Router;
+    use axum::body::Body;
+    use bytes::Bytes;
+    use http::{HeaderMap, Method};
+    use http_body_util::BodyExt;
+
+    /// An answer: status, headers and the whole body.
+    #[derive(Debug, Clone)]
+    pub struct Answer {
+        pub status: u16,
+        pub headers: HeaderMap,
+        pub body: Bytes,
+    }
+
+    /// A request for `path_and_query`.
+    pub fn request(
+        method: Method,
+        path_and_query: impl AsRef<str>,
+        headers: HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> http::Request<Body> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path_and_query.as_ref())
+            .body(Body::from(body.into()))
+            .expect("a valid request");
+        *req.headers_mut() = headers;
+        req
+    }
+
+    /// Sends a request through every route of a host.
+    pub trait Handle {
+        fn handle(&self, req: http::Request<Body>) -> impl Future<Output = Answer> + Send;
+    }
+
+    impl Handle for super::Host {
+        async fn handle(&self, req: http::Request<Body>) -> Answer {
+            send(&self.router(), req).await
+        }
+    }
+
+    impl Handle for Router {
+        async fn handle(&self, req: http::Request<Body>) -> Answer {
+            send(self, req).await
+        }
+    }
+
+    impl<T: Handle + Send + Sync> Handle for std::sync::Arc<T> {
+        fn handle(&self, req: http::Request<Body>) -> impl Future<Output = Answer> + Send {
+            T::handle(self, req)
+        }
+    }
+
+    /// Sends `req` through `router`.
+    pub async fn send(router: &Router, req: http::Request<Body>) -> Answer {
+        let (parts, body) = super::send(router, req).await.into_parts();
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.collect().await.map(|b| b.to_bytes()).unwrap_or_default(),
+        }
+    }
+}
