@@ -103,7 +103,7 @@ mod batch_stub {
             .fallback(axum::routing::post(batch_get_item))
             .with_state(stub.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let config = cloudapps::aws::defaults()
             .endpoint_url(url)
             .region(aws_config::Region::new("us-east-1"))
             .test_credentials()

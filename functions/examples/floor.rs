@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // The same configuration (and HTTPS client) the functions load.
+    let config = cloudapps::aws::load().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     // A failed read fails init (the real functions only log it): a floor that never reached
     // DynamoDB would not be a floor.

@@ -26,7 +26,7 @@ use crate::http::events::EventRoute;
 use crate::http::marketplace::Op;
 use crate::http::{Host, InvokedForTenant, RequestId};
 use crate::marketplace::catalog_publish::{self, CustomResourceRequest};
-use crate::marketplace::provisioner::LambdaProvisioner;
+use crate::marketplace::provisioner::{LambdaProvisioner, NotProvisioning, Provisioner};
 use crate::outbound::PrivateNetworks;
 use crate::paths::{AppRoute, app_root};
 use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
@@ -40,7 +40,7 @@ pub const TENANT_ALIAS_PREFIX: &str = "t-";
 async fn init() -> Result<(Settings, aws_config::SdkConfig), lambda_runtime::Error> {
     crate::telemetry::init_json();
     let settings = Settings::from_env()?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = crate::aws::load().await;
     Ok((settings, config))
 }
 
@@ -185,8 +185,18 @@ async fn warm_state(settings: &Settings, aws: &impl Aws) -> InstallState {
 }
 
 /// What every request function's host has: the public URL, the outbound policy, the limits.
-fn host(state: InstallState, apps: BuiltinApps, settings: &Settings) -> Host {
-    Host::new(state, apps)
+/// It provisions with `provisioner`: none but the marketplace's functions do.
+fn host(
+    state: InstallState,
+    apps: BuiltinApps,
+    provisioner: Option<Arc<LambdaProvisioner>>,
+    settings: &Settings,
+) -> Host {
+    let provisioner: Arc<dyn Provisioner> = match provisioner {
+        Some(p) => p,
+        None => Arc::new(NotProvisioning),
+    };
+    Host::provisioning_with(state, apps, provisioner)
         .with_public_url(settings.public_url.clone())
         .with_private_networks(settings.private_networks)
         .with_limits(settings.limits)
@@ -212,7 +222,8 @@ pub async fn app_router(
     aws: &impl Aws,
 ) -> Router {
     let app_id = app.id();
-    let host = host(warm_state(settings, aws).await, BuiltinApps::of(vec![app]), settings)
+    let state = warm_state(settings, aws).await;
+    let host = host(state, BuiltinApps::of(vec![app]), None, settings)
         .with_mattermost(mattermost(settings));
     crate::http::finish(host.apps_router(app_id, &[route]))
 }
@@ -220,23 +231,18 @@ pub async fn app_router(
 /// The router of a function serving `route` of the marketplace app, whose calls manage the
 /// tenant's apps: it also gets every built-in app and the provisioner.
 pub async fn marketplace_app_router(route: AppRoute, settings: &Settings, aws: &impl Aws) -> Router {
-    let mut host = host(warm_state(settings, aws).await, BuiltinApps::all(), settings)
+    let state = warm_state(settings, aws).await;
+    let host = host(state, BuiltinApps::all(), provisioner(settings, aws), settings)
         .with_mattermost(mattermost(settings));
-    if let Some(p) = provisioner(settings, aws) {
-        host = host.with_provisioner(p);
-    }
     crate::http::finish(host.apps_router(crate::apps::marketplace::APP_ID, &[route]))
 }
 
 /// The router of a function serving the marketplace operation `op`.
 pub async fn marketplace_router(op: Op, settings: &Settings, aws: &impl Aws) -> Router {
     let state = warm_state(settings, aws).await;
-    let mut host = host(state, BuiltinApps::all(), settings)
+    let host = host(state, BuiltinApps::all(), provisioner(settings, aws), settings)
         .with_mattermost(mattermost(settings))
         .with_operator_token_hash(settings.operator_token_sha256.clone());
-    if let Some(p) = provisioner(settings, aws) {
-        host = host.with_provisioner(p);
-    }
     crate::http::finish(host.marketplace_router(&[op]))
 }
 
@@ -252,7 +258,7 @@ pub async fn events_router(
         EventRoute::DeadLetters => aws.state(settings),
         _ => warm_state(settings, aws).await,
     };
-    let mut host = host(state, BuiltinApps::of(Vec::new()), settings)
+    let mut host = host(state, BuiltinApps::of(Vec::new()), None, settings)
         .with_operator_token_hash(settings.operator_token_sha256.clone());
     if route != EventRoute::Subscriptions {
         let queue = aws

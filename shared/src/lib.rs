@@ -13,6 +13,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod aws;
 pub mod command;
 pub mod error;
 pub mod events;

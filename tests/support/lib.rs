@@ -188,7 +188,7 @@ pub async fn moto_lambda() -> aws_sdk_lambda::Client {
 
 /// The SDK configuration for moto server: its endpoint, a region, dummy credentials.
 pub async fn moto_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    cloudapps::aws::defaults()
         .endpoint_url(moto_endpoint())
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()

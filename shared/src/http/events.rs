@@ -81,17 +81,6 @@ impl EventRoute {
     }
 }
 
-/// The `{app}` of an event route under an app's root: any installed app, hosted here or not.
-struct AppId(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for AppId {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        super::path_param(parts, state, "app").await.map(AppId)
-    }
-}
-
 impl Host {
     /// The router for the event routes `routes`.
     pub fn events_router(&self, routes: &[EventRoute]) -> Router {
@@ -144,24 +133,56 @@ async fn ingest(
     host.enqueue(&tenant, None, event).await
 }
 
+/// The tenant of the path and its enabled install of the path's `{app}`.
+struct Installed {
+    tenant: Tenant,
+    install: Install,
+}
+
+impl FromRequestParts<Host> for Installed {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, host: &Host) -> Result<Self, Error> {
+        let tenant = super::path_param(parts, host, "tenant").await?;
+        let app = super::path_param(parts, host, "app").await?;
+        let (tenant, install) = host.enabled_install(&tenant, &app).await?;
+        Ok(Installed { tenant, install })
+    }
+}
+
+/// An app calling the subscription API: its install, whose secret signed the JWT it sent in
+/// `Mattermost-App-Authorization` or `Authorization`.
+struct CallingApp(Install);
+
+impl FromRequestParts<Host> for CallingApp {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, host: &Host) -> Result<Self, Error> {
+        let Installed { install, .. } = Installed::from_request_parts(parts, host).await?;
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        auth::verify_app_jwt(
+            header(auth::APP_AUTH_HEADER).or_else(|| header("authorization")),
+            install.jwt_secret.expose(),
+        )
+        .map_err(|e| Error::Unauthorized(e.to_string()))?;
+        Ok(CallingApp(install))
+    }
+}
+
 async fn notification(
     State(host): State<Host>,
-    TenantId(tenant): TenantId,
-    AppId(app): AppId,
+    Installed { tenant, install }: Installed,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
-    let (tenant, install) = host.enabled_install(&tenant, &app).await?;
     host.notification(&req, &tenant, &install).await
 }
 
 /// A classic outgoing webhook, ingested as `message_posted`.
 async fn webhook_event(
     State(host): State<Host>,
-    TenantId(tenant): TenantId,
-    AppId(app): AppId,
+    Installed { tenant, install }: Installed,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
-    let (tenant, install) = host.enabled_install(&tenant, &app).await?;
     let (hook, is_json) = outgoing_webhook_body(&req)?;
     install
         .accepts_command_token(Some(hook.token.as_str()))
@@ -172,12 +193,9 @@ async fn webhook_event(
 
 async fn subscribe(
     State(host): State<Host>,
-    TenantId(tenant): TenantId,
-    AppId(app): AppId,
+    CallingApp(install): CallingApp,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
-    let (_, install) = host.enabled_install(&tenant, &app).await?;
-    verify_app(&req, &install)?;
     let subscription: Subscription = json_body(&req, "subscription")?;
     let max = host.marketplace.limits().subscriptions_per_install;
     host.state().subscribe(&install, subscription, max).await?;
@@ -186,12 +204,9 @@ async fn subscribe(
 
 async fn unsubscribe(
     State(host): State<Host>,
-    TenantId(tenant): TenantId,
-    AppId(app): AppId,
+    CallingApp(install): CallingApp,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
-    let (_, install) = host.enabled_install(&tenant, &app).await?;
-    verify_app(&req, &install)?;
     let subscription: Subscription = json_body(&req, "subscription")?;
     let removed = host.state().unsubscribe(&install, &subscription).await?;
     Ok(json(
@@ -202,12 +217,8 @@ async fn unsubscribe(
 
 async fn subscriptions(
     State(host): State<Host>,
-    TenantId(tenant): TenantId,
-    AppId(app): AppId,
-    Incoming(req): Incoming,
+    CallingApp(install): CallingApp,
 ) -> Result<Response, Error> {
-    let (_, install) = host.enabled_install(&tenant, &app).await?;
-    verify_app(&req, &install)?;
     let list = host.state().subscriptions_of(&install).await?;
     Ok(json(200, &serde_json::json!({"type": "ok", "data": list})))
 }
@@ -332,16 +343,6 @@ impl Host {
     }
 }
 
-
-/// An app calling the subscription API: a JWT signed with its install's secret, in
-/// `Mattermost-App-Authorization` or `Authorization`.
-fn verify_app(req: &Req, install: &Install) -> Result<(), Error> {
-    let header =
-        header_str(req, auth::APP_AUTH_HEADER).or_else(|| header_str(req, "authorization"));
-    auth::verify_app_jwt(header, install.jwt_secret.expose())
-        .map(|_| ())
-        .map_err(|e| Error::Unauthorized(e.to_string()))
-}
 
 /// A classic outgoing webhook, form-encoded or JSON; `true` when JSON (its timestamp is in
 /// milliseconds, the form's in seconds).

@@ -69,6 +69,15 @@ impl Host {
     /// A host over `state`, provisioning tenants with the embedded adapter.
     pub fn new(state: InstallState, apps: BuiltinApps) -> Self {
         let provisioner = Arc::new(EmbeddedProvisioner::new(state.clone()));
+        Self::provisioning_with(state, apps, provisioner)
+    }
+
+    /// A host over `state`, provisioning tenants with `provisioner`.
+    pub fn provisioning_with(
+        state: InstallState,
+        apps: BuiltinApps,
+        provisioner: Arc<dyn Provisioner>,
+    ) -> Self {
         let marketplace = Marketplace::new(state.clone(), apps.clone(), provisioner);
         Host {
             state,

@@ -50,6 +50,26 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn deprovision(&self, tenant: &str, app: &str) -> Result<(), ProvisionError>;
 }
 
+/// The provisioner of a function that never provisions (an app's endpoint, an event route):
+/// a call is a wiring mistake, refused. Keeping the embedded one out keeps the function list,
+/// and with it every app, out of those binaries.
+pub struct NotProvisioning;
+
+#[async_trait]
+impl Provisioner for NotProvisioning {
+    async fn provision(&self, _: &Tenant, app: &str, _: &str) -> Result<Vec<Pinned>, ProvisionError> {
+        Err(ProvisionError::Backend(format!(
+            "this function does not provision apps (asked for `{app}`)"
+        )))
+    }
+
+    async fn deprovision(&self, _: &str, app: &str) -> Result<(), ProvisionError> {
+        Err(ProvisionError::Backend(format!(
+            "this function does not provision apps (asked for `{app}`)"
+        )))
+    }
+}
+
 /// The alias naming a tenant's pinned version.
 pub fn tenant_alias(tenant: &str) -> String {
     format!("{TENANT_ALIAS_PREFIX}{tenant}")

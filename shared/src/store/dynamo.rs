@@ -45,7 +45,7 @@ impl DynamoStore {
     /// Connects with the default AWS configuration (environment, profile, or the Lambda role;
     /// `AWS_ENDPOINT_URL` points it elsewhere, e.g. at moto server).
     pub async fn connect(table: impl Into<String>) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::aws::load().await;
         Self::new(Client::new(&config), table)
     }
 
