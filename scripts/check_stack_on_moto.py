@@ -83,7 +83,7 @@ def main(path):
     lam, sqs, ddb = client("lambda"), client("sqs"), client("dynamodb")
     template = yaml_parse(open(path).read())
     binaries = {
-        name: r["Metadata"]["BuildProperties"]["Binary"]
+        name: r["Metadata"]["Binary"]
         for name, r in template["Resources"].items()
         if r["Type"] == "AWS::Serverless::Function"
     }

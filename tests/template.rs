@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use cloudapps::marketplace::catalog;
-use cloudapps_tests::template::{function_resources, generate, sub_text, template};
+use cloudapps_tests::template::{code_uri, function_resources, generate, sub_text, template};
 use cloudapps_tests::workspace_root;
 use serde_yaml::Value;
 
@@ -86,9 +86,9 @@ fn each_resource_routes_exactly_what_its_binary_serves() {
     for f in cloudapps::functions::all() {
         let r = &resources[f.name];
         assert_eq!(
-            r["Metadata"]["BuildMethod"].as_str(),
-            Some("rust-cargolambda"),
-            "{}",
+            r["Properties"]["CodeUri"].as_str(),
+            Some(code_uri(f.name).as_str()),
+            "{}: sam deploy packages what cargo lambda built",
             f.name
         );
         let mut events: BTreeSet<(String, String)> = r["Properties"]["Events"]
@@ -154,7 +154,7 @@ fn fanout_resource(t: &Value) -> String {
         .as_mapping()
         .unwrap()
         .iter()
-        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(fanout.name))
+        .find(|(_, r)| r["Metadata"]["Binary"].as_str() == Some(fanout.name))
         .map(|(id, _)| id.as_str().unwrap().to_owned())
         .expect("the fan-out's resource")
 }
@@ -243,7 +243,7 @@ fn each_deploy_with_a_new_catalog_runs_the_publish_step() {
         .unwrap()
         .iter()
         .find(|(_, r)| {
-            r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("catalog-publish")
+            r["Metadata"]["Binary"].as_str() == Some("catalog-publish")
         })
         .expect("a catalog-publish function");
     let publisher = publisher.as_str().unwrap();

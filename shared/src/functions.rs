@@ -7,9 +7,7 @@
 use std::sync::LazyLock;
 
 use crate::apps::{BuiltinApps, Endpoint};
-use crate::http::events::EventRoute;
-use crate::http::marketplace::Op;
-use crate::paths::{AppRoute, app_root};
+use crate::paths::{AppRoute, EventRoute, Op, app_root};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serves {
@@ -175,8 +173,8 @@ impl Function {
         };
         let import = match self.serves {
             Serves::App { .. } => "use cloudapps::paths::AppRoute;\n",
-            Serves::Marketplace(_) => "use cloudapps::http::marketplace::Op;\n",
-            Serves::Events(_) => "use cloudapps::http::events::EventRoute;\n",
+            Serves::Marketplace(_) => "use cloudapps::paths::Op;\n",
+            Serves::Events(_) => "use cloudapps::paths::EventRoute;\n",
             _ => "",
         };
         let import = if import.is_empty() {

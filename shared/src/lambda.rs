@@ -22,19 +22,15 @@ use crate::error::Error;
 use crate::events::fanout::{FanOut, HttpDeliverer};
 use crate::events::queue::{EventQueue, Received, SqsQueue};
 use crate::functions::{Function, Serves};
-use crate::http::events::EventRoute;
-use crate::http::marketplace::Op;
 use crate::http::{Host, InvokedForTenant, RequestId};
 use crate::marketplace::catalog_publish::{self, CustomResourceRequest};
 use crate::marketplace::provisioner::{LambdaProvisioner, NotProvisioning, Provisioner};
 use crate::outbound::PrivateNetworks;
-use crate::paths::{AppRoute, app_root};
+use crate::paths::{AppRoute, EventRoute, Op, TENANT_ALIAS_PREFIX, app_root};
 use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
 use crate::store::InstallState;
 use crate::store::dynamo::DynamoStore;
 
-/// Function aliases named `t-<tenant>` pin a tenant's version; invoking one identifies the tenant.
-pub const TENANT_ALIAS_PREFIX: &str = "t-";
 
 /// What every function does first: JSON logs, its settings, the AWS config (loaded once).
 async fn init() -> Result<(Settings, aws_config::SdkConfig), lambda_runtime::Error> {

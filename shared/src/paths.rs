@@ -1,6 +1,7 @@
-//! The paths an install hands out: every one is `/t/{tenant}/apps/{app}/...`, so the tenant and
-//! app of a request are known from its path. The HTTP routers ([`crate::http`]) and the
-//! template's API routes ([`crate::functions`]) are both built from these.
+//! Every path the host answers, and the naming rule of tenant aliases. An install hands out
+//! `/t/{tenant}/apps/{app}/...`, so the tenant and app of a request are known from its path;
+//! the marketplace is under `/marketplace`, events under `/events`. The HTTP routers and the
+//! template's API routes are both built from these.
 
 /// What a route leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,3 +144,120 @@ impl AppRoute {
 pub fn app_root(tenant: &str, app: &str) -> String {
     format!("/t/{tenant}/apps/{app}")
 }
+
+/// Function aliases named `t-<tenant>` pin a tenant's version; invoking one identifies the tenant.
+pub const TENANT_ALIAS_PREFIX: &str = "t-";
+
+/// A marketplace operation; each is its own Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    RegisterTenant,
+    List,
+    Get,
+    Install,
+    ChangeVersion,
+    ConfigForm,
+    Configure,
+    Enable,
+    Disable,
+    Rotate,
+    Uninstall,
+}
+
+impl Op {
+    pub const ALL: [Op; 11] = [
+        Op::RegisterTenant,
+        Op::List,
+        Op::Get,
+        Op::Install,
+        Op::ChangeVersion,
+        Op::ConfigForm,
+        Op::Configure,
+        Op::Enable,
+        Op::Disable,
+        Op::Rotate,
+        Op::Uninstall,
+    ];
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Op::List | Op::Get | Op::ConfigForm => "GET",
+            Op::Uninstall => "DELETE",
+            _ => "POST",
+        }
+    }
+
+    /// The path template, with `{tenant}` and `{app}`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Op::RegisterTenant => "/marketplace/tenants",
+            Op::List => "/marketplace/t/{tenant}/apps",
+            Op::Get | Op::Uninstall => "/marketplace/t/{tenant}/apps/{app}",
+            Op::Install => "/marketplace/t/{tenant}/apps/{app}/install",
+            Op::ChangeVersion => "/marketplace/t/{tenant}/apps/{app}/version",
+            Op::ConfigForm | Op::Configure => "/marketplace/t/{tenant}/apps/{app}/config",
+            Op::Enable => "/marketplace/t/{tenant}/apps/{app}/enable",
+            Op::Disable => "/marketplace/t/{tenant}/apps/{app}/disable",
+            Op::Rotate => "/marketplace/t/{tenant}/apps/{app}/rotate",
+        }
+    }
+}
+
+/// Where events from sources other than Mattermost's own calls are accepted.
+pub const INGEST_PATH: &str = "/events/t/{tenant}";
+/// Where the operator inspects and redrives dead letters.
+pub const DEAD_LETTERS_PATH: &str = "/events/dead-letters";
+pub const REDRIVE_PATH: &str = "/events/dead-letters/redrive";
+/// The event routes, as the functions serve them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRoute {
+    /// `POST /events/t/{tenant}` and, for any installed app, Apps notifications and outgoing
+    /// webhooks under its root.
+    Ingest,
+    /// The subscription API apps call, for any installed app.
+    Subscriptions,
+    /// The operator's view of the dead-letter queue, and its redrive.
+    DeadLetters,
+}
+
+impl EventRoute {
+    pub const ALL: [EventRoute; 3] = [
+        EventRoute::Ingest,
+        EventRoute::Subscriptions,
+        EventRoute::DeadLetters,
+    ];
+
+    /// Its HTTP routes: method and path template.
+    pub fn http_routes(self) -> Vec<(&'static str, String)> {
+        let under_app = |kinds: &[Kind]| {
+            kinds
+                .iter()
+                .map(|k| {
+                    (
+                        k.method(),
+                        format!(
+                            "{}{}",
+                            app_root("{tenant}", "{app}"),
+                            k.fixed_path().unwrap_or_default()
+                        ),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        match self {
+            EventRoute::Ingest => {
+                let mut routes = vec![("POST", INGEST_PATH.to_owned())];
+                routes.extend(under_app(&[Kind::Notification, Kind::WebhookEvent]));
+                routes
+            }
+            EventRoute::Subscriptions => {
+                under_app(&[Kind::Subscribe, Kind::Unsubscribe, Kind::Subscriptions])
+            }
+            EventRoute::DeadLetters => vec![
+                ("GET", DEAD_LETTERS_PATH.to_owned()),
+                ("POST", REDRIVE_PATH.to_owned()),
+            ],
+        }
+    }
+}
+

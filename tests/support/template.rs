@@ -22,7 +22,7 @@ pub fn function_resources(t: &Value) -> BTreeMap<String, Value> {
         .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .map(|r| {
             (
-                r["Metadata"]["BuildProperties"]["Binary"]
+                r["Metadata"]["Binary"]
                     .as_str()
                     .expect("a Binary per function")
                     .to_owned(),
@@ -128,7 +128,6 @@ fn split_resources(text: &str) -> Vec<Block> {
 fn new_function_lines(f: &Function) -> Vec<String> {
     let lines = [
         format!("      Description: Serves {}.", f.describe().replace('`', "")),
-        "      CodeUri: .".into(),
         "      # Request handling only reads install state.".into(),
         "      Policies:".into(),
         "        - Statement:".into(),
@@ -154,11 +153,11 @@ fn function_lines(f: &Function, body: &[String], functions: &[Function]) -> Vec<
         format!("  {}:", resource_name(f.name)),
         "    Type: AWS::Serverless::Function".to_owned(),
         "    Metadata:".to_owned(),
-        "      BuildMethod: rust-cargolambda".to_owned(),
-        "      BuildProperties:".to_owned(),
-        format!("        Binary: {}", f.name),
+        format!("      Binary: {}", f.name),
         "    Properties:".to_owned(),
         format!("      FunctionName: !Sub \"${{AWS::StackName}}-{}\"", f.name),
+        // `cargo lambda build --release --arm64` builds every function in one compile.
+        format!("      CodeUri: {}", code_uri(f.name)),
     ];
     // Keep the hand-written properties: from after `Properties:` and `FunctionName`, without
     // the events, up to what follows the resource (blank lines, the next part's comments).
@@ -168,7 +167,7 @@ fn function_lines(f: &Function, body: &[String], functions: &[Function]) -> Vec<
     let mut in_events = false;
     for line in &body[start..] {
         let indent = line.len() - line.trim_start().len();
-        if line.starts_with("      FunctionName:") {
+        if line.starts_with("      FunctionName:") || line.starts_with("      CodeUri:") {
             continue;
         }
         if line == "      Events:" {
@@ -218,6 +217,11 @@ fn function_lines(f: &Function, body: &[String], functions: &[Function]) -> Vec<
     }
     out.extend(trailer);
     out
+}
+
+/// Where `cargo lambda build` leaves a function's `bootstrap`, which `sam deploy` packages.
+pub fn code_uri(binary: &str) -> String {
+    format!("target/lambda/{binary}/")
 }
 
 fn event_name(i: usize) -> String {

@@ -1,7 +1,7 @@
 //! The Lambda function for `GET /events/dead-letters` and `POST /events/dead-letters/redrive`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
-use cloudapps::http::events::EventRoute;
+use cloudapps::paths::EventRoute;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,7 +1,7 @@
 //! The Lambda function for `POST /events/t/{tenant}` and `POST /t/{tenant}/apps/{app}/v1/notify` and `POST /t/{tenant}/apps/{app}/v1/events`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
-use cloudapps::http::events::EventRoute;
+use cloudapps::paths::EventRoute;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,7 +1,7 @@
 //! The Lambda function for `DELETE /marketplace/t/{tenant}/apps/{app}`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
-use cloudapps::http::marketplace::Op;
+use cloudapps::paths::Op;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -15,71 +15,13 @@ use crate::error::Error;
 use crate::events::fanout::{Answer, Deliverer, HttpDeliverer};
 use crate::events::subscriptions::Subscription;
 use crate::events::{Event, EventKind};
-use crate::paths::{Kind, app_root};
+use crate::paths::{DEAD_LETTERS_PATH, EventRoute, INGEST_PATH, Kind, REDRIVE_PATH, app_root};
 use crate::protocol::apps::CallRequest;
 use crate::protocol::classic::OutgoingWebhookRequest;
 use crate::store::{Install, Tenant};
 
-/// Where events from sources other than Mattermost's own calls are accepted.
-pub const INGEST_PATH: &str = "/events/t/{tenant}";
-/// Where the operator inspects and redrives dead letters.
-pub const DEAD_LETTERS_PATH: &str = "/events/dead-letters";
-pub const REDRIVE_PATH: &str = "/events/dead-letters/redrive";
 /// How many dead letters one request lists or moves, at most.
 const DEAD_LETTERS_MAX: usize = 100;
-
-/// The event routes, as the functions serve them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventRoute {
-    /// `POST /events/t/{tenant}` and, for any installed app, Apps notifications and outgoing
-    /// webhooks under its root.
-    Ingest,
-    /// The subscription API apps call, for any installed app.
-    Subscriptions,
-    /// The operator's view of the dead-letter queue, and its redrive.
-    DeadLetters,
-}
-
-impl EventRoute {
-    pub const ALL: [EventRoute; 3] = [
-        EventRoute::Ingest,
-        EventRoute::Subscriptions,
-        EventRoute::DeadLetters,
-    ];
-
-    /// Its HTTP routes: method and path template.
-    pub fn http_routes(self) -> Vec<(&'static str, String)> {
-        let under_app = |kinds: &[Kind]| {
-            kinds
-                .iter()
-                .map(|k| {
-                    (
-                        k.method(),
-                        format!(
-                            "{}{}",
-                            app_root("{tenant}", "{app}"),
-                            k.fixed_path().unwrap_or_default()
-                        ),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        match self {
-            EventRoute::Ingest => {
-                let mut routes = vec![("POST", INGEST_PATH.to_owned())];
-                routes.extend(under_app(&[Kind::Notification, Kind::WebhookEvent]));
-                routes
-            }
-            EventRoute::Subscriptions => {
-                under_app(&[Kind::Subscribe, Kind::Unsubscribe, Kind::Subscriptions])
-            }
-            EventRoute::DeadLetters => vec![
-                ("GET", DEAD_LETTERS_PATH.to_owned()),
-                ("POST", REDRIVE_PATH.to_owned()),
-            ],
-        }
-    }
-}
 
 impl Host {
     /// The router for the event routes `routes`.

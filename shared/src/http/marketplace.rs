@@ -10,62 +10,8 @@ use http::request::Parts;
 use super::{Host, Incoming, refusing_other_methods, Req, bearer, json, json_body, json_body_or_default, query};
 use crate::error::Error;
 use crate::marketplace::service::{ListQuery, RegisterTenant};
+use crate::paths::Op;
 use crate::protocol::apps::CallResponse;
-
-/// A marketplace operation; each is its own Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    RegisterTenant,
-    List,
-    Get,
-    Install,
-    ChangeVersion,
-    ConfigForm,
-    Configure,
-    Enable,
-    Disable,
-    Rotate,
-    Uninstall,
-}
-
-impl Op {
-    pub const ALL: [Op; 11] = [
-        Op::RegisterTenant,
-        Op::List,
-        Op::Get,
-        Op::Install,
-        Op::ChangeVersion,
-        Op::ConfigForm,
-        Op::Configure,
-        Op::Enable,
-        Op::Disable,
-        Op::Rotate,
-        Op::Uninstall,
-    ];
-
-    pub fn method(self) -> &'static str {
-        match self {
-            Op::List | Op::Get | Op::ConfigForm => "GET",
-            Op::Uninstall => "DELETE",
-            _ => "POST",
-        }
-    }
-
-    /// The path template, with `{tenant}` and `{app}`.
-    pub fn path(self) -> &'static str {
-        match self {
-            Op::RegisterTenant => "/marketplace/tenants",
-            Op::List => "/marketplace/t/{tenant}/apps",
-            Op::Get | Op::Uninstall => "/marketplace/t/{tenant}/apps/{app}",
-            Op::Install => "/marketplace/t/{tenant}/apps/{app}/install",
-            Op::ChangeVersion => "/marketplace/t/{tenant}/apps/{app}/version",
-            Op::ConfigForm | Op::Configure => "/marketplace/t/{tenant}/apps/{app}/config",
-            Op::Enable => "/marketplace/t/{tenant}/apps/{app}/enable",
-            Op::Disable => "/marketplace/t/{tenant}/apps/{app}/disable",
-            Op::Rotate => "/marketplace/t/{tenant}/apps/{app}/rotate",
-        }
-    }
-}
 
 impl Op {
     fn method_filter(self) -> MethodFilter {

@@ -151,8 +151,8 @@ impl Host {
     /// Every route of every area: the local host.
     pub fn router(&self) -> Router {
         let mut router = Router::new()
-            .merge(self.marketplace_router(&marketplace::Op::ALL))
-            .merge(self.events_router(&events::EventRoute::ALL));
+            .merge(self.marketplace_router(&crate::paths::Op::ALL))
+            .merge(self.events_router(&crate::paths::EventRoute::ALL));
         for (app_id, app) in self.apps.iter() {
             router = router.merge(self.apps_router(app_id, &app.routes()));
         }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::functions::Function;
-use crate::lambda::TENANT_ALIAS_PREFIX;
+use crate::paths::TENANT_ALIAS_PREFIX;
 use crate::store::{InstallState, StoreError, Tenant};
 
 #[derive(Debug, thiserror::Error)]

@@ -566,7 +566,7 @@ fn dialog_body() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn marketplace_path() -> impl Strategy<Value = (String, String)> {
-    let op = prop::sample::select(crate::http::marketplace::Op::ALL.to_vec());
+    let op = prop::sample::select(crate::paths::Op::ALL.to_vec());
     (
         op,
         tenant(),
