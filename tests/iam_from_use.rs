@@ -424,7 +424,12 @@ async fn serve_api(stack: Arc<Mutex<Option<Arc<Stack>>>>) -> String {
                     .unwrap();
             };
             let out = stack.routers[name]
-                .handle(request(parts.method, parts.uri.to_string(), parts.headers, bytes))
+                .handle(request(
+                    parts.method,
+                    parts.uri.to_string(),
+                    parts.headers,
+                    bytes,
+                ))
                 .await;
             Response::builder()
                 .status(out.status)

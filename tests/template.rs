@@ -49,7 +49,10 @@ fn the_binaries_and_the_template_are_generated_from_the_function_list() {
         if bless {
             std::fs::write(&path, want).unwrap();
         } else {
-            stale.push(format!("{} is not what the function list makes", path.display()));
+            stale.push(format!(
+                "{} is not what the function list makes",
+                path.display()
+            ));
         }
     };
     for f in functions {
@@ -68,7 +71,10 @@ fn the_binaries_and_the_template_are_generated_from_the_function_list() {
 #[test]
 fn every_binary_has_a_resource_and_every_resource_a_binary() {
     let resources: BTreeSet<String> = function_resources(&template()).into_keys().collect();
-    let listed: BTreeSet<String> = cloudapps::functions::all().iter().map(|f| f.name.to_owned()).collect();
+    let listed: BTreeSet<String> = cloudapps::functions::all()
+        .iter()
+        .map(|f| f.name.to_owned())
+        .collect();
     assert_eq!(
         binaries(),
         listed,
@@ -242,9 +248,7 @@ fn each_deploy_with_a_new_catalog_runs_the_publish_step() {
         .as_mapping()
         .unwrap()
         .iter()
-        .find(|(_, r)| {
-            r["Metadata"]["Binary"].as_str() == Some("catalog-publish")
-        })
+        .find(|(_, r)| r["Metadata"]["Binary"].as_str() == Some("catalog-publish"))
         .expect("a catalog-publish function");
     let publisher = publisher.as_str().unwrap();
     let custom: Vec<&Value> = t["Resources"]
@@ -332,7 +336,10 @@ fn provisioning_functions_know_every_app_function_by_name() {
             &r["Properties"]["Environment"]["Variables"]["CLOUDAPPS_FUNCTIONS"],
         )
         .unwrap();
-        for app_fn in cloudapps::functions::all().iter().filter(|a| a.app().is_some()) {
+        for app_fn in cloudapps::functions::all()
+            .iter()
+            .filter(|a| a.app().is_some())
+        {
             assert!(
                 spec.contains(&format!("{0}=${{AWS::StackName}}-{0}", app_fn.name)),
                 "{name}: CLOUDAPPS_FUNCTIONS lacks {}",

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
+use axum::body::Body;
 use bytes::Bytes;
 use cloudapps::apps::BuiltinApps;
 use cloudapps::auth::{AppClaims, now, sign_app_jwt, verify_app_jwt};
 use cloudapps::command::slash;
-use axum::Router;
-use axum::body::Body;
 use cloudapps::http::Host;
 use cloudapps::http::testing::{Handle, request};
 use cloudapps::protocol::apps::CallRequest;
@@ -113,14 +113,18 @@ fn slash_command(s: &Setup) -> http::Request<Body> {
 fn bench(c: &mut Criterion) {
     let s = setup();
     assert_eq!(s.rt.block_on(s.router.handle(apps_call(&s))).status, 200);
-    assert_eq!(s.rt.block_on(s.router.handle(slash_command(&s))).status, 200);
+    assert_eq!(
+        s.rt.block_on(s.router.handle(slash_command(&s))).status,
+        200
+    );
 
     let mut g = c.benchmark_group("command_path");
     g.bench_function("apps_call_send", |b| {
         b.to_async(&s.rt).iter(|| s.router.handle(apps_call(&s)))
     });
     g.bench_function("slash_command_send", |b| {
-        b.to_async(&s.rt).iter(|| s.router.handle(slash_command(&s)))
+        b.to_async(&s.rt)
+            .iter(|| s.router.handle(slash_command(&s)))
     });
     g.finish();
 
@@ -162,7 +166,10 @@ fn bench(c: &mut Criterion) {
 /// Sequential calls of the whole path, each timed, for tail latency.
 fn latency_pass(s: &Setup) {
     for (name, make) in [
-        ("apps_call_send", apps_call as fn(&Setup) -> http::Request<Body>),
+        (
+            "apps_call_send",
+            apps_call as fn(&Setup) -> http::Request<Body>,
+        ),
         ("slash_command_send", slash_command),
     ] {
         let mut hist = hdrhistogram::Histogram::<u64>::new(3).unwrap();

@@ -14,10 +14,7 @@ pub enum Error {
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{method} is not allowed here; use {allowed}")]
-    MethodNotAllowed {
-        method: String,
-        allowed: String,
-    },
+    MethodNotAllowed { method: String, allowed: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]

@@ -12,10 +12,7 @@ use crate::paths::{AppRoute, EventRoute, Op, app_root};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serves {
     /// One route of one app.
-    App {
-        app: &'static str,
-        route: AppRoute,
-    },
+    App { app: &'static str, route: AppRoute },
     /// One marketplace operation.
     Marketplace(Op),
     /// Event routes, for any installed app.
@@ -76,7 +73,9 @@ pub fn all() -> &'static [Function] {
         let apps = BuiltinApps::all();
         let app_functions = apps.iter().flat_map(|(_, app)| {
             let id = app.id();
-            app.endpoints().iter().filter_map(move |e| of_endpoint(id, e))
+            app.endpoints()
+                .iter()
+                .filter_map(move |e| of_endpoint(id, e))
         });
         let market = MARKETPLACE.iter().map(|&(name, op)| Function {
             name,
@@ -145,45 +144,51 @@ impl Function {
     /// The source of its binary, `functions/src/bin/<name>.rs`: its `main` names what it
     /// serves, so it links only that (`tests/template.rs` checks these files, and writes them with `CLOUDAPPS_BLESS=1`).
     pub fn binary_source(&self) -> String {
+        let mut uses = vec!["cloudapps::lambda".to_owned()];
         let (what, run) = match self.serves {
-            Serves::App { app, route } if app == crate::apps::marketplace::APP_ID => (
-                self.describe(),
-                format!("cloudapps::lambda::run_marketplace_app(AppRoute::{route:?})"),
-            ),
-            Serves::App { app, route } => (
-                self.describe(),
-                format!("cloudapps::lambda::run_app(cloudapps::apps::{app}::APP, AppRoute::{route:?})"),
-            ),
-            Serves::Marketplace(op) => (
-                self.describe(),
-                format!("cloudapps::lambda::run_marketplace(Op::{op:?})"),
-            ),
-            Serves::Events(route) => (
-                self.describe(),
-                format!("cloudapps::lambda::run_events(EventRoute::{route:?})"),
-            ),
+            Serves::App { app, route } if app == crate::apps::marketplace::APP_ID => {
+                uses.push("cloudapps::paths::AppRoute".into());
+                (
+                    self.describe(),
+                    format!("lambda::run_marketplace_app(AppRoute::{route:?})"),
+                )
+            }
+            Serves::App { app, route } => {
+                uses.push(format!("cloudapps::apps::{app}"));
+                uses.push("cloudapps::paths::AppRoute".into());
+                (
+                    self.describe(),
+                    format!("lambda::run_app({app}::APP, AppRoute::{route:?})"),
+                )
+            }
+            Serves::Marketplace(op) => {
+                uses.push("cloudapps::paths::Op".into());
+                (
+                    self.describe(),
+                    format!("lambda::run_marketplace(Op::{op:?})"),
+                )
+            }
+            Serves::Events(route) => {
+                uses.push("cloudapps::paths::EventRoute".into());
+                (
+                    self.describe(),
+                    format!("lambda::run_events(EventRoute::{route:?})"),
+                )
+            }
             Serves::FanOut => (
                 "batches of the events queue".to_owned(),
-                "cloudapps::lambda::run_fanout()".to_owned(),
+                "lambda::run_fanout()".to_owned(),
             ),
             Serves::CatalogPublish => (
                 "CloudFormation's catalog-publish custom resource".to_owned(),
-                "cloudapps::lambda::run_catalog_publish()".to_owned(),
+                "lambda::run_catalog_publish()".to_owned(),
             ),
         };
-        let import = match self.serves {
-            Serves::App { .. } => "use cloudapps::paths::AppRoute;\n",
-            Serves::Marketplace(_) => "use cloudapps::paths::Op;\n",
-            Serves::Events(_) => "use cloudapps::paths::EventRoute;\n",
-            _ => "",
-        };
-        let import = if import.is_empty() {
-            String::new()
-        } else {
-            format!("\n{import}")
-        };
+        // As rustfmt orders them.
+        uses.sort();
+        let uses: String = uses.iter().map(|u| format!("use {u};\n")).collect();
         format!(
-            "//! The Lambda function for {what}.\n//! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.\n{import}\n#[tokio::main]\nasync fn main() -> Result<(), lambda_runtime::Error> {{\n    {run}.await\n}}\n"
+            "//! The Lambda function for {what}.\n//! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.\n\n{uses}\n#[tokio::main]\nasync fn main() -> Result<(), lambda_runtime::Error> {{\n    {run}.await\n}}\n"
         )
     }
 

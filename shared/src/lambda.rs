@@ -31,7 +31,6 @@ use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
 use crate::store::InstallState;
 use crate::store::dynamo::DynamoStore;
 
-
 /// What every function does first: JSON logs, its settings, the AWS config (loaded once).
 async fn init() -> Result<(Settings, aws_config::SdkConfig), lambda_runtime::Error> {
     crate::telemetry::init_json();
@@ -200,7 +199,9 @@ fn host(
 
 /// The Mattermost REST client, through the outbound policy.
 fn mattermost(settings: &Settings) -> Arc<dyn crate::mattermost::Mattermost> {
-    Arc::new(crate::mattermost::HttpMattermost::new(settings.private_networks))
+    Arc::new(crate::mattermost::HttpMattermost::new(
+        settings.private_networks,
+    ))
 }
 
 /// The Lambda provisioner, when the template names the app functions.
@@ -226,19 +227,33 @@ pub async fn app_router(
 
 /// The router of a function serving `route` of the marketplace app, whose calls manage the
 /// tenant's apps: it also gets every built-in app and the provisioner.
-pub async fn marketplace_app_router(route: AppRoute, settings: &Settings, aws: &impl Aws) -> Router {
+pub async fn marketplace_app_router(
+    route: AppRoute,
+    settings: &Settings,
+    aws: &impl Aws,
+) -> Router {
     let state = warm_state(settings, aws).await;
-    let host = host(state, BuiltinApps::all(), provisioner(settings, aws), settings)
-        .with_mattermost(mattermost(settings));
+    let host = host(
+        state,
+        BuiltinApps::all(),
+        provisioner(settings, aws),
+        settings,
+    )
+    .with_mattermost(mattermost(settings));
     crate::http::finish(host.apps_router(crate::apps::marketplace::APP_ID, &[route]))
 }
 
 /// The router of a function serving the marketplace operation `op`.
 pub async fn marketplace_router(op: Op, settings: &Settings, aws: &impl Aws) -> Router {
     let state = warm_state(settings, aws).await;
-    let host = host(state, BuiltinApps::all(), provisioner(settings, aws), settings)
-        .with_mattermost(mattermost(settings))
-        .with_operator_token_hash(settings.operator_token_sha256.clone());
+    let host = host(
+        state,
+        BuiltinApps::all(),
+        provisioner(settings, aws),
+        settings,
+    )
+    .with_mattermost(mattermost(settings))
+    .with_operator_token_hash(settings.operator_token_sha256.clone());
     crate::http::finish(host.marketplace_router(&[op]))
 }
 
@@ -390,7 +405,11 @@ pub async fn handle_event(
         Err(e) => axum::response::IntoResponse::into_response(e),
     };
     let (parts, body) = resp.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let mut headers = BTreeMap::from([(
         "Content-Type".to_owned(),
         crate::http::CONTENT_TYPE.to_owned(),
@@ -478,7 +497,12 @@ fn from_http_api(payload: Value) -> Result<http::Request<Body>, Error> {
         &req.raw_path.unwrap_or_default(),
         &req.raw_query_string.unwrap_or_default(),
     );
-    request(req.request_context.http.method.as_str(), &path, headers, body)
+    request(
+        req.request_context.http.method.as_str(),
+        &path,
+        headers,
+        body,
+    )
 }
 
 /// The Apps plugin invokes with the bare call path (`/send`); a tenant alias says whose it is.

@@ -62,14 +62,25 @@ pub fn generate(text: &str, functions: &[Function]) -> String {
                     .rposition(|b| b.is_function() && b.binary().starts_with(prefix))
                     .or_else(|| blocks.iter().rposition(Block::is_function))
                     .map_or(blocks.len(), |i| i + 1);
-                blocks.insert(at, Block { name: name.clone(), lines: Vec::new() });
+                blocks.insert(
+                    at,
+                    Block {
+                        name: name.clone(),
+                        lines: Vec::new(),
+                    },
+                );
                 new_function_lines(f)
             }
         };
         let i = blocks.iter().position(|b| b.name == name).expect("placed");
         blocks[i].lines = function_lines(f, &body, functions);
     }
-    blocks.into_iter().flat_map(|b| b.lines).collect::<Vec<_>>().join("\n") + "\n"
+    blocks
+        .into_iter()
+        .flat_map(|b| b.lines)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// `hello-send` → `HelloSendFunction`.
@@ -78,7 +89,9 @@ pub fn resource_name(binary: &str) -> String {
         .split('-')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect();
     format!("{camel}Function")
@@ -93,7 +106,9 @@ struct Block {
 
 impl Block {
     fn is_function(&self) -> bool {
-        self.lines.iter().any(|l| l == "    Type: AWS::Serverless::Function")
+        self.lines
+            .iter()
+            .any(|l| l == "    Type: AWS::Serverless::Function")
     }
 
     fn binary(&self) -> &str {
@@ -105,21 +120,34 @@ impl Block {
 }
 
 fn split_resources(text: &str) -> Vec<Block> {
-    let mut blocks = vec![Block { name: String::new(), lines: Vec::new() }];
+    let mut blocks = vec![Block {
+        name: String::new(),
+        lines: Vec::new(),
+    }];
     let mut in_resources = false;
     for line in text.lines() {
         if !line.starts_with(' ') && !line.is_empty() && !line.starts_with('#') {
             in_resources = line == "Resources:";
-            blocks.push(Block { name: String::new(), lines: Vec::new() });
+            blocks.push(Block {
+                name: String::new(),
+                lines: Vec::new(),
+            });
         } else if in_resources
             && line.starts_with("  ")
             && !line.starts_with("   ")
             && !line.trim_start().starts_with('#')
             && line.ends_with(':')
         {
-            blocks.push(Block { name: line.trim().trim_end_matches(':').to_owned(), lines: Vec::new() });
+            blocks.push(Block {
+                name: line.trim().trim_end_matches(':').to_owned(),
+                lines: Vec::new(),
+            });
         }
-        blocks.last_mut().expect("a block").lines.push(line.to_owned());
+        blocks
+            .last_mut()
+            .expect("a block")
+            .lines
+            .push(line.to_owned());
     }
     blocks
 }
@@ -127,7 +155,10 @@ fn split_resources(text: &str) -> Vec<Block> {
 /// The lines of a new function's resource that are not generated.
 fn new_function_lines(f: &Function) -> Vec<String> {
     let lines = [
-        format!("      Description: Serves {}.", f.describe().replace('`', "")),
+        format!(
+            "      Description: Serves {}.",
+            f.describe().replace('`', "")
+        ),
         "      # Request handling only reads install state.".into(),
         "      Policies:".into(),
         "        - Statement:".into(),
@@ -155,13 +186,19 @@ fn function_lines(f: &Function, body: &[String], functions: &[Function]) -> Vec<
         "    Metadata:".to_owned(),
         format!("      Binary: {}", f.name),
         "    Properties:".to_owned(),
-        format!("      FunctionName: !Sub \"${{AWS::StackName}}-{}\"", f.name),
+        format!(
+            "      FunctionName: !Sub \"${{AWS::StackName}}-{}\"",
+            f.name
+        ),
         // `cargo lambda build --release --arm64` builds every function in one compile.
         format!("      CodeUri: {}", code_uri(f.name)),
     ];
     // Keep the hand-written properties: from after `Properties:` and `FunctionName`, without
     // the events, up to what follows the resource (blank lines, the next part's comments).
-    let start = body.iter().position(|l| l == "    Properties:").map_or(body.len(), |i| i + 1);
+    let start = body
+        .iter()
+        .position(|l| l == "    Properties:")
+        .map_or(body.len(), |i| i + 1);
     let mut kept: Vec<String> = Vec::new();
     let mut trailer: Vec<String> = Vec::new();
     let mut in_events = false;
@@ -225,5 +262,9 @@ pub fn code_uri(binary: &str) -> String {
 }
 
 fn event_name(i: usize) -> String {
-    if i == 0 { "Api".to_owned() } else { format!("Api{}", i + 1) }
+    if i == 0 {
+        "Api".to_owned()
+    } else {
+        format!("Api{}", i + 1)
+    }
 }

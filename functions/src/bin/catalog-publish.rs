@@ -1,7 +1,9 @@
 //! The Lambda function for CloudFormation's catalog-publish custom resource.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::lambda;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_catalog_publish().await
+    lambda::run_catalog_publish().await
 }

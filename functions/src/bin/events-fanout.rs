@@ -1,7 +1,9 @@
 //! The Lambda function for batches of the events queue.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::lambda;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_fanout().await
+    lambda::run_fanout().await
 }

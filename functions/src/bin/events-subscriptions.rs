@@ -1,9 +1,10 @@
 //! The Lambda function for `POST /t/{tenant}/apps/{app}/v1/subscribe` and `POST /t/{tenant}/apps/{app}/v1/unsubscribe` and `GET /t/{tenant}/apps/{app}/v1/subscriptions`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::lambda;
 use cloudapps::paths::EventRoute;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_events(EventRoute::Subscriptions).await
+    lambda::run_events(EventRoute::Subscriptions).await
 }

@@ -1,9 +1,11 @@
 //! The Lambda function for `POST /t/{tenant}/apps/hello/ping`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::apps::hello;
+use cloudapps::lambda;
 use cloudapps::paths::AppRoute;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_app(cloudapps::apps::hello::APP, AppRoute::Call("/ping")).await
+    lambda::run_app(hello::APP, AppRoute::Call("/ping")).await
 }

@@ -1,9 +1,10 @@
 //! The Lambda function for `POST /t/{tenant}/apps/marketplace/list`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::lambda;
 use cloudapps::paths::AppRoute;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_marketplace_app(AppRoute::Call("/list")).await
+    lambda::run_marketplace_app(AppRoute::Call("/list")).await
 }

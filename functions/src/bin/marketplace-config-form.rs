@@ -1,9 +1,10 @@
 //! The Lambda function for `GET /marketplace/t/{tenant}/apps/{app}/config`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::lambda;
 use cloudapps::paths::Op;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_marketplace(Op::ConfigForm).await
+    lambda::run_marketplace(Op::ConfigForm).await
 }

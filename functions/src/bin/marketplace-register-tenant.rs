@@ -1,9 +1,10 @@
 //! The Lambda function for `POST /marketplace/tenants`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::lambda;
 use cloudapps::paths::Op;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_marketplace(Op::RegisterTenant).await
+    lambda::run_marketplace(Op::RegisterTenant).await
 }

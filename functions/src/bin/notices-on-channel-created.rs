@@ -1,9 +1,11 @@
 //! The Lambda function for `POST /t/{tenant}/apps/notices/on-channel-created`.
 //! Generated from `cloudapps::functions` by `tests/template.rs`; do not edit.
 
+use cloudapps::apps::notices;
+use cloudapps::lambda;
 use cloudapps::paths::AppRoute;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    cloudapps::lambda::run_app(cloudapps::apps::notices::APP, AppRoute::Call("/on-channel-created")).await
+    lambda::run_app(notices::APP, AppRoute::Call("/on-channel-created")).await
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde_json::Map;
 
 use super::{App, Endpoint};
-use crate::paths::AppRoute;
 use crate::command::Command;
+use crate::paths::AppRoute;
 use crate::protocol::apps::{
     Binding, Call, CallResponse, Expand, Field, FieldType, Form, Manifest, Permission, location,
 };

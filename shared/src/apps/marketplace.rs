@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::{App, Endpoint};
-use crate::paths::AppRoute;
 use crate::command::{Command, Source};
 use crate::error::Error;
 use crate::marketplace::Marketplace;
 use crate::marketplace::service::{ChangeVersion, Consent, InstallRequest, ListQuery};
+use crate::paths::AppRoute;
 use crate::protocol::apps::{
     Binding, Call, CallResponse, Expand, Field, FieldType, Form, Manifest, Permission, location,
 };

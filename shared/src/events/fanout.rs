@@ -24,8 +24,8 @@ use super::queue::{
 use super::subscriptions::Subscribed;
 use super::{Event, EventKind};
 use crate::auth::{self, AppClaims};
-use crate::paths::app_root;
 use crate::outbound::{OutboundClient, OutboundError, PrivateNetworks};
+use crate::paths::app_root;
 use crate::protocol::apps::{CallRequest, Context, Permission};
 use crate::protocol::model::{Channel, Post, Team, User};
 use crate::store::{EXPIRES_AT_FIELD, Install, InstallState, StoreError, Tenant};

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ALL_KINDS, EventKind};
 use crate::error::Error;
-use crate::paths::Kind;
 use crate::ids;
 use crate::limits::Limits;
+use crate::paths::Kind;
 use crate::protocol::apps::{Call, Subject};
 use crate::store::{Install, InstallState, StoreError};
 

@@ -11,7 +11,10 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use http::Method;
 
-use super::{Host, Incoming, refusing_other_methods, InvokedForTenant, Req, TenantId, header_str, json, query, require_content_type};
+use super::{
+    Host, Incoming, InvokedForTenant, Req, TenantId, header_str, json, query,
+    refusing_other_methods, require_content_type,
+};
 use crate::apps::App;
 use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
@@ -23,8 +26,8 @@ use crate::protocol::apps::{
     Permission, ResponseType, location,
 };
 use crate::protocol::classic::{
-    OpenDialogRequest, OutgoingWebhookResponse, PostActionIntegration, PostActionIntegrationRequest,
-    SlashCommandRequest, SubmitDialogRequest,
+    OpenDialogRequest, OutgoingWebhookResponse, PostActionIntegration,
+    PostActionIntegrationRequest, SlashCommandRequest, SubmitDialogRequest,
 };
 use crate::store::{Install, Tenant};
 
@@ -63,7 +66,9 @@ impl Host {
 }
 
 fn method_router(route: AppRoute) -> MethodRouter<AppArea> {
-    let handler = move |State(area): State<AppArea>, TenantId(tenant): TenantId, Incoming(req): Incoming| async move {
+    let handler = move |State(area): State<AppArea>,
+                        TenantId(tenant): TenantId,
+                        Incoming(req): Incoming| async move {
         area.host.serve_app(&area.app, route, &tenant, &req).await
     };
     let router = match route {
@@ -148,8 +153,8 @@ impl Host {
         let header = header_str(ctx.req, auth::APP_AUTH_HEADER);
         // A direct invoke of the tenant's alias is authenticated by IAM when the alias lets only
         // the tenant's registered principal invoke it; a JWT, when sent, is still checked.
-        let iam_checked =
-            ctx.req.extensions().get::<InvokedForTenant>().is_some() && ctx.tenant.aws_principal.is_some();
+        let iam_checked = ctx.req.extensions().get::<InvokedForTenant>().is_some()
+            && ctx.tenant.aws_principal.is_some();
         let claims = if iam_checked && header.is_none() {
             None
         } else {
@@ -165,11 +170,7 @@ impl Host {
                 Error::BadRequest(format!("the body is not an Apps call request: {e}"))
             })?
         };
-        check_site(
-            &ctx.path,
-            &call.context.mattermost_site_url,
-            ctx.tenant,
-        )?;
+        check_site(&ctx.path, &call.context.mattermost_site_url, ctx.tenant)?;
         let wants_user_token = call
             .expand
             .as_ref()
@@ -398,10 +399,7 @@ impl Host {
         tenant_id: &str,
         app_id: &str,
     ) -> Result<(Tenant, Install), Error> {
-        let (tenant, install) = self
-            .state
-            .tenant_and_install(tenant_id, app_id)
-            .await?;
+        let (tenant, install) = self.state.tenant_and_install(tenant_id, app_id).await?;
         // An unknown tenant is answered like an app it has not installed, so these routes do
         // not tell who is a tenant here.
         let not_installed = || {
@@ -420,7 +418,6 @@ impl Host {
         }
         Ok((tenant, install))
     }
-
 }
 
 /// The integration a post action needs so that clicks reach `path` of this install:
@@ -538,4 +535,3 @@ fn command_bindings(app: &dyn App, install: &Install) -> Vec<Binding> {
         .flat_map(|b| b.bindings)
         .collect()
 }
-

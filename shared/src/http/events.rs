@@ -9,7 +9,10 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use http::request::Parts;
 
-use super::{Host, Incoming, refusing_other_methods, Req, TenantId, bearer, header_str, json, json_body, query, require_content_type};
+use super::{
+    Host, Incoming, Req, TenantId, bearer, header_str, json, json_body, query,
+    refusing_other_methods, require_content_type,
+};
 use crate::auth;
 use crate::error::Error;
 use crate::events::fanout::{Answer, Deliverer, HttpDeliverer};
@@ -31,8 +34,14 @@ impl Host {
             router = match route {
                 EventRoute::Ingest => router
                     .route(INGEST_PATH, only_post(post(ingest)))
-                    .route(&under_app(Kind::Notification), only_post(post(notification)))
-                    .route(&under_app(Kind::WebhookEvent), only_post(post(webhook_event))),
+                    .route(
+                        &under_app(Kind::Notification),
+                        only_post(post(notification)),
+                    )
+                    .route(
+                        &under_app(Kind::WebhookEvent),
+                        only_post(post(webhook_event)),
+                    ),
                 EventRoute::Subscriptions => router
                     .route(&under_app(Kind::Subscribe), only_post(post(subscribe)))
                     .route(&under_app(Kind::Unsubscribe), only_post(post(unsubscribe)))
@@ -70,7 +79,9 @@ async fn ingest(
     TenantId(tenant): TenantId,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
-    host.marketplace.authorize_admin(&tenant, bearer(&req)).await?;
+    host.marketplace
+        .authorize_admin(&tenant, bearer(&req))
+        .await?;
     let event: Event = json_body(&req, "event")?;
     host.enqueue(&tenant, None, event).await
 }
@@ -166,7 +177,10 @@ async fn subscriptions(
 }
 
 /// `GET /events/dead-letters`: lists them; takes `?max=N` and the operator credential.
-async fn dead_letters(State(host): State<Host>, Incoming(req): Incoming) -> Result<Response, Error> {
+async fn dead_letters(
+    State(host): State<Host>,
+    Incoming(req): Incoming,
+) -> Result<Response, Error> {
     host.dead_letters(&req, false).await
 }
 
@@ -240,10 +254,7 @@ impl Host {
             .send(&body)
             .await
             .map_err(|e| Error::Dependency(format!("the event was not accepted: {e}")))?;
-        Ok(json(
-            202,
-            &serde_json::json!({ "event_id": event.id }),
-        ))
+        Ok(json(202, &serde_json::json!({ "event_id": event.id })))
     }
 
     /// `GET /events/dead-letters` lists, `POST /events/dead-letters/redrive` moves them back;
@@ -285,12 +296,9 @@ impl Host {
     }
 }
 
-
 /// A classic outgoing webhook, form-encoded or JSON; `true` when JSON (its timestamp is in
 /// milliseconds, the form's in seconds).
-pub(super) fn outgoing_webhook_body(
-    req: &Req,
-) -> Result<(OutgoingWebhookRequest, bool), Error> {
+pub(super) fn outgoing_webhook_body(req: &Req) -> Result<(OutgoingWebhookRequest, bool), Error> {
     let content_type = header_str(req, "content-type")
         .unwrap_or_default()
         .to_ascii_lowercase();

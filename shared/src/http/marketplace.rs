@@ -7,7 +7,10 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
 use http::request::Parts;
 
-use super::{Host, Incoming, refusing_other_methods, Req, bearer, json, json_body, json_body_or_default, query};
+use super::{
+    Host, Incoming, Req, bearer, json, json_body, json_body_or_default, query,
+    refusing_other_methods,
+};
 use crate::error::Error;
 use crate::marketplace::service::{ListQuery, RegisterTenant};
 use crate::paths::Op;
@@ -65,8 +68,11 @@ impl Host {
                 let on_path: Vec<Op> = ops.iter().copied().filter(|op| op.path() == path).collect();
                 let methods = on_path.iter().map(|op| op.method()).collect();
                 let method_router = on_path.into_iter().fold(MethodRouter::new(), |m, op| {
-                    let handler = move |State(host): State<Host>, target: Target, Incoming(req): Incoming| async move {
-                        host.serve_marketplace(op, &target.tenant, &target.app, &req).await
+                    let handler = move |State(host): State<Host>,
+                                        target: Target,
+                                        Incoming(req): Incoming| async move {
+                        host.serve_marketplace(op, &target.tenant, &target.app, &req)
+                            .await
                     };
                     m.on(op.method_filter(), handler)
                 });
@@ -115,9 +121,7 @@ impl Host {
                 &m.change_version(&tenant, app, json_body(req, "version change")?)
                     .await?,
             ),
-            Op::ConfigForm => {
-                json(200, &CallResponse::form(m.config_form(&tenant, app).await?))
-            }
+            Op::ConfigForm => json(200, &CallResponse::form(m.config_form(&tenant, app).await?)),
             Op::Configure => {
                 let body: ConfigureRequest = json_body(req, "configuration")?;
                 json(200, &m.configure(&tenant, app, body.values).await?)

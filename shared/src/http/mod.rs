@@ -273,12 +273,12 @@ fn no_route_for(path: &str) -> Error {
         .and_then(|p| p.split_once("/apps/"))
         .and_then(|(_, p)| p.split_once('/'));
     Error::NotFound(match under_app {
-        Some((app, rest)) => format!(
-            "no route for {path}: no app `{app}` with a call path /{rest} runs here"
-        ),
-        None => format!(
-            "no route for {path}; app routes look like /t/<tenant>/apps/<app>/<call path>"
-        ),
+        Some((app, rest)) => {
+            format!("no route for {path}: no app `{app}` with a call path /{rest} runs here")
+        }
+        None => {
+            format!("no route for {path}; app routes look like /t/<tenant>/apps/<app>/<call path>")
+        }
     })
 }
 
@@ -352,7 +352,9 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-            format!(r#"{{"type":"error","code":"internal","text":"cannot encode the answer: {e}"}}"#),
+            format!(
+                r#"{{"type":"error","code":"internal","text":"cannot encode the answer: {e}"}}"#
+            ),
         )
             .into_response(),
     }
@@ -488,7 +490,11 @@ pub mod testing {
         Answer {
             status: parts.status.as_u16(),
             headers: parts.headers,
-            body: body.collect().await.map(|b| b.to_bytes()).unwrap_or_default(),
+            body: body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default(),
         }
     }
 }

@@ -11,12 +11,12 @@ use http::{HeaderMap, Method};
 use super::apps::{DIALOG_TTL_SECONDS, action_integration};
 use super::*;
 use crate::auth;
-use crate::paths::AppRoute;
-use crate::protocol::classic::OpenDialogRequest;
-use crate::store::Install;
 use crate::auth::{AppClaims, sign_app_jwt};
 use crate::mattermost::MattermostError;
+use crate::paths::AppRoute;
+use crate::protocol::classic::OpenDialogRequest;
 use crate::provision::ensure_tenant_with_apps;
+use crate::store::Install;
 use crate::store::sqlite::SqliteStore;
 
 const SITE: &str = "https://mm.acme.test";

@@ -49,13 +49,17 @@ async fn an_invoke_envelope_to_the_tenant_alias_is_answered_in_kind() {
     let envelope = json!({"path":"/ping","httpMethod":"POST","headers":{"Content-Type":"application/json"},
                           "body":"{\"path\":\"/ping\",\"context\":{\"app_id\":\"\",\"mattermost_site_url\":\"\",\"app_path\":\"\",\"bot_user_id\":\"\",\"oauth2\":{}}}"});
     // Without a registered principal nothing limits who invokes the alias: the JWT is needed.
-    let resp = handle_event(&router(&host, ping), ping.app(),
+    let resp = handle_event(
+        &router(&host, ping),
+        ping.app(),
         event(envelope.clone(), &format!("{ARN}:t-acme")),
     )
     .await;
     assert_eq!(resp.status_code, 401, "{}", resp.body);
     host.state().set_aws_principal("acme", "123456789012").await;
-    let resp = handle_event(&router(&host, ping), ping.app(),
+    let resp = handle_event(
+        &router(&host, ping),
+        ping.app(),
         event(envelope.clone(), &format!("{ARN}:t-acme")),
     )
     .await;
@@ -75,9 +79,13 @@ async fn an_unqualified_invoke_with_a_full_path_still_needs_the_jwt() {
     let ping = Function::by_name("hello-ping").unwrap();
     let mut envelope = json!({"path":"/t/acme/apps/hello/ping","httpMethod":"POST","headers":{"Content-Type":"application/json"},"body":"{}"});
     assert_eq!(
-        handle_event(&router(&host, ping), ping.app(), event(envelope.clone(), ARN))
-            .await
-            .status_code,
+        handle_event(
+            &router(&host, ping),
+            ping.app(),
+            event(envelope.clone(), ARN)
+        )
+        .await
+        .status_code,
         401
     );
     let jwt = sign_app_jwt(
@@ -138,7 +146,9 @@ async fn unrecognised_and_malformed_events_are_400s() {
         json!({"path": "/ping", "httpMethod": "POST", "headers": {"bad header": "x"}, "body": ""}),
         json!({"rawPath": "/x", "requestContext": {"http": {"method": 5}}}),
     ] {
-        let resp = handle_event(&router(&host, ping), ping.app(),
+        let resp = handle_event(
+            &router(&host, ping),
+            ping.app(),
             event(payload.clone(), &format!("{ARN}:t-acme")),
         )
         .await;

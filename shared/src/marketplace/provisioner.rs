@@ -57,7 +57,12 @@ pub struct NotProvisioning;
 
 #[async_trait]
 impl Provisioner for NotProvisioning {
-    async fn provision(&self, _: &Tenant, app: &str, _: &str) -> Result<Vec<Pinned>, ProvisionError> {
+    async fn provision(
+        &self,
+        _: &Tenant,
+        app: &str,
+        _: &str,
+    ) -> Result<Vec<Pinned>, ProvisionError> {
         Err(ProvisionError::Backend(format!(
             "this function does not provision apps (asked for `{app}`)"
         )))

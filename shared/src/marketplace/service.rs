@@ -15,11 +15,11 @@ use crate::apps::BuiltinApps;
 use crate::auth;
 use crate::command::Command;
 use crate::error::Error;
-use crate::paths::{Kind, app_root};
 use crate::ids::{self, valid_id};
 use crate::limits::Limits;
 use crate::mattermost::{Mattermost, NewCommand, NewOutgoingWebhook};
 use crate::outbound::{PrivateNetworks, check_base_url};
+use crate::paths::{Kind, app_root};
 use crate::protocol::apps::{Call, CallResponse, Form, Permission, ResponseType, Subject};
 use crate::store::{
     Install, InstallState, RegisteredIntegration, Secret, StoreError, Tenant, TokenHash,

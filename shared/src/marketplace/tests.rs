@@ -54,10 +54,7 @@ impl Market {
             }
             None => Bytes::new(),
         };
-        let out = self
-            .host
-            .handle(request(method, path, headers, body))
-            .await;
+        let out = self.host.handle(request(method, path, headers, body)).await;
         (out.status, serde_json::from_slice(&out.body).unwrap())
     }
 

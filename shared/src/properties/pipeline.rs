@@ -161,8 +161,8 @@ impl Fixture {
 
     /// The request `spec` describes, with the secrets of the install its path names.
     fn inbound(&self, spec: &Spec) -> Inbound {
-        let (tenant, app) = tenant_and_app(&spec.path)
-            .unwrap_or_else(|| ("acme".to_owned(), "hello".to_owned()));
+        let (tenant, app) =
+            tenant_and_app(&spec.path).unwrap_or_else(|| ("acme".to_owned(), "hello".to_owned()));
         let install = self
             .rt
             .block_on(self.host.state().install(&tenant, &app))
