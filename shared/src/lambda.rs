@@ -184,13 +184,9 @@ async fn warm_state(settings: &Settings, aws: &impl Aws) -> InstallState {
 fn host(
     state: InstallState,
     apps: BuiltinApps,
-    provisioner: Option<Arc<LambdaProvisioner>>,
+    provisioner: Arc<dyn Provisioner>,
     settings: &Settings,
 ) -> Host {
-    let provisioner: Arc<dyn Provisioner> = match provisioner {
-        Some(p) => p,
-        None => Arc::new(NotProvisioning),
-    };
     Host::provisioning_with(state, apps, provisioner)
         .with_public_url(settings.public_url.clone())
         .with_private_networks(settings.private_networks)
@@ -204,10 +200,13 @@ fn mattermost(settings: &Settings) -> Arc<dyn crate::mattermost::Mattermost> {
     ))
 }
 
-/// The Lambda provisioner, when the template names the app functions.
-fn provisioner(settings: &Settings, aws: &impl Aws) -> Option<Arc<LambdaProvisioner>> {
-    let names = settings.functions.clone()?;
-    Some(Arc::new(LambdaProvisioner::new(aws.lambda(), names)))
+/// The Lambda provisioner, when the template names the app functions; otherwise the function
+/// does not provision.
+fn provisioner(settings: &Settings, aws: &impl Aws) -> Arc<dyn Provisioner> {
+    match settings.functions.clone() {
+        Some(names) => Arc::new(LambdaProvisioner::new(aws.lambda(), names)),
+        None => Arc::new(NotProvisioning),
+    }
 }
 
 /// The router of a function serving `route` of `app`: it reads install state and, for
@@ -220,7 +219,7 @@ pub async fn app_router(
 ) -> Router {
     let app_id = app.id();
     let state = warm_state(settings, aws).await;
-    let host = host(state, BuiltinApps::of(vec![app]), None, settings)
+    let host = host(state, BuiltinApps::of(vec![app]), Arc::new(NotProvisioning), settings)
         .with_mattermost(mattermost(settings));
     crate::http::finish(host.apps_router(app_id, &[route]))
 }
@@ -269,7 +268,7 @@ pub async fn events_router(
         EventRoute::DeadLetters => aws.state(settings),
         _ => warm_state(settings, aws).await,
     };
-    let mut host = host(state, BuiltinApps::of(Vec::new()), None, settings)
+    let mut host = host(state, BuiltinApps::of(Vec::new()), Arc::new(NotProvisioning), settings)
         .with_operator_token_hash(settings.operator_token_sha256.clone());
     if route != EventRoute::Subscriptions {
         let queue = aws
