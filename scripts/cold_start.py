@@ -22,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -190,7 +191,19 @@ def vm_hwm_kb(pid):
     return None
 
 
-def one_run(server, binary, args, endpoint):
+def one_run(binary, args, endpoint):
+    """One cold start, on a Runtime API of its own: a killed process's last `/next` can then
+    never take the next process's event."""
+    server = Server(("127.0.0.1", 0), RuntimeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return start_once(server, binary, args, endpoint)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def start_once(server, binary, args, endpoint):
     name = Path(binary).name
     run = server.run = Run(name, args.method, args.path)
     env = {
@@ -209,16 +222,23 @@ def one_run(server, binary, args, endpoint):
         "CLOUDAPPS_PUBLIC_URL": "https://cloudapps.example",
         **dict(kv.split("=", 1) for kv in args.env),
     }
+    log = tempfile.TemporaryFile()
     start = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own process group: killed with any children
+
+    def fail(why):
+        log.seek(0)
+        tail = log.read().decode(errors="replace")[-2000:]
+        sys.exit(f"{name}: {why}; its output:\n{tail}")
+
     try:
         deadline = start + TIMEOUT_S
         while not run.answered.wait(0.02):
             if proc.poll() is not None:
-                sys.exit(f"{name}: exited with status {proc.returncode} before answering")
+                fail(f"exited with status {proc.returncode} before answering")
             if time.perf_counter() > deadline:
-                sys.exit(f"{name}: no answer within {TIMEOUT_S:.0f} s")
+                fail(f"no answer within {TIMEOUT_S:.0f} s (handed out: {run.handed_out})")
         if run.init_error is not None:
             sys.exit(f"{name}: posted to /init/error: {run.init_error}")
         hwm = vm_hwm_kb(proc.pid)
@@ -283,15 +303,11 @@ def main():
     moto, endpoint = None, os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
         moto, endpoint = start_moto()
-    server = Server(("127.0.0.1", 0), RuntimeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         create_table(endpoint)
-        results = [summary(b, [one_run(server, b, args, endpoint) for _ in range(args.runs)])
+        results = [summary(b, [one_run(b, args, endpoint) for _ in range(args.runs)])
                    for b in args.binaries]
     finally:
-        server.shutdown()
-        server.server_close()
         if moto:
             moto.terminate()
             moto.wait()

@@ -28,7 +28,9 @@ fn needs(f: &Function) -> [bool; 4] {
         Serves::App { .. } if marketplace_app => [false, true, false, true],
         Serves::App { .. } => [false, false, false, false],
         Serves::Marketplace(_) => [false, true, false, true],
-        Serves::Events(EventRoute::Ingest | EventRoute::DeadLetters | EventRoute::Subscriptions)
+        Serves::Events(
+            EventRoute::Ingest | EventRoute::DeadLetters | EventRoute::Subscriptions,
+        )
         | Serves::FanOut => [true, false, false, false],
         Serves::CatalogPublish => [false, false, false, false],
     }

@@ -219,8 +219,13 @@ pub async fn app_router(
 ) -> Router {
     let app_id = app.id();
     let state = warm_state(settings, aws).await;
-    let host = host(state, BuiltinApps::of(vec![app]), Arc::new(NotProvisioning), settings)
-        .with_mattermost(mattermost(settings));
+    let host = host(
+        state,
+        BuiltinApps::of(vec![app]),
+        Arc::new(NotProvisioning),
+        settings,
+    )
+    .with_mattermost(mattermost(settings));
     crate::http::finish(host.apps_router(app_id, &[route]))
 }
 
@@ -268,8 +273,13 @@ pub async fn events_router(
         EventRoute::DeadLetters => aws.state(settings),
         _ => warm_state(settings, aws).await,
     };
-    let mut host = host(state, BuiltinApps::of(Vec::new()), Arc::new(NotProvisioning), settings)
-        .with_operator_token_hash(settings.operator_token_sha256.clone());
+    let mut host = host(
+        state,
+        BuiltinApps::of(Vec::new()),
+        Arc::new(NotProvisioning),
+        settings,
+    )
+    .with_operator_token_hash(settings.operator_token_sha256.clone());
     if route != EventRoute::Subscriptions {
         let queue = aws
             .events_queue(settings)

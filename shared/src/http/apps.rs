@@ -8,9 +8,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::MethodRouter;
 use http::Method;
 
+use super::method_filter;
 use super::{
     Host, Incoming, InvokedForTenant, Req, TenantId, header_str, json, query,
     refusing_other_methods, require_content_type,
@@ -71,12 +72,12 @@ fn method_router(route: AppRoute) -> MethodRouter<AppArea> {
                         Incoming(req): Incoming| async move {
         area.host.serve_app(&area.app, route, &tenant, &req).await
     };
-    let router = match route {
-        AppRoute::Manifest => get(handler),
-        // Mattermost may send a slash command as a GET with the form in the query.
-        AppRoute::SlashCommand => post(handler.clone()).get(handler),
-        _ => post(handler),
-    };
+    let router = route
+        .methods()
+        .iter()
+        .fold(MethodRouter::new(), |router, method| {
+            router.on(method_filter(method), handler.clone())
+        });
     refusing_other_methods(router, route.methods().to_vec())
 }
 

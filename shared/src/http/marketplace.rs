@@ -4,9 +4,10 @@
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::response::Response;
-use axum::routing::{MethodFilter, MethodRouter};
+use axum::routing::MethodRouter;
 use http::request::Parts;
 
+use super::method_filter;
 use super::{
     Host, Incoming, Req, bearer, json, json_body, json_body_or_default, query,
     refusing_other_methods,
@@ -15,16 +16,6 @@ use crate::error::Error;
 use crate::marketplace::service::{ListQuery, RegisterTenant};
 use crate::paths::Op;
 use crate::protocol::apps::CallResponse;
-
-impl Op {
-    fn method_filter(self) -> MethodFilter {
-        match self.method() {
-            "GET" => MethodFilter::GET,
-            "DELETE" => MethodFilter::DELETE,
-            _ => MethodFilter::POST,
-        }
-    }
-}
 
 /// The `{tenant}` and `{app}` of a marketplace route (empty where the route has none).
 struct Target {
@@ -74,7 +65,7 @@ impl Host {
                         host.serve_marketplace(op, &target.tenant, &target.app, &req)
                             .await
                     };
-                    m.on(op.method_filter(), handler)
+                    m.on(method_filter(op.method()), handler)
                 });
                 router.route(path, refusing_other_methods(method_router, methods))
             })

@@ -304,6 +304,16 @@ async fn in_request_span(req: Request, next: Next) -> Response {
     .await
 }
 
+/// The filter for an HTTP method the paths name (`GET`, `POST`, `DELETE`).
+fn method_filter(method: &str) -> axum::routing::MethodFilter {
+    use axum::routing::MethodFilter;
+    match method {
+        "GET" => MethodFilter::GET,
+        "DELETE" => MethodFilter::DELETE,
+        _ => MethodFilter::POST,
+    }
+}
+
 /// `router` answering a method it has no handler for with the JSON error that names the
 /// methods it has.
 fn refusing_other_methods<S: Clone + Send + Sync + 'static>(
