@@ -229,35 +229,34 @@ pub async fn app_router(
     crate::http::finish(host.apps_router(app_id, &[route]))
 }
 
-/// The router of a function serving `route` of the marketplace app, whose calls manage the
-/// tenant's apps: it also gets every built-in app and the provisioner.
-pub async fn marketplace_app_router(
-    route: AppRoute,
-    settings: &Settings,
-    aws: &impl Aws,
-) -> Router {
+/// What the marketplace's functions share: every built-in app, the provisioner, Mattermost (to
+/// register an install's integrations) and the operator credential.
+async fn marketplace_host(settings: &Settings, aws: &impl Aws) -> Host {
     let state = warm_state(settings, aws).await;
-    let host = host(
-        state,
-        BuiltinApps::all(),
-        provisioner(settings, aws),
-        settings,
-    )
-    .with_mattermost(mattermost(settings));
-    crate::http::finish(host.apps_router(crate::apps::marketplace::APP_ID, &[route]))
-}
-
-/// The router of a function serving the marketplace operation `op`.
-pub async fn marketplace_router(op: Op, settings: &Settings, aws: &impl Aws) -> Router {
-    let state = warm_state(settings, aws).await;
-    let host = host(
+    host(
         state,
         BuiltinApps::all(),
         provisioner(settings, aws),
         settings,
     )
     .with_mattermost(mattermost(settings))
-    .with_operator_token_hash(settings.operator_token_sha256.clone());
+    .with_operator_token_hash(settings.operator_token_sha256.clone())
+}
+
+/// The router of a function serving `route` of the marketplace app, whose calls manage the
+/// tenant's apps.
+pub async fn marketplace_app_router(
+    route: AppRoute,
+    settings: &Settings,
+    aws: &impl Aws,
+) -> Router {
+    let host = marketplace_host(settings, aws).await;
+    crate::http::finish(host.apps_router(crate::apps::marketplace::APP_ID, &[route]))
+}
+
+/// The router of a function serving the marketplace operation `op`.
+pub async fn marketplace_router(op: Op, settings: &Settings, aws: &impl Aws) -> Router {
+    let host = marketplace_host(settings, aws).await;
     crate::http::finish(host.marketplace_router(&[op]))
 }
 
