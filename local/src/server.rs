@@ -2,16 +2,12 @@
 //! `axum::serve`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{Response, StatusCode};
-use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use cloudapps::http::RequestId;
 use tokio::net::TcpListener;
 
 /// A part of the host `/healthz` checks: its name, and whether it is up (`Err` says why not).
@@ -20,13 +16,12 @@ pub type HealthCheck = (
     Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
 );
 
-/// The host's router with `/healthz`, each request given an id for log correlation.
+/// The host's router with `/healthz`.
 pub fn router(host: Router, checks: Vec<HealthCheck>) -> Router {
     let checks = Arc::new(checks);
     Router::new()
         .route("/healthz", get(move || healthz(checks.clone())))
         .merge(host)
-        .layer(axum::middleware::from_fn(with_request_id))
 }
 
 /// 200 `{"status":"ok"}`, or 503 naming each part that is down and why.
@@ -52,15 +47,6 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown())
         .await
 }
-
-async fn with_request_id(mut req: Request, next: Next) -> Response<Body> {
-    let id = format!("local-{}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
-    req.extensions_mut().insert(RequestId(id));
-    next.run(req).await
-}
-
-/// Request ids for log correlation: unique within the process.
-static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 async fn shutdown() {
     let ctrl_c = async {
@@ -93,7 +79,7 @@ mod tests {
     async fn healthz(checks: Vec<HealthCheck>) -> (StatusCode, Value) {
         let store = SqliteStore::open_in_memory().unwrap();
         let host = Host::new(InstallState::new(Arc::new(store)), BuiltinApps::all());
-        let req = Request::get("/healthz").body(Body::empty()).unwrap();
+        let req = axum::http::Request::get("/healthz").body(Body::empty()).unwrap();
         let resp = router(host.router(), checks).oneshot(req).await.unwrap();
         let status = resp.status();
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");

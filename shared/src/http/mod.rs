@@ -286,11 +286,22 @@ async fn no_route(uri: http::Uri) -> Error {
     no_route_for(uri.path())
 }
 
-/// Runs the request in a span named by its request id.
+/// Request ids for log correlation where the transport gives none: unique within the process.
+static NEXT_REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Runs the request in a span named by its request id: the transport's (Lambda's), else one
+/// numbered in this process (`local-<n>`).
 async fn in_request_span(req: Request, next: Next) -> Response {
+    let request_id = match req.extensions().get::<RequestId>() {
+        Some(RequestId(id)) => tracing::field::display(id.clone()),
+        None => tracing::field::display(format!(
+            "local-{}",
+            NEXT_REQUEST.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )),
+    };
     let span = tracing::info_span!(
         "request",
-        request_id = %req.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or_default(),
+        request_id = request_id,
         tenant = tracing::field::Empty,
         app = tracing::field::Empty,
         command = tracing::field::Empty,
