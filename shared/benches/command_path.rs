@@ -23,7 +23,7 @@ use cloudapps::store::sqlite::SqliteStore;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
 
-const CALL: &str = r#"{"path":"/send","expand":{"acting_user":"summary"},"values":{"message":"hello there","shout":false},"context":{"app_id":"","user_agent":"webapp","mattermost_site_url":"http://localhost:8065","app_path":"/plugins/com.mattermost.apps/apps/hello","bot_user_id":"b0000000000000000000000000","bot_access_token":"tok","acting_user":{"id":"u1000000000000000000000000","username":"alice","email":"alice@example.com","locale":"en","roles":"system_user","delete_at":0},"oauth2":{}}}"#;
+const CALL: &str = r#"{"path":"/send","expand":{"acting_user":"summary"},"values":{"message":"hello there","shout":false},"context":{"app_id":"","user_agent":"webapp","mattermost_site_url":"https://mm.bench.test","app_path":"/plugins/com.mattermost.apps/apps/hello","bot_user_id":"b0000000000000000000000000","bot_access_token":"tok","acting_user":{"id":"u1000000000000000000000000","username":"alice","email":"alice@example.com","locale":"en","roles":"system_user","delete_at":0},"oauth2":{}}}"#;
 
 struct Setup {
     rt: tokio::runtime::Runtime,
