@@ -79,7 +79,9 @@ mod tests {
     async fn healthz(checks: Vec<HealthCheck>) -> (StatusCode, Value) {
         let store = SqliteStore::open_in_memory().unwrap();
         let host = Host::new(InstallState::new(Arc::new(store)), BuiltinApps::all());
-        let req = axum::http::Request::get("/healthz").body(Body::empty()).unwrap();
+        let req = axum::http::Request::get("/healthz")
+            .body(Body::empty())
+            .unwrap();
         let resp = router(host.router(), checks).oneshot(req).await.unwrap();
         let status = resp.status();
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
