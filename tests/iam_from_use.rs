@@ -547,6 +547,13 @@ fn consent(app: &str, version: &str) -> Value {
     json!({"permissions": v.manifest.requested_permissions, "locations": v.manifest.requested_locations})
 }
 
+/// The body of an answer that must have status `want`.
+#[track_caller]
+fn expect(want: u16, (status, body): (u16, Value)) -> Value {
+    assert_eq!(status, want, "{body}");
+    body
+}
+
 impl Client {
     async fn send(
         &self,
@@ -752,14 +759,7 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         .await;
     assert_eq!(status, 201, "{market}");
     assert_eq!(c.admin("GET", "/apps/notices/config", None).await.0, 200);
-    let (status, body) = c
-        .admin(
-            "POST",
-            "/apps/notices/config",
-            Some(json!({"values": {"keywords": "help", "keyword_reply": "See the wiki.", "welcome_message": "Welcome!"}})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    expect(200, c.admin("POST", "/apps/notices/config", Some(json!({"values": {"keywords": "help", "keyword_reply": "See the wiki.", "welcome_message": "Welcome!"}}))).await);
     assert_eq!(c.admin("POST", "/apps/hello/disable", None).await.0, 200);
     assert_eq!(c.admin("POST", "/apps/hello/enable", None).await.0, 200);
     let (status, rotated) = c.admin("POST", "/apps/hello/rotate", None).await;
@@ -774,14 +774,7 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         .to_owned();
     // A function this deploy added has no alias for the tenant yet: upgrading creates it.
     stack.drop_alias("hello-ping").await;
-    let (status, body) = c
-        .admin(
-            "POST",
-            "/apps/hello/version",
-            Some(json!({"version": "v1.1.0", "expected_version": "v1.0.0", "consent": consent("hello", "v1.1.0")})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    expect(200, c.admin("POST", "/apps/hello/version", Some(json!({"version": "v1.1.0", "expected_version": "v1.0.0", "consent": consent("hello", "v1.1.0")}))).await);
 
     // The apps' endpoints.
     let secret = hello_secret.as_str();
@@ -798,44 +791,41 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         let (status, body) = c.call("hello", secret, path, json!({})).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
-    let (status, body) = c
-        .call(
+    expect(
+        200,
+        c.call(
             "hello",
             secret,
             "/send",
             json!({"values": {"message": "hi"}}),
         )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = c
-        .form(
+        .await,
+    );
+    expect(
+        200,
+        c.form(
             "/t/acme/apps/hello/v1/command",
             &format!(
                 "token={command_token}&command=%2Fhello&text=send+hi&user_id=u1&user_name=alice"
             ),
         )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = c
-        .form(
-            "/t/acme/apps/hello/v1/outgoing",
-            &format!("token={command_token}&user_id=u1&user_name=alice&text=hello+send+hi&trigger_word=hello"),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+        .await,
+    );
+    expect(200, c.form("/t/acme/apps/hello/v1/outgoing", &format!("token={command_token}&user_id=u1&user_name=alice&text=hello+send+hi&trigger_word=hello")).await);
     let install = stack.state.install("acme", "hello").await.unwrap().unwrap();
     let integration =
         cloudapps::http::apps::action_integration(&stack.public_url, &install, "/send", None);
     let click = json!({"user_id": "u1", "user_name": "alice", "channel_id": "c1", "post_id": "p1", "context": integration.context});
-    let (status, body) = c
-        .send(
+    expect(
+        200,
+        c.send(
             "POST",
             "/t/acme/apps/hello/v1/action",
             &[("content-type", "application/json")],
             click.to_string(),
         )
-        .await;
-    assert_eq!(status, 200, "{body}");
+        .await,
+    );
     // A dialog submission whose state is not this install's: refused, after the same reads.
     let dialog =
         json!({"type": "dialog_submission", "state": "forged", "user_id": "u1", "submission": {}});
@@ -881,15 +871,16 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
     // hello's subscription to a path nothing serves: its deliveries fail and are retried.
     let subscribe =
         json!({"subject": "user_joined_channel", "call": {"path": "/retried"}}).to_string();
-    let (status, body) = c
-        .send(
+    expect(
+        200,
+        c.send(
             "POST",
             "/t/acme/apps/hello/v1/subscribe",
             &app_json,
             subscribe.clone(),
         )
-        .await;
-    assert_eq!(status, 200, "{body}");
+        .await,
+    );
     assert_eq!(
         c.send(
             "GET",
@@ -911,16 +902,14 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         json!({"kind": "channel_created", "user_id": "000000000000000000000user1", "channel_id": "0000000000000000newchannel", "team_id": "000000000000000000000team1"}),
         json!({"kind": "message_posted", "user_id": "000000000000000000000user1", "channel_id": "0000000000000000townsquare", "team_id": "000000000000000000000team1", "post_id": "00000000000000000000post01", "text": "can someone help me"}),
     ] {
-        let (status, body) = c
-            .send("POST", "/events/t/acme", &ingest, event.to_string())
-            .await;
-        assert_eq!(status, 202, "{body}");
+        expect(
+            202,
+            c.send("POST", "/events/t/acme", &ingest, event.to_string())
+                .await,
+        );
     }
     // Mattermost's own notification, and a classic outgoing webhook.
-    let (status, body) = c
-        .call("hello", secret, "/v1/notify", json!({"context": {"subject": "user_joined_channel", "channel": {"id": "0000000000000000townsquare"}, "user": {"id": "000000000000000000000user1"}}}))
-        .await;
-    assert_eq!(status, 202, "{body}");
+    expect(202, c.call("hello", secret, "/v1/notify", json!({"context": {"subject": "user_joined_channel", "channel": {"id": "0000000000000000townsquare"}, "user": {"id": "000000000000000000000user1"}}})).await);
     let (status, body) = c
         .form(
             "/t/acme/apps/hello/v1/events",
@@ -934,15 +923,16 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
     }
     assert!(delivered >= 5, "the fan-out took {delivered} messages");
     assert!(!standin.posts.lock().unwrap().is_empty(), "notices posted");
-    let (status, body) = c
-        .send(
+    expect(
+        200,
+        c.send(
             "POST",
             "/t/acme/apps/hello/v1/unsubscribe",
             &app_json,
             subscribe.clone(),
         )
-        .await;
-    assert_eq!(status, 200, "{body}");
+        .await,
+    );
 
     // The operator's dead letters: listed, then redriven.
     stack
@@ -960,10 +950,11 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
             .0,
         200
     );
-    let (status, body) = c
-        .send("POST", "/events/dead-letters/redrive", &op, String::new())
-        .await;
-    assert_eq!(status, 200, "{body}");
+    expect(
+        200,
+        c.send("POST", "/events/dead-letters/redrive", &op, String::new())
+            .await,
+    );
 
     // The marketplace app installs, upgrades, configures and uninstalls as the operations do.
     let admin_call = |path: &'static str, values: Value, state: Value| {
@@ -983,15 +974,16 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         }
     };
     // hello still holds a subscription: uninstalling removes it.
-    let (status, body) = c
-        .send(
+    expect(
+        200,
+        c.send(
             "POST",
             "/t/acme/apps/hello/v1/subscribe",
             &app_json,
             subscribe.clone(),
         )
-        .await;
-    assert_eq!(status, 200, "{body}");
+        .await,
+    );
     admin_call("/uninstall", json!({"app": "hello"}), Value::Null).await;
     admin_call(
         "/install",
@@ -1027,14 +1019,15 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
     standin
         .refuse_hooks
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let (status, body) = c
-        .admin(
+    expect(
+        201,
+        c.admin(
             "POST",
             "/apps/hello/install",
             Some(json!({"version": "v1.0.0", "consent": consent("hello", "v1.0.0")})),
         )
-        .await;
-    assert_eq!(status, 201, "{body}");
+        .await,
+    );
     // A function gone from Lambda: an upgrade is restored, an install undone.
     stack
         .lambda
