@@ -330,16 +330,15 @@ fn start_thread(
     name: &str,
     changed: watch::Sender<u64>,
 ) -> std::io::Result<WriterThread> {
-    /// Tells whoever waits that the thread has ended, however it ends (a panic included):
-    /// the queue is closed first, so that a write sent after is refused, not lost.
+    /// Tells whoever waits that the thread has ended, however it ends (a panic included).
+    /// Declared before the queue, so dropped after it: a write sent once the thread is seen
+    /// ended is refused, not lost in the closing queue.
     struct Ended {
-        queue: Option<mpsc::Receiver<Message>>,
         alive: Arc<AtomicBool>,
         changed: watch::Sender<u64>,
     }
     impl Drop for Ended {
         fn drop(&mut self) {
-            drop(self.queue.take());
             self.alive.store(false, Ordering::Release);
             self.changed.send_modify(|n| *n += 1);
         }
@@ -351,14 +350,13 @@ fn start_thread(
     let handle = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            let ended = Ended {
-                queue: Some(queue),
+            let _ended = Ended {
                 alive: ending,
                 changed,
             };
-            let Some(queue) = ended.queue.as_ref() else {
-                return;
-            };
+            // Moved out of the closure's captures into a local declared after `_ended`.
+            #[allow(clippy::redundant_locals)]
+            let queue = queue;
             while let Ok(first) = queue.recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_GROUP {
