@@ -1,5 +1,6 @@
 //! The Lambda entry: each function's binary names what it serves ([`run_app`],
-//! [`run_marketplace`], [`run_events`], [`run_fanout`], [`run_catalog_publish`]), and is wired
+//! [`run_marketplace_app`], [`run_marketplace`], [`run_events`], [`run_fanout`],
+//! [`run_catalog_publish`]), and is wired
 //! with only the clients that needs. Request functions serve one [`axum::Router`], the same
 //! the local host serves: both events that reach them, API Gateway HTTP API requests (payload
 //! 2.0) and the Apps plugin's direct `lambda:Invoke` envelope, become an [`http::Request`] for
@@ -168,9 +169,7 @@ impl Aws for AwsClients {
     }
 }
 
-/// The install state, its connection warmed while init is free. Functions only read the
-/// catalog, whatever its generation: the deploy step (`catalog-publish`) writes it, so a
-/// version pinned for a tenant never takes it back.
+/// The install state, its connection to the table warmed by one read while init is free.
 async fn warm_state(settings: &Settings, aws: &impl Aws) -> InstallState {
     let state = aws.state(settings);
     if let Err(e) = state.tenant("__warm-up__").await {
@@ -458,26 +457,37 @@ fn decode_event(
     Ok(req)
 }
 
-/// A request for `path_and_query`, refused as a 400 when the event's parts cannot make one.
+/// A request for `path_and_query` with `headers`, refused as a 400 when the event's parts
+/// cannot make one.
 fn request(
     method: &str,
     path_and_query: &str,
-    headers: impl IntoIterator<Item = (String, String)>,
+    headers: http::HeaderMap,
     body: Vec<u8>,
 ) -> Result<http::Request<Body>, Error> {
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| Error::BadRequest(format!("`{method}` is not an HTTP method")))?;
-    let mut builder = http::Request::builder().method(method).uri(path_and_query);
-    for (name, value) in headers {
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| Error::BadRequest(format!("bad header name `{name}`")))?;
-        let value = http::HeaderValue::from_str(&value)
-            .map_err(|_| Error::BadRequest(format!("bad value for header `{name}`")))?;
-        builder = builder.header(name, value);
-    }
-    builder
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path_and_query)
         .body(Body::from(body))
-        .map_err(|e| Error::BadRequest(format!("the event is not a valid request: {e}")))
+        .map_err(|e| Error::BadRequest(format!("the event is not a valid request: {e}")))?;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// The envelope's headers, which are text.
+fn header_map(headers: BTreeMap<String, String>) -> Result<http::HeaderMap, Error> {
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::BadRequest(format!("bad header name `{name}`")))?;
+            let value = http::HeaderValue::from_str(&value)
+                .map_err(|_| Error::BadRequest(format!("bad value for header `{name}`")))?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 fn with_query(path: &str, query: &str) -> String {
@@ -498,9 +508,6 @@ fn from_http_api(payload: Value) -> Result<http::Request<Body>, Error> {
             .decode(b)
             .map_err(|_| Error::BadRequest("the body is marked base64 but is not".into()))?,
     };
-    let headers = req.headers.iter().filter_map(|(name, value)| {
-        Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-    });
     let path = with_query(
         &req.raw_path.unwrap_or_default(),
         &req.raw_query_string.unwrap_or_default(),
@@ -508,7 +515,7 @@ fn from_http_api(payload: Value) -> Result<http::Request<Body>, Error> {
     request(
         req.request_context.http.method.as_str(),
         &path,
-        headers,
+        req.headers,
         body,
     )
 }
@@ -537,7 +544,7 @@ fn from_envelope(
     let mut request = request(
         &req.http_method,
         &with_query(&path, &req.raw_query),
-        req.headers,
+        header_map(req.headers)?,
         req.body.into_bytes(),
     )?;
     if let Some(tenant) = alias_tenant {
