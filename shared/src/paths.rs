@@ -55,15 +55,13 @@ impl Kind {
         }
     }
 
-    /// The event routes: served for any installed app, hosted here or not.
-    pub fn is_events(self) -> bool {
-        matches!(
-            self,
-            Kind::Notification
-                | Kind::WebhookEvent
-                | Kind::Subscribe
-                | Kind::Unsubscribe
-                | Kind::Subscriptions
+    /// The path template of a fixed kind under any app's root:
+    /// `/t/{tenant}/apps/{app}/v1/notify`.
+    pub fn under_any_app(self) -> String {
+        format!(
+            "{}{}",
+            app_root("{tenant}", "{app}"),
+            self.fixed_path().unwrap_or_default()
         )
     }
 
@@ -232,16 +230,7 @@ impl EventRoute {
         let under_app = |kinds: &[Kind]| {
             kinds
                 .iter()
-                .map(|k| {
-                    (
-                        k.method(),
-                        format!(
-                            "{}{}",
-                            app_root("{tenant}", "{app}"),
-                            k.fixed_path().unwrap_or_default()
-                        ),
-                    )
-                })
+                .map(|k| (k.method(), k.under_any_app()))
                 .collect::<Vec<_>>()
         };
         match self {

@@ -13,7 +13,7 @@ use http::Method;
 
 use super::method_filter;
 use super::{
-    Host, Incoming, InvokedForTenant, Req, TenantId, header_str, json, query,
+    Host, Incoming, InvokedForTenant, PathIds, Req, header_str, json, query,
     refusing_other_methods, require_content_type,
 };
 use crate::apps::App;
@@ -21,7 +21,7 @@ use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
 use crate::functions;
-use crate::paths::{AppRoute, Kind, app_root};
+use crate::paths::{AppRoute, app_root};
 use crate::protocol::apps::{
     AwsLambdaDeploy, AwsLambdaFunction, Binding, CallRequest, CallResponse, Form, HttpDeploy,
     Permission, ResponseType, location,
@@ -38,8 +38,7 @@ pub(super) const DIALOG_TTL_SECONDS: u64 = 3600;
 /// The key of the signed call token in a post action's `integration.context`.
 pub const ACTION_TOKEN_KEY: &str = "cloudapps_call";
 
-/// What the handlers of one app's routes share.
-#[derive(Clone)]
+/// What the handlers of one app's routes share, behind one `Arc` (a request clones a pointer).
 struct AppArea {
     host: Host,
     app: Arc<dyn App>,
@@ -62,13 +61,13 @@ impl Host {
                 let path = format!("{}{}", app_root("{tenant}", app_id), route.path());
                 router.route(&path, method_router(*route))
             })
-            .with_state(area)
+            .with_state(Arc::new(area))
     }
 }
 
-fn method_router(route: AppRoute) -> MethodRouter<AppArea> {
-    let handler = move |State(area): State<AppArea>,
-                        TenantId(tenant): TenantId,
+fn method_router(route: AppRoute) -> MethodRouter<Arc<AppArea>> {
+    let handler = move |State(area): State<Arc<AppArea>>,
+                        PathIds { tenant, .. }: PathIds,
                         Incoming(req): Incoming| async move {
         area.host.serve_app(&area.app, route, &tenant, &req).await
     };
@@ -318,7 +317,7 @@ impl Host {
         if command.path == PING_PATH {
             return Ok(CallResponse::ok("PONG"));
         }
-        if let (Some(_), Some(mm)) = (command.context.subject, &self.mattermost)
+        if let (Some(_), Some(mm)) = (command.context.subject, self.mattermost())
             && let Some(answer) = ctx.app.notify(&command, mm.as_ref()).await
         {
             return answer;
@@ -359,7 +358,7 @@ impl Host {
                 .form
                 .as_ref()
                 .filter(|_| answer.kind == ResponseType::Form),
-            &self.mattermost,
+            self.mattermost(),
         ) else {
             return answer;
         };
@@ -371,11 +370,7 @@ impl Host {
         }
         let open = OpenDialogRequest {
             trigger_id: trigger_id.to_owned(),
-            url: format!(
-                "{}{}",
-                ctx.root_url(self),
-                Kind::Dialog.fixed_path().unwrap_or_default()
-            ),
+            url: format!("{}{}", ctx.root_url(self), AppRoute::Dialog.path()),
             dialog: render::form_to_dialog(form, dialog_token(ctx, form, user_id)),
         };
         match mm
@@ -400,7 +395,7 @@ impl Host {
         tenant_id: &str,
         app_id: &str,
     ) -> Result<(Tenant, Install), Error> {
-        let (tenant, install) = self.state.tenant_and_install(tenant_id, app_id).await?;
+        let (tenant, install) = self.state().tenant_and_install(tenant_id, app_id).await?;
         // An unknown tenant is answered like an app it has not installed, so these routes do
         // not tell who is a tenant here.
         let not_installed = || {
@@ -443,7 +438,7 @@ pub fn action_integration(
         url: format!(
             "{base_url}{}{}",
             app_root(&install.tenant_id, &install.app_id),
-            Kind::PostAction.fixed_path().unwrap_or_default()
+            AppRoute::PostAction.path()
         ),
         context,
     }

@@ -3,6 +3,8 @@
 //! token), the subscription API apps call with their JWT, and the operator's view of the
 //! dead-letter queue. An event is answered 202 only once the queue has it.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::response::Response;
@@ -10,7 +12,7 @@ use axum::routing::{MethodRouter, get, post};
 use http::request::Parts;
 
 use super::{
-    Host, Incoming, Req, TenantId, bearer, header_str, json, json_body, query,
+    Host, Incoming, PathIds, Req, bearer, header_str, json, json_body, query,
     refusing_other_methods, require_content_type,
 };
 use crate::auth;
@@ -18,7 +20,7 @@ use crate::error::Error;
 use crate::events::fanout::{Answer, Deliverer, HttpDeliverer};
 use crate::events::subscriptions::Subscription;
 use crate::events::{Event, EventKind};
-use crate::paths::{DEAD_LETTERS_PATH, EventRoute, INGEST_PATH, Kind, REDRIVE_PATH, app_root};
+use crate::paths::{DEAD_LETTERS_PATH, EventRoute, INGEST_PATH, Kind, REDRIVE_PATH};
 use crate::protocol::apps::CallRequest;
 use crate::protocol::classic::OutgoingWebhookRequest;
 use crate::store::{Install, Tenant};
@@ -35,18 +37,24 @@ impl Host {
                 EventRoute::Ingest => router
                     .route(INGEST_PATH, only_post(post(ingest)))
                     .route(
-                        &under_app(Kind::Notification),
+                        &Kind::under_any_app(Kind::Notification),
                         only_post(post(notification)),
                     )
                     .route(
-                        &under_app(Kind::WebhookEvent),
+                        &Kind::under_any_app(Kind::WebhookEvent),
                         only_post(post(webhook_event)),
                     ),
                 EventRoute::Subscriptions => router
-                    .route(&under_app(Kind::Subscribe), only_post(post(subscribe)))
-                    .route(&under_app(Kind::Unsubscribe), only_post(post(unsubscribe)))
                     .route(
-                        &under_app(Kind::Subscriptions),
+                        &Kind::under_any_app(Kind::Subscribe),
+                        only_post(post(subscribe)),
+                    )
+                    .route(
+                        &Kind::under_any_app(Kind::Unsubscribe),
+                        only_post(post(unsubscribe)),
+                    )
+                    .route(
+                        &Kind::under_any_app(Kind::Subscriptions),
                         refusing_other_methods(get(subscriptions), vec!["GET"]),
                     ),
                 EventRoute::DeadLetters => router
@@ -57,26 +65,18 @@ impl Host {
                     .route(REDRIVE_PATH, only_post(post(redrive))),
             };
         }
-        router.with_state(self.clone())
+        router.with_state(Arc::new(self.clone()))
     }
 }
 
-fn only_post(router: MethodRouter<Host>) -> MethodRouter<Host> {
+fn only_post(router: MethodRouter<Arc<Host>>) -> MethodRouter<Arc<Host>> {
     refusing_other_methods(router, vec!["POST"])
-}
-
-fn under_app(kind: Kind) -> String {
-    format!(
-        "{}{}",
-        app_root("{tenant}", "{app}"),
-        kind.fixed_path().unwrap_or_default()
-    )
 }
 
 /// `POST /events/t/{tenant}`: a normalized event, with the tenant admin's token.
 async fn ingest(
-    State(host): State<Host>,
-    TenantId(tenant): TenantId,
+    State(host): State<Arc<Host>>,
+    PathIds { tenant, .. }: PathIds,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
     host.marketplace
@@ -92,12 +92,11 @@ struct Installed {
     install: Install,
 }
 
-impl FromRequestParts<Host> for Installed {
+impl FromRequestParts<Arc<Host>> for Installed {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, host: &Host) -> Result<Self, Error> {
-        let tenant = super::path_param(parts, host, "tenant").await?;
-        let app = super::path_param(parts, host, "app").await?;
+    async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, Error> {
+        let PathIds { tenant, app } = PathIds::from_request_parts(parts, host).await?;
         let (tenant, install) = host.enabled_install(&tenant, &app).await?;
         Ok(Installed { tenant, install })
     }
@@ -107,10 +106,10 @@ impl FromRequestParts<Host> for Installed {
 /// `Mattermost-App-Authorization` or `Authorization`.
 struct CallingApp(Install);
 
-impl FromRequestParts<Host> for CallingApp {
+impl FromRequestParts<Arc<Host>> for CallingApp {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, host: &Host) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, Error> {
         let Installed { install, .. } = Installed::from_request_parts(parts, host).await?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         auth::verify_app_jwt(
@@ -123,7 +122,7 @@ impl FromRequestParts<Host> for CallingApp {
 }
 
 async fn notification(
-    State(host): State<Host>,
+    State(host): State<Arc<Host>>,
     Installed { tenant, install }: Installed,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
@@ -132,7 +131,7 @@ async fn notification(
 
 /// A classic outgoing webhook, ingested as `message_posted`.
 async fn webhook_event(
-    State(host): State<Host>,
+    State(host): State<Arc<Host>>,
     Installed { tenant, install }: Installed,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
@@ -145,7 +144,7 @@ async fn webhook_event(
 }
 
 async fn subscribe(
-    State(host): State<Host>,
+    State(host): State<Arc<Host>>,
     CallingApp(install): CallingApp,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
@@ -156,7 +155,7 @@ async fn subscribe(
 }
 
 async fn unsubscribe(
-    State(host): State<Host>,
+    State(host): State<Arc<Host>>,
     CallingApp(install): CallingApp,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
@@ -169,7 +168,7 @@ async fn unsubscribe(
 }
 
 async fn subscriptions(
-    State(host): State<Host>,
+    State(host): State<Arc<Host>>,
     CallingApp(install): CallingApp,
 ) -> Result<Response, Error> {
     let list = host.state().subscriptions_of(&install).await?;
@@ -178,14 +177,17 @@ async fn subscriptions(
 
 /// `GET /events/dead-letters`: lists them; takes `?max=N` and the operator credential.
 async fn dead_letters(
-    State(host): State<Host>,
+    State(host): State<Arc<Host>>,
     Incoming(req): Incoming,
 ) -> Result<Response, Error> {
     host.dead_letters(&req, false).await
 }
 
 /// `POST /events/dead-letters/redrive`: moves them back onto the events queue.
-async fn redrive(State(host): State<Host>, Incoming(req): Incoming) -> Result<Response, Error> {
+async fn redrive(
+    State(host): State<Arc<Host>>,
+    Incoming(req): Incoming,
+) -> Result<Response, Error> {
     host.dead_letters(&req, true).await
 }
 

@@ -1,50 +1,22 @@
 //! The marketplace area: one route per operation, under `/marketplace`, with the operator's or
 //! the tenant admin's credential, JSON in and out.
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::MethodRouter;
-use http::request::Parts;
 
-use super::method_filter;
 use super::{
     Host, Incoming, Req, bearer, json, json_body, json_body_or_default, query,
     refusing_other_methods,
 };
+use super::{PathIds, method_filter};
 use crate::error::Error;
 use crate::marketplace::service::{ListQuery, RegisterTenant};
 use crate::paths::Op;
 use crate::protocol::apps::CallResponse;
-
-/// The `{tenant}` and `{app}` of a marketplace route (empty where the route has none).
-struct Target {
-    tenant: String,
-    app: String,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Target {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        let names: Vec<String> = axum::extract::RawPathParams::from_request_parts(parts, state)
-            .await
-            .map(|p| p.iter().map(|(k, _)| k.to_owned()).collect())
-            .unwrap_or_default();
-        let mut target = Target {
-            tenant: String::new(),
-            app: String::new(),
-        };
-        for name in names {
-            let value = super::path_param(parts, state, &name).await?;
-            match name.as_str() {
-                "tenant" => target.tenant = value,
-                _ => target.app = value,
-            }
-        }
-        Ok(target)
-    }
-}
 
 impl Host {
     /// The router for the marketplace operations `ops`.
@@ -59,17 +31,17 @@ impl Host {
                 let on_path: Vec<Op> = ops.iter().copied().filter(|op| op.path() == path).collect();
                 let methods = on_path.iter().map(|op| op.method()).collect();
                 let method_router = on_path.into_iter().fold(MethodRouter::new(), |m, op| {
-                    let handler = move |State(host): State<Host>,
-                                        target: Target,
+                    let handler = move |State(host): State<Arc<Host>>,
+                                        ids: PathIds,
                                         Incoming(req): Incoming| async move {
-                        host.serve_marketplace(op, &target.tenant, &target.app, &req)
+                        host.serve_marketplace(op, &ids.tenant, &ids.app, &req)
                             .await
                     };
                     m.on(method_filter(op.method()), handler)
                 });
                 router.route(path, refusing_other_methods(method_router, methods))
             })
-            .with_state(self.clone())
+            .with_state(Arc::new(self.clone()))
     }
 
     async fn serve_marketplace(

@@ -4,7 +4,8 @@
 //! reaches a handler is for that handler's route.
 //!
 //! [`Host`] holds what the areas need (the install state and the ports) and builds their
-//! routers; a function is given only the parts its route uses.
+//! routers. Every area takes the whole `Host`; a Lambda function's is built with only the
+//! ports its area uses ([`crate::lambda`]), the others left as inert defaults.
 
 pub mod apps;
 pub mod events;
@@ -50,15 +51,14 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct InvokedForTenant(pub String);
 
-/// What the areas' routers are built from, once per process.
+/// What the areas' routers are built from, once per process. The install state, the apps and
+/// the Mattermost client are the marketplace's; the routers share one `Arc` of it, so a
+/// request clones a pointer, not the host.
 #[derive(Clone)]
 pub struct Host {
-    state: InstallState,
-    apps: BuiltinApps,
+    marketplace: Marketplace,
     /// The URL Mattermost reaches this host at; derived from each request when unset.
     public_url: Option<String>,
-    mattermost: Option<Arc<dyn Mattermost>>,
-    marketplace: Marketplace,
     /// Where accepted events wait for fan-out.
     queue: Option<Arc<dyn EventQueue>>,
     /// Events per second per tenant.
@@ -78,13 +78,9 @@ impl Host {
         apps: BuiltinApps,
         provisioner: Arc<dyn Provisioner>,
     ) -> Self {
-        let marketplace = Marketplace::new(state.clone(), apps.clone(), provisioner);
         Host {
-            state,
-            apps,
+            marketplace: Marketplace::new(state, apps, provisioner),
             public_url: None,
-            mattermost: None,
-            marketplace,
             queue: None,
             event_rate: EventRate::new(Limits::default().events_per_second),
         }
@@ -131,8 +127,7 @@ impl Host {
 
     /// The Mattermost REST client classic commands open dialogs with.
     pub fn with_mattermost(mut self, client: Arc<dyn Mattermost>) -> Self {
-        self.marketplace = self.marketplace.with_mattermost(client.clone());
-        self.mattermost = Some(client);
+        self.marketplace = self.marketplace.with_mattermost(client);
         self
     }
 
@@ -141,11 +136,15 @@ impl Host {
     }
 
     pub fn state(&self) -> &InstallState {
-        &self.state
+        self.marketplace.state()
     }
 
     pub fn apps(&self) -> &BuiltinApps {
-        &self.apps
+        self.marketplace.apps()
+    }
+
+    fn mattermost(&self) -> Option<&Arc<dyn Mattermost>> {
+        self.marketplace.mattermost()
     }
 
     /// Every route of every area: the local host.
@@ -153,7 +152,7 @@ impl Host {
         let mut router = Router::new()
             .merge(self.marketplace_router(&crate::paths::Op::ALL))
             .merge(self.events_router(&crate::paths::EventRoute::ALL));
-        for (app_id, app) in self.apps.iter() {
+        for (app_id, app) in self.apps().iter() {
             router = router.merge(self.apps_router(app_id, &app.routes()));
         }
         finish(router)
@@ -237,34 +236,38 @@ impl<S: Send + Sync> FromRequest<S> for Incoming {
     }
 }
 
-/// The `{tenant}` of the path, which must be a valid id.
-pub struct TenantId(pub String);
+/// The `{tenant}` and `{app}` of the path (empty where the route has none), read once. Every
+/// parameter of our paths is an id: one that is not valid is no route of ours.
+pub struct PathIds {
+    pub tenant: String,
+    pub app: String,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for TenantId {
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        path_param(parts, state, "tenant").await.map(TenantId)
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| no_route_for(parts.uri.path()))?;
+        let mut ids = PathIds {
+            tenant: String::new(),
+            app: String::new(),
+        };
+        let span = tracing::Span::current();
+        for (name, value) in &params {
+            if !crate::ids::valid_id(value) {
+                return Err(no_route_for(parts.uri.path()));
+            }
+            span.record(name, value);
+            match name {
+                "tenant" => ids.tenant = value.to_owned(),
+                "app" => ids.app = value.to_owned(),
+                _ => {}
+            }
+        }
+        Ok(ids)
     }
-}
-
-/// A named path parameter, which must be a valid id (anything else is no route of ours).
-async fn path_param<S: Send + Sync>(
-    parts: &mut Parts,
-    state: &S,
-    name: &str,
-) -> Result<String, Error> {
-    let params = RawPathParams::from_request_parts(parts, state)
-        .await
-        .map_err(|_| no_route_for(parts.uri.path()))?;
-    let value = params
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| crate::ids::valid_id(v))
-        .ok_or_else(|| no_route_for(parts.uri.path()))?;
-    tracing::Span::current().record(name, value.as_str());
-    Ok(value)
 }
 
 fn no_route_for(path: &str) -> Error {
@@ -315,14 +318,13 @@ async fn in_request_span(req: Request, next: Next) -> Response {
     .await
 }
 
-/// The filter for an HTTP method the paths name (`GET`, `POST`, `DELETE`).
+/// The filter for an HTTP method the paths name (`GET`, `POST`, `DELETE`): they are written
+/// in code, so one that is not a method is a bug every router build (and test) shows at once.
 fn method_filter(method: &str) -> axum::routing::MethodFilter {
-    use axum::routing::MethodFilter;
-    match method {
-        "GET" => MethodFilter::GET,
-        "DELETE" => MethodFilter::DELETE,
-        _ => MethodFilter::POST,
-    }
+    http::Method::from_bytes(method.as_bytes())
+        .ok()
+        .and_then(|m| axum::routing::MethodFilter::try_from(m).ok())
+        .unwrap_or_else(|| panic!("`{method}` is not an HTTP method a route can have"))
 }
 
 /// `router` answering a method it has no handler for with the JSON error that names the

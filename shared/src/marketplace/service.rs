@@ -19,7 +19,7 @@ use crate::ids::{self, valid_id};
 use crate::limits::Limits;
 use crate::mattermost::{Mattermost, NewCommand, NewOutgoingWebhook};
 use crate::outbound::{PrivateNetworks, check_base_url};
-use crate::paths::{Kind, app_root};
+use crate::paths::{AppRoute, app_root};
 use crate::protocol::apps::{Call, CallResponse, Form, Permission, ResponseType, Subject};
 use crate::store::{
     Install, InstallState, RegisteredIntegration, Secret, StoreError, Tenant, TokenHash,
@@ -307,6 +307,16 @@ impl Marketplace {
     pub fn with_operator_token_hash(mut self, hash: Option<String>) -> Self {
         self.operator_token_hash = hash.filter(|h| !h.is_empty());
         self
+    }
+
+    /// The apps it installs from.
+    pub fn apps(&self) -> &BuiltinApps {
+        &self.apps
+    }
+
+    /// The Mattermost REST client, when one is wired.
+    pub fn mattermost(&self) -> Option<&Arc<dyn Mattermost>> {
+        self.mattermost.as_ref()
     }
 
     pub fn state(&self) -> &InstallState {
@@ -633,14 +643,8 @@ impl Marketplace {
         let provisioned = self.provision(tenant, &install).await?;
         self.subscribe_app(&install).await?;
         let root = format!("{base_url}{}", app_root(&tenant.id, &install.app_id));
-        let slash_url = format!(
-            "{root}{}",
-            Kind::SlashCommand.fixed_path().unwrap_or_default()
-        );
-        let outgoing_url = format!(
-            "{root}{}",
-            Kind::OutgoingWebhook.fixed_path().unwrap_or_default()
-        );
+        let slash_url = format!("{root}{}", AppRoute::SlashCommand.path());
+        let outgoing_url = format!("{root}{}", AppRoute::OutgoingWebhook.path());
         let mut issued = Vec::new();
         if let Some(admin) = &req.mattermost {
             issued = self
