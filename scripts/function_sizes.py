@@ -5,9 +5,8 @@ For every binary in functions/src/bin (or those named), from target/release (bui
 `cargo build --release -p cloudapps-functions --config 'profile.release.strip=false'`):
 
 - its size stripped (what `provided.al2023` runs) and zipped as `bootstrap` (what is uploaded);
-- whether it contains the SQS SDK, the Lambda SDK, SQLite, the marketplace service and the
-  notices app, by the symbols of each (`nm`), so "links only what it serves" is checked on the
-  binary itself.
+- whether it contains the SQS SDK, the Lambda SDK, SQLite and the marketplace's operations,
+  by the symbols of each (`nm`), as `tests/linking.rs` checks on every test run.
 
 Usage: python3 scripts/function_sizes.py [--markdown] [NAME ...]
 """
@@ -27,7 +26,7 @@ PARTS = {
     "sqs": ("aws_sdk_sqs::",),
     "lambda": ("aws_sdk_lambda::",),
     "sqlite": ("rusqlite::", "sqlite3_"),
-    "market": ("cloudapps::marketplace::service::Marketplace::",),
+    "market": ("cloudapps::marketplace::service::Marketplace::install",),
 }
 
 

@@ -1,7 +1,7 @@
 //! The cold-start floor: the least a function that reads the install table can do, to compare
 //! the real binaries with (`scripts/cold_start.py`). At init it loads the AWS configuration,
 //! builds a DynamoDB client and makes the one read every function's cold start makes (the
-//! tenant lookup `cloudapps::lambda::cold_start` warms the store with: `GetItem` on
+//! tenant lookup every function warms the store with at init: `GetItem` on
 //! `pk = TENANT#__warm-up__`, `sk = TENANT`, consistent); whether the item exists does not
 //! matter. Then it answers every event with an empty 200. No tracing subscriber, no host.
 //!

@@ -25,7 +25,7 @@ pub enum Serves {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Function {
-    /// The binary, and the function's name in `template.yaml`'s `BuildProperties.Binary`.
+    /// The binary, and the function's name in `template.yaml`'s `Metadata.Binary`.
     pub name: &'static str,
     pub serves: Serves,
 }
@@ -142,48 +142,32 @@ impl Function {
 
 impl Function {
     /// The source of its binary, `functions/src/bin/<name>.rs`: its `main` names what it
-    /// serves, so it links only that (`tests/template.rs` checks these files, and writes them with `CLOUDAPPS_BLESS=1`).
+    /// serves, so it links only that (`tests/template.rs` checks these files, and writes them
+    /// with `CLOUDAPPS_BLESS=1`).
     pub fn binary_source(&self) -> String {
         let mut uses = vec!["cloudapps::lambda".to_owned()];
-        let (what, run) = match self.serves {
+        let run = match self.serves {
             Serves::App { app, route } if app == crate::apps::marketplace::APP_ID => {
                 uses.push("cloudapps::paths::AppRoute".into());
-                (
-                    self.describe(),
-                    format!("lambda::run_marketplace_app(AppRoute::{route:?})"),
-                )
+                format!("lambda::run_marketplace_app(AppRoute::{route:?})")
             }
             Serves::App { app, route } => {
                 uses.push(format!("cloudapps::apps::{app}"));
                 uses.push("cloudapps::paths::AppRoute".into());
-                (
-                    self.describe(),
-                    format!("lambda::run_app({app}::APP, AppRoute::{route:?})"),
-                )
+                format!("lambda::run_app({app}::APP, AppRoute::{route:?})")
             }
             Serves::Marketplace(op) => {
                 uses.push("cloudapps::paths::Op".into());
-                (
-                    self.describe(),
-                    format!("lambda::run_marketplace(Op::{op:?})"),
-                )
+                format!("lambda::run_marketplace(Op::{op:?})")
             }
             Serves::Events(route) => {
                 uses.push("cloudapps::paths::EventRoute".into());
-                (
-                    self.describe(),
-                    format!("lambda::run_events(EventRoute::{route:?})"),
-                )
+                format!("lambda::run_events(EventRoute::{route:?})")
             }
-            Serves::FanOut => (
-                "batches of the events queue".to_owned(),
-                "lambda::run_fanout()".to_owned(),
-            ),
-            Serves::CatalogPublish => (
-                "CloudFormation's catalog-publish custom resource".to_owned(),
-                "lambda::run_catalog_publish()".to_owned(),
-            ),
+            Serves::FanOut => "lambda::run_fanout()".to_owned(),
+            Serves::CatalogPublish => "lambda::run_catalog_publish()".to_owned(),
         };
+        let what = self.describe();
         // As rustfmt orders them.
         uses.sort();
         let uses: String = uses.iter().map(|u| format!("use {u};\n")).collect();
@@ -194,6 +178,13 @@ impl Function {
 
     /// What it serves: `POST /t/{tenant}/apps/hello/send`.
     pub fn describe(&self) -> String {
+        match self.serves {
+            Serves::FanOut => return "batches of the events queue".to_owned(),
+            Serves::CatalogPublish => {
+                return "CloudFormation's catalog-publish custom resource".to_owned();
+            }
+            _ => {}
+        }
         let routes: Vec<String> = self
             .http_routes()
             .into_iter()

@@ -5,10 +5,12 @@
 //!   of the answer back into the wire format it came in;
 //! - [`auth`]: JWTs, command tokens and signed call tokens;
 //! - [`store`]: the install-state port with its DynamoDB and SQLite adapters;
+//! - [`paths`]: every path the host answers, and the tenant-alias rule;
 //! - [`apps`]: the built-in apps;
 //! - [`http`]: the axum routers of every area, shared by every Lambda and the local host;
 //! - [`functions`]: which Lambda function serves which route;
 //! - [`lambda`]: the Lambda entry point;
+//! - [`aws`]: the one AWS SDK configuration;
 //! - [`outbound`]: the one policy every outbound HTTP request goes through.
 
 pub mod apps;

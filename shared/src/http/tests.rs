@@ -23,7 +23,7 @@ const SITE: &str = "https://mm.acme.test";
 
 /// A request as a test writes it, made into an `http::Request` when sent.
 #[derive(Debug, Clone)]
-struct Inbound {
+struct TestRequest {
     method: Method,
     path: String,
     headers: http::HeaderMap,
@@ -32,9 +32,9 @@ struct Inbound {
     invoked_for_tenant: Option<String>,
 }
 
-impl Inbound {
+impl TestRequest {
     fn new(method: Method, path: &str, headers: http::HeaderMap, body: Bytes) -> Self {
-        Inbound {
+        TestRequest {
             method,
             path: path.to_owned(),
             headers,
@@ -95,7 +95,7 @@ impl Fixture {
         path: &str,
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
-    ) -> Inbound {
+    ) -> TestRequest {
         let mut map = HeaderMap::new();
         map.insert(HOST, "cloudapps.example".parse().unwrap());
         for (k, v) in headers {
@@ -104,7 +104,7 @@ impl Fixture {
                 v.parse().unwrap(),
             );
         }
-        Inbound::new(method, path, map, body.into())
+        TestRequest::new(method, path, map, body.into())
     }
 
     /// An Apps call as Mattermost sends it: the site URL is in every call's context.
@@ -155,11 +155,11 @@ impl Fixture {
     }
 }
 
-async fn send(host: &Host, req: Inbound) -> (u16, Value) {
+async fn send(host: &Host, req: TestRequest) -> (u16, Value) {
     send_to(&host.router(), req).await
 }
 
-async fn send_to(router: &Router, req: Inbound) -> (u16, Value) {
+async fn send_to(router: &Router, req: TestRequest) -> (u16, Value) {
     let out = testing::send(router, req.into_request()).await;
     let body: Value = serde_json::from_slice(&out.body)
         .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&out.body)));
@@ -548,7 +548,7 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
             )
         )
     };
-    let cases: Vec<(&str, Inbound, u16, &str, &str)> = vec![
+    let cases: Vec<(&str, TestRequest, u16, &str, &str)> = vec![
         (
             "malformed json",
             f.request(

@@ -21,12 +21,9 @@ async fn host() -> (Host, crate::store::Install) {
     (Host::new(state, apps), install)
 }
 
-/// The router a function serving one app route has, over `host`.
+/// The router a function has, over `host`.
 fn router(host: &Host, function: &Function) -> Router {
-    let Serves::App { app, route } = function.serves else {
-        panic!("{} serves no app route", function.name)
-    };
-    crate::http::finish(host.apps_router(app, &[route]))
+    host.function_router(function).expect("an HTTP function")
 }
 
 fn event(payload: Value, arn: &str) -> LambdaEvent<Value> {

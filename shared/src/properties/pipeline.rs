@@ -160,7 +160,7 @@ impl Fixture {
     }
 
     /// The request `spec` describes, with the secrets of the install its path names.
-    fn inbound(&self, spec: &Spec) -> Inbound {
+    fn request(&self, spec: &Spec) -> TestRequest {
         let (tenant, app) =
             tenant_and_app(&spec.path).unwrap_or_else(|| ("acme".to_owned(), "hello".to_owned()));
         let install = self
@@ -226,7 +226,7 @@ impl Fixture {
         let body = replace(&spec.body, COMMAND_TOKEN, &command_token);
         let body = replace(&body, CALL_TOKEN, &call_token);
         let method = Method::from_bytes(spec.method.as_bytes()).unwrap_or(Method::POST);
-        Inbound {
+        TestRequest {
             method,
             path: spec.path.clone(),
             query: spec.query.clone(),
@@ -237,14 +237,14 @@ impl Fixture {
 
     /// Sends `req` to every route of the host, as the local server does. A path that is not
     /// a URI never reaches it (the server refuses it first): `None`.
-    fn handle(&self, req: &Inbound) -> Option<testing::Answer> {
+    fn handle(&self, req: &TestRequest) -> Option<testing::Answer> {
         let req = req.to_request()?;
         Some(self.rt.block_on(self.host.handle(req)))
     }
 }
 
 /// A request as the strategies make it.
-struct Inbound {
+struct TestRequest {
     method: Method,
     path: String,
     query: String,
@@ -252,7 +252,7 @@ struct Inbound {
     body: Bytes,
 }
 
-impl Inbound {
+impl TestRequest {
     fn to_request(&self) -> Option<http::Request<axum::body::Body>> {
         let uri = if self.query.is_empty() {
             self.path.clone()
@@ -774,7 +774,7 @@ fn the_host_answers_every_request_with_json_below_500() {
     let mut runner = TestRunner::new(config());
     runner
         .run(&spec(), |spec| {
-            let Some(out) = f.handle(&f.inbound(&spec)) else {
+            let Some(out) = f.handle(&f.request(&spec)) else {
                 return Ok(());
             };
             f.repair();
@@ -785,7 +785,7 @@ fn the_host_answers_every_request_with_json_below_500() {
 
 /// A Lambda event carrying `req`: an API Gateway HTTP API request (`flag`: its body
 /// base64-encoded), or an Apps invoke envelope (`flag`: with the bare call path).
-fn lambda_payload(req: Inbound, http_api: bool, flag: bool) -> Value {
+fn lambda_payload(req: TestRequest, http_api: bool, flag: bool) -> Value {
     let headers: serde_json::Map<String, Value> = req
         .headers
         .iter()
@@ -853,7 +853,7 @@ fn every_lambda_event_is_answered_with_json_below_500() {
     let run = |(event, function, alias): (LambdaCase, &'static Function, &str)| {
         let head = matches!(&event, Ok((spec, ..)) if spec.method == "HEAD");
         let payload = match event {
-            Ok((spec, http_api, flag)) => lambda_payload(f.inbound(&spec), http_api, flag),
+            Ok((spec, http_api, flag)) => lambda_payload(f.request(&spec), http_api, flag),
             Err(raw) => raw,
         };
         let mut context = LambdaContext::default();
@@ -886,7 +886,7 @@ fn the_pipeline_strategy_reaches_the_handlers() {
     let mut ok = 0;
     for _ in 0..300 {
         let spec = spec().new_tree(&mut runner).unwrap().current();
-        let Some(out) = f.handle(&f.inbound(&spec)) else {
+        let Some(out) = f.handle(&f.request(&spec)) else {
             continue;
         };
         f.repair();
