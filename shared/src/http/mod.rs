@@ -257,7 +257,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
         let span = tracing::Span::current();
         for (name, value) in &params {
             if !crate::ids::valid_id(value) {
-                return Err(no_route_for(parts.uri.path()));
+                return Err(Error::NotFound(format!(
+                    "no route for {}: `{value}` is not a valid {name} id",
+                    parts.uri.path()
+                )));
             }
             span.record(name, value);
             match name {

@@ -618,6 +618,18 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
             "no app `nope`",
         ),
         (
+            "invalid tenant id",
+            f.request(
+                Method::POST,
+                "/t/ac%20me/apps/hello/send",
+                &[json_ct, auth],
+                "{}",
+            ),
+            404,
+            "not_found",
+            "`ac me` is not a valid tenant id",
+        ),
+        (
             "unknown route",
             f.request(Method::POST, "/hooks/x", &[json_ct, auth], "{}"),
             404,
