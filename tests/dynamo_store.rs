@@ -29,7 +29,7 @@ async fn install_records_round_trip_through_native_attributes() {
     use std::sync::Arc;
 
     use cloudapps::apps::BuiltinApps;
-    use cloudapps::provision::ensure_tenant_with_apps;
+    use cloudapps::first_run::ensure_tenant_with_apps;
     use cloudapps::store::{InstallState, StoreError};
 
     let state = InstallState::new(Arc::new(store().await));

@@ -25,10 +25,11 @@ use crate::events::queue::{EventQueue, Received, SqsQueue};
 use crate::functions::{Function, Serves};
 use crate::http::{Host, InvokedForTenant, RequestId};
 use crate::marketplace::catalog_publish::{self, CustomResourceRequest};
-use crate::marketplace::provisioner::{LambdaProvisioner, NotProvisioning, Provisioner};
+use crate::marketplace::provisioner::{NotProvisioning, Provisioner};
 use crate::outbound::PrivateNetworks;
 use crate::paths::{AppRoute, EventRoute, Op, TENANT_ALIAS_PREFIX, app_root};
 use crate::protocol::invoke::{InvokeRequest, InvokeResponse};
+use crate::provisioners::LambdaProvisioner;
 use crate::store::InstallState;
 use crate::store::dynamo::DynamoStore;
 

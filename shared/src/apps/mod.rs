@@ -14,6 +14,7 @@ use crate::command::Command;
 use crate::error::Error;
 use crate::events::subscriptions::Subscription;
 use crate::marketplace::Marketplace;
+use crate::marketplace::hosted_apps::HostedApps;
 use crate::mattermost::Mattermost;
 use crate::paths::AppRoute;
 use crate::protocol::apps::{Binding, CallResponse, Manifest};
@@ -141,5 +142,22 @@ impl BuiltinApps {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn App>)> {
         self.apps.iter().map(|(id, app)| (id.as_str(), app))
+    }
+}
+
+#[async_trait]
+impl HostedApps for BuiltinApps {
+    fn hosts(&self, app_id: &str) -> bool {
+        self.get(app_id).is_some()
+    }
+
+    fn subscriptions(&self, app_id: &str) -> Vec<Subscription> {
+        self.get(app_id)
+            .map(|a| a.subscriptions())
+            .unwrap_or_default()
+    }
+
+    async fn call(&self, app_id: &str, command: &Command) -> Option<CallResponse> {
+        self.get(app_id)?.call(command).await
     }
 }

@@ -581,7 +581,7 @@ mod tests {
         let state = InstallState::new(Arc::new(
             crate::store::sqlite::SqliteStore::open_in_memory().unwrap(),
         ));
-        crate::provision::ensure_tenant_with_apps(
+        crate::first_run::ensure_tenant_with_apps(
             &state,
             "acme",
             "https://mm.acme.test",

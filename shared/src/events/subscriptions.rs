@@ -267,7 +267,7 @@ mod tests {
 
     use super::*;
     use crate::apps::BuiltinApps;
-    use crate::provision::ensure_tenant_with_apps;
+    use crate::first_run::ensure_tenant_with_apps;
     use crate::store::sqlite::SqliteStore;
 
     async fn hello() -> (InstallState, Install) {

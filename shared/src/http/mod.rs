@@ -31,9 +31,10 @@ use crate::error::Error;
 use crate::events::queue::EventQueue;
 use crate::limits::{EventRate, Limits};
 use crate::marketplace::Marketplace;
-use crate::marketplace::provisioner::{EmbeddedProvisioner, Provisioner};
+use crate::marketplace::provisioner::Provisioner;
 use crate::mattermost::Mattermost;
 use crate::outbound::PrivateNetworks;
+use crate::provisioners::EmbeddedProvisioner;
 use crate::store::InstallState;
 
 /// Bodies larger than this are refused before they are parsed.
@@ -51,12 +52,14 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct InvokedForTenant(pub String);
 
-/// What the areas' routers are built from, once per process. The install state, the apps and
-/// the Mattermost client are the marketplace's; the routers share one `Arc` of it, so a
-/// request clones a pointer, not the host.
+/// What the areas' routers are built from, once per process. The install state and the
+/// Mattermost client are the marketplace's; the routers share one `Arc` of it, so a request
+/// clones a pointer, not the host.
 #[derive(Clone)]
 pub struct Host {
     marketplace: Marketplace,
+    /// The apps routed to; the marketplace reaches the same ones through its port.
+    apps: BuiltinApps,
     /// The URL Mattermost reaches this host at; derived from each request when unset.
     public_url: Option<String>,
     /// Where accepted events wait for fan-out.
@@ -79,7 +82,8 @@ impl Host {
         provisioner: Arc<dyn Provisioner>,
     ) -> Self {
         Host {
-            marketplace: Marketplace::new(state, apps, provisioner),
+            marketplace: Marketplace::new(state, Arc::new(apps.clone()), provisioner),
+            apps,
             public_url: None,
             queue: None,
             event_rate: EventRate::new(Limits::default().events_per_second),
@@ -140,7 +144,7 @@ impl Host {
     }
 
     pub fn apps(&self) -> &BuiltinApps {
-        self.marketplace.apps()
+        &self.apps
     }
 
     fn mattermost(&self) -> Option<&Arc<dyn Mattermost>> {

@@ -12,10 +12,10 @@ use super::apps::{DIALOG_TTL_SECONDS, action_integration};
 use super::*;
 use crate::auth;
 use crate::auth::{AppClaims, sign_app_jwt};
+use crate::first_run::ensure_tenant_with_apps;
 use crate::mattermost::MattermostError;
 use crate::paths::AppRoute;
 use crate::protocol::classic::OpenDialogRequest;
-use crate::provision::ensure_tenant_with_apps;
 use crate::store::Install;
 use crate::store::sqlite::SqliteStore;
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::auth::{AppClaims, sign_app_jwt};
-use crate::provision::ensure_tenant_with_apps;
+use crate::first_run::ensure_tenant_with_apps;
 use crate::store::sqlite::SqliteStore;
 
 async fn host() -> (Host, crate::store::Install) {

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod catalog_publish;
+pub mod hosted_apps;
 pub mod provisioner;
 pub mod service;
 

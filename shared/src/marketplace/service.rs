@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::catalog::{KINDS, Listing, ListingVersion};
+use super::hosted_apps::HostedApps;
 use super::provisioner::{Pinned, Provisioner, check_principal};
-use crate::apps::BuiltinApps;
 use crate::auth;
 use crate::command::Command;
 use crate::error::Error;
@@ -32,7 +32,7 @@ pub const CONFIGURE_SUBMIT_PATH: &str = "/configure/submit";
 #[derive(Clone)]
 pub struct Marketplace {
     state: InstallState,
-    apps: BuiltinApps,
+    apps: Arc<dyn HostedApps>,
     provisioner: Arc<dyn Provisioner>,
     mattermost: Option<Arc<dyn Mattermost>>,
     /// SHA-256 of the operator credential; registration is off without one.
@@ -264,7 +264,11 @@ pub struct Uninstalled {
 }
 
 impl Marketplace {
-    pub fn new(state: InstallState, apps: BuiltinApps, provisioner: Arc<dyn Provisioner>) -> Self {
+    pub fn new(
+        state: InstallState,
+        apps: Arc<dyn HostedApps>,
+        provisioner: Arc<dyn Provisioner>,
+    ) -> Self {
         Marketplace {
             state,
             apps,
@@ -307,11 +311,6 @@ impl Marketplace {
     pub fn with_operator_token_hash(mut self, hash: Option<String>) -> Self {
         self.operator_token_hash = hash.filter(|h| !h.is_empty());
         self
-    }
-
-    /// The apps it installs from.
-    pub fn apps(&self) -> &BuiltinApps {
-        &self.apps
     }
 
     /// The Mattermost REST client, when one is wired.
@@ -541,7 +540,7 @@ impl Marketplace {
             .http
             .as_ref()
             .is_some_and(|h| !h.root_url.is_empty());
-        if self.apps.get(app).is_none() && !hosted_elsewhere {
+        if !self.apps.hosts(app) && !hosted_elsewhere {
             return Err(Error::BadRequest(format!(
                 "`{app}` is listed but not hosted here, and its manifest names no http.root_url"
             )));
@@ -845,10 +844,7 @@ impl Marketplace {
     /// Takes the subscriptions a built-in app declares, for the subjects the install was
     /// granted.
     async fn subscribe_app(&self, install: &Install) -> Result<(), Error> {
-        let Some(app) = self.apps.get(&install.app_id) else {
-            return Ok(());
-        };
-        for subscription in app.subscriptions() {
+        for subscription in self.apps.subscriptions(&install.app_id) {
             if subscription
                 .subject
                 .is_some_and(|s| install.granted_subjects.contains(&s))
@@ -870,10 +866,9 @@ impl Marketplace {
         values: Map<String, Value>,
     ) -> Option<CallResponse> {
         let call = call.filter(|c| !c.path.is_empty())?;
-        let app = self.apps.get(&install.app_id)?;
         let mut command = Command::internal(&call.path, values);
         command.bind_install(tenant, install);
-        app.call(&command).await
+        self.apps.call(&install.app_id, &command).await
     }
 
     async fn installed(&self, tenant: &Tenant, app: &str) -> Result<Install, Error> {

@@ -7,12 +7,12 @@ use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 
 use super::catalog;
-use super::provisioner::EmbeddedProvisioner;
 use crate::apps::BuiltinApps;
 use crate::auth::{self, AppClaims, sign_app_jwt};
 use crate::http::Host;
 use crate::http::testing::{Handle, request};
 use crate::outbound::PrivateNetworks;
+use crate::provisioners::EmbeddedProvisioner;
 use crate::store::InstallState;
 use crate::store::sqlite::SqliteStore;
 

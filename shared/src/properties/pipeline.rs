@@ -20,12 +20,12 @@ use super::{config, form_text, json_object, json_text, json_value, nasty_string}
 use crate::apps::BuiltinApps;
 use crate::auth::{AppClaims, CallToken, hash_token, now, sign_app_jwt, sign_call_token};
 use crate::events::queue::SqliteQueue;
+use crate::first_run::bootstrap;
 use crate::functions::{self, Function};
 use crate::http::Host;
 use crate::http::testing::{self, Handle};
 use crate::lambda::handle_event;
 use crate::marketplace::catalog;
-use crate::provision::bootstrap;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{InstallState, TokenHash};
 

@@ -8,8 +8,8 @@ use crate::apps::BuiltinApps;
 use crate::error::Error;
 use crate::marketplace::Marketplace;
 use crate::marketplace::catalog;
-use crate::marketplace::provisioner::EmbeddedProvisioner;
 use crate::marketplace::service::{Consent, InstallRequest, Installed, RegisterTenant};
+use crate::provisioners::EmbeddedProvisioner;
 use crate::store::{Install, InstallState};
 
 /// An install, and the marketplace's answer when this call created it: its secrets, in the clear
@@ -96,7 +96,7 @@ pub async fn ensure_tenant_with_apps(
 ) -> Result<Vec<Provisioned>, Error> {
     let market = Marketplace::new(
         state.clone(),
-        apps.clone(),
+        Arc::new(apps.clone()),
         Arc::new(EmbeddedProvisioner::new(state.clone())),
     );
     let listings = catalog::shipped()
