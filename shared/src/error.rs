@@ -47,6 +47,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error as an Apps call answer: field errors stay attached to their fields.
+    pub fn to_call_response(&self) -> crate::protocol::apps::CallResponse {
+        use crate::protocol::apps::CallResponse;
+        match self {
+            Error::Invalid { text, errors } => {
+                CallResponse::field_errors(text.clone(), errors.clone())
+            }
+            other => CallResponse::error(other.to_string()),
+        }
+    }
+
     /// A stable, machine-readable code for the error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -2,10 +2,9 @@
 //! (or the post-menu item "Say hello") answers with a greeting; without a message it returns a
 //! form, and the form's submission is validated field by field.
 
-use async_trait::async_trait;
 use serde_json::Map;
 
-use super::{App, Endpoint};
+use super::{App, Endpoint, Handler};
 use crate::command::Command;
 use crate::paths::AppRoute;
 use crate::protocol::apps::{
@@ -76,18 +75,27 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::served(AppRoute::PostAction, "hello-action"),
     Endpoint::served(AppRoute::Dialog, "hello-dialog"),
     Endpoint::served(AppRoute::OutgoingWebhook, "hello-outgoing"),
-    Endpoint::call("/ping", "hello-ping"),
-    Endpoint::call("/bindings", "hello-bindings"),
-    Endpoint::call(SEND_FORM, "hello-send-form"),
-    Endpoint::call(SEND, "hello-send"),
-    Endpoint::local_call(CONFIGURE),
-    Endpoint::local_call(CONFIGURE_SUBMIT),
-    Endpoint::local_call(INSTALLED),
-    Endpoint::local_call(VERSION_CHANGED),
-    Endpoint::local_call(UNINSTALLING),
+    Endpoint::ping("hello-ping"),
+    Endpoint::bindings("hello-bindings"),
+    Endpoint::call(
+        SEND_FORM,
+        "hello-send-form",
+        Handler::Reply(|_| CallResponse::form(send_form())),
+    ),
+    Endpoint::call(SEND, "hello-send", Handler::Reply(send)),
+    Endpoint::local_call(
+        CONFIGURE,
+        Handler::Reply(|c| CallResponse::form(configure_form(c))),
+    ),
+    Endpoint::local_call(CONFIGURE_SUBMIT, Handler::Reply(configure)),
+    Endpoint::local_call(
+        INSTALLED,
+        Handler::Reply(|_| CallResponse::ok("Hello is installed. Try `/hello send hi`.")),
+    ),
+    Endpoint::local_call(VERSION_CHANGED, Handler::Reply(version_changed)),
+    Endpoint::local_call(UNINSTALLING, Handler::Reply(uninstalling)),
 ];
 
-#[async_trait]
 impl App for Hello {
     fn id(&self) -> &'static str {
         APP_ID
@@ -152,26 +160,23 @@ impl App for Hello {
             },
         ]
     }
+}
 
-    async fn call(&self, command: &Command) -> Option<CallResponse> {
-        Some(match command.path.as_str() {
-            SEND_FORM => CallResponse::form(send_form()),
-            SEND => send(command),
-            CONFIGURE => CallResponse::form(configure_form(command)),
-            CONFIGURE_SUBMIT => configure(command),
-            INSTALLED => CallResponse::ok("Hello is installed. Try `/hello send hi`."),
-            VERSION_CHANGED => CallResponse::ok(format!(
-                "Hello moved from {} to {VERSION}.",
-                command.text("prev_version").unwrap_or("an unknown version")
-            )),
-            UNINSTALLING if command.config.get("locked") == Some(&true.into()) => {
-                CallResponse::error(
-                    "Hello is locked against removal: unlock it in its configuration, or force the uninstall.",
-                )
-            }
-            UNINSTALLING => CallResponse::ok("Goodbye."),
-            _ => return None,
-        })
+fn version_changed(command: &Command) -> CallResponse {
+    CallResponse::ok(format!(
+        "Hello moved from {} to {VERSION}.",
+        command.text("prev_version").unwrap_or("an unknown version")
+    ))
+}
+
+/// Refuses while locked in the configuration.
+fn uninstalling(command: &Command) -> CallResponse {
+    if command.config.get("locked") == Some(&true.into()) {
+        CallResponse::error(
+            "Hello is locked against removal: unlock it in its configuration, or force the uninstall.",
+        )
+    } else {
+        CallResponse::ok("Goodbye.")
     }
 }
 
@@ -279,31 +284,27 @@ mod tests {
         Command::from_call(path, req)
     }
 
-    #[tokio::test]
-    async fn send_greets_and_shouts() {
-        let r = Hello
-            .call(&command(
-                SEND,
-                json!({"message": "hi there", "shout": true}),
-            ))
-            .await
-            .unwrap();
+    /// What the handler bound to `path` answers.
+    fn reply(path: &str, values: serde_json::Value) -> Option<CallResponse> {
+        match Hello.handler(path)? {
+            Handler::Reply(reply) => Some(reply(&command(path, values))),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn send_greets_and_shouts() {
+        let r = reply(SEND, json!({"message": "hi there", "shout": true})).unwrap();
         assert_eq!(r, CallResponse::ok("Hello, @alice! You said: HI THERE"));
     }
 
-    #[tokio::test]
-    async fn send_validates_its_field() {
-        let r = Hello
-            .call(&command(SEND, json!({"message": "  "})))
-            .await
-            .unwrap();
+    #[test]
+    fn send_validates_its_field() {
+        let r = reply(SEND, json!({"message": "  "})).unwrap();
         assert_eq!(r.kind, ResponseType::Error);
         assert!(r.errors().unwrap().contains_key("message"));
         let long = "x".repeat(MAX_MESSAGE + 1);
-        let r = Hello
-            .call(&command(SEND, json!({ "message": long })))
-            .await
-            .unwrap();
+        let r = reply(SEND, json!({ "message": long })).unwrap();
         assert!(
             r.errors().unwrap()["message"]
                 .as_str()
@@ -312,10 +313,24 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn send_form_returns_the_form_and_unknown_paths_are_none() {
-        let r = Hello.call(&command(SEND_FORM, json!({}))).await.unwrap();
+    #[test]
+    fn send_form_returns_the_form_and_unknown_paths_have_no_handler() {
+        let r = reply(SEND_FORM, json!({})).unwrap();
         assert_eq!(r.form.unwrap().submit.unwrap().path, SEND);
-        assert!(Hello.call(&command("/nope", json!({}))).await.is_none());
+        assert!(Hello.handler("/nope").is_none());
+    }
+
+    #[test]
+    fn uninstalling_is_refused_while_locked() {
+        let mut locked = command(UNINSTALLING, json!({}));
+        locked.config.insert("locked".into(), true.into());
+        let Some(Handler::Reply(uninstalling)) = Hello.handler(UNINSTALLING) else {
+            panic!("no handler for {UNINSTALLING}");
+        };
+        assert_eq!(uninstalling(&locked).kind, ResponseType::Error);
+        assert_eq!(
+            reply(UNINSTALLING, json!({})).unwrap(),
+            CallResponse::ok("Goodbye.")
+        );
     }
 }

@@ -1,19 +1,16 @@
 //! `marketplace`: the App Marketplace as commands inside Mattermost, so that a system admin can
 //! list, install, configure, upgrade and uninstall apps in place, with forms, on web and mobile.
 
-use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{App, Endpoint};
+use super::{Answer, App, Endpoint, Handler, Services};
 use crate::command::{Command, Source};
 use crate::error::Error;
-use crate::marketplace::Marketplace;
 use crate::marketplace::service::{ChangeVersion, Consent, InstallRequest, ListQuery};
 use crate::paths::AppRoute;
 use crate::protocol::apps::{
     Binding, Call, CallResponse, Expand, Field, FieldType, Form, Manifest, Permission, location,
 };
-use crate::store::Tenant;
 
 pub const APP_ID: &str = "marketplace";
 pub const VERSION: &str = "v1.0.0";
@@ -70,17 +67,28 @@ fn command(label: &str, description: &str, form: Form) -> Binding {
 /// The manifest and every call path, each its own function.
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::served(AppRoute::Manifest, "marketplace-app-manifest"),
-    Endpoint::call("/ping", "marketplace-app-ping"),
-    Endpoint::call("/bindings", "marketplace-app-bindings"),
-    Endpoint::call(LIST, "marketplace-app-list"),
-    Endpoint::call(INSTALL, "marketplace-app-install"),
-    Endpoint::call(UPGRADE, "marketplace-app-upgrade"),
-    Endpoint::call(CONFIGURE, "marketplace-app-configure"),
-    Endpoint::call(CONFIGURE_SUBMIT, "marketplace-app-configure-submit"),
-    Endpoint::call(UNINSTALL, "marketplace-app-uninstall"),
+    Endpoint::ping("marketplace-app-ping"),
+    Endpoint::bindings("marketplace-app-bindings"),
+    Endpoint::call(LIST, "marketplace-app-list", Handler::Run(list)),
+    Endpoint::call(INSTALL, "marketplace-app-install", Handler::Run(install)),
+    Endpoint::call(UPGRADE, "marketplace-app-upgrade", Handler::Run(upgrade)),
+    Endpoint::call(
+        CONFIGURE,
+        "marketplace-app-configure",
+        Handler::Run(configure),
+    ),
+    Endpoint::call(
+        CONFIGURE_SUBMIT,
+        "marketplace-app-configure-submit",
+        Handler::Run(configure_submit),
+    ),
+    Endpoint::call(
+        UNINSTALL,
+        "marketplace-app-uninstall",
+        Handler::Run(uninstall),
+    ),
 ];
 
-#[async_trait]
 impl App for MarketplaceApp {
     fn id(&self) -> &'static str {
         APP_ID
@@ -172,41 +180,13 @@ impl App for MarketplaceApp {
             ..Default::default()
         }]
     }
-
-    async fn call(&self, _command: &Command) -> Option<CallResponse> {
-        None
-    }
-
-    async fn call_marketplace(
-        &self,
-        command: &Command,
-        market: &Marketplace,
-        tenant: &Tenant,
-        base_url: &str,
-    ) -> Option<CallResponse> {
-        // `/ping` and the bindings call are the host's.
-        let manages = ENDPOINTS.iter().any(|e| {
-            matches!(e.route, AppRoute::Call(p) if p == command.path && p != "/ping" && p != "/bindings")
-        });
-        if !manages {
-            return None;
-        }
-        if let Some(refusal) = refusal(command) {
-            return Some(refusal);
-        }
-        Some(
-            run(command, market, tenant, base_url)
-                .await
-                .unwrap_or_else(|e| error_answer(&e)),
-        )
-    }
 }
 
 /// Only a system admin may manage apps. Classic commands carry no roles, so they are refused.
-fn refusal(command: &Command) -> Option<CallResponse> {
+fn admin_only(command: &Command) -> Result<(), Error> {
     if command.source != Source::AppsCall {
-        return Some(CallResponse::error(
-            "Manage apps with the Apps command `/marketplace`: a classic slash command does not say who is an admin.",
+        return Err(Error::Forbidden(
+            "Manage apps with the Apps command `/marketplace`: a classic slash command does not say who is an admin.".into(),
         ));
     }
     let admin = command
@@ -214,13 +194,12 @@ fn refusal(command: &Command) -> Option<CallResponse> {
         .acting_user
         .as_ref()
         .is_some_and(|u| u.roles.split_whitespace().any(|r| r == "system_admin"));
-    (!admin).then(|| CallResponse::error("Only system admins can manage apps."))
-}
-
-fn error_answer(e: &Error) -> CallResponse {
-    match e {
-        Error::Invalid { text, errors } => CallResponse::field_errors(text.clone(), errors.clone()),
-        other => CallResponse::error(other.to_string()),
+    if admin {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "Only system admins can manage apps.".into(),
+        ))
     }
 }
 
@@ -230,132 +209,165 @@ fn field_error(field: &str, message: &str) -> CallResponse {
     CallResponse::field_errors(message, errors)
 }
 
-async fn run(
+/// The `app` field of a command.
+fn app_of(command: &Command) -> String {
+    command.text("app").unwrap_or_default().to_owned()
+}
+
+fn list<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
+    Box::pin(async move {
+        admin_only(command)?;
+        let query = ListQuery {
+            q: command.text("query").map(str::to_owned),
+            ..Default::default()
+        };
+        let mut text = String::from("| App | Types | Latest | Installed |\n|---|---|---|---|\n");
+        for a in s.marketplace.list(s.tenant, &query).await? {
+            let installed = a
+                .installed
+                .map(|i| {
+                    format!(
+                        "{}{}",
+                        i.version,
+                        if i.enabled { "" } else { " (disabled)" }
+                    )
+                })
+                .unwrap_or_else(|| "no".into());
+            text.push_str(&format!(
+                "| **{}** `{}` | {} | {} | {installed} |\n",
+                a.display_name,
+                a.id,
+                a.types.join(", "),
+                a.latest_version.unwrap_or_else(|| "-".into())
+            ));
+        }
+        Ok(CallResponse::ok(text))
+    })
+}
+
+/// The version the command picked (default: the newest) and the consent to its permissions
+/// and locations, or the field error that asks for them.
+fn consented(
     command: &Command,
-    market: &Marketplace,
-    tenant: &Tenant,
-    base: &str,
-) -> Result<CallResponse, Error> {
-    let app = command.text("app").unwrap_or_default().to_owned();
-    match command.path.as_str() {
-        LIST => {
-            let query = ListQuery {
-                q: command.text("query").map(str::to_owned),
-                ..Default::default()
-            };
-            let mut text =
-                String::from("| App | Types | Latest | Installed |\n|---|---|---|---|\n");
-            for a in market.list(tenant, &query).await? {
-                let installed = a
-                    .installed
-                    .map(|i| {
-                        format!(
-                            "{}{}",
-                            i.version,
-                            if i.enabled { "" } else { " (disabled)" }
-                        )
-                    })
-                    .unwrap_or_else(|| "no".into());
-                text.push_str(&format!(
-                    "| **{}** `{}` | {} | {} | {installed} |\n",
-                    a.display_name,
-                    a.id,
-                    a.types.join(", "),
-                    a.latest_version.unwrap_or_else(|| "-".into())
-                ));
-            }
-            Ok(CallResponse::ok(text))
-        }
-        INSTALL | UPGRADE => {
-            let detail = market.get(tenant, &app).await?;
-            let version = command
-                .text("version")
-                .map(str::to_owned)
-                .or_else(|| detail.listing.latest().map(|v| v.version.clone()));
-            let Some(target) = version.as_deref().and_then(|v| detail.listing.version(v)) else {
-                return Ok(field_error("version", "Pick a listed version."));
-            };
-            if !command.flag("accept") {
-                let asks = format!(
-                    "{} {} asks for permissions {} and locations {}: accept them to continue.",
-                    app,
-                    target.version,
-                    serde_json::to_string(&target.manifest.requested_permissions)
-                        .unwrap_or_default(),
-                    target.manifest.requested_locations.join(", ")
-                );
-                return Ok(field_error("accept", &asks));
-            }
-            let consent = Consent {
-                permissions: target.manifest.requested_permissions.clone(),
-                locations: target.manifest.requested_locations.clone(),
-            };
-            if command.path == INSTALL {
-                let req = InstallRequest {
-                    version: Some(target.version.clone()),
-                    consent: Some(consent),
-                    ..Default::default()
-                };
-                let done = market.install(tenant, &app, req, base).await?;
-                Ok(CallResponse::ok(format!(
-                    "Installed **{app}** {}. Give Mattermost these once; they are not shown again:\n- manifest: `{}`\n- JWT secret: `{}`\n- command token: `{}`\n{}",
-                    done.version,
-                    done.manifest_url,
-                    done.jwt_secret,
-                    done.command_token,
-                    done.message
-                )))
-            } else {
-                let current = detail.installed.map(|i| i.version).unwrap_or_default();
-                let req = ChangeVersion {
-                    version: target.version.clone(),
-                    expected_version: current,
-                    consent: Some(consent),
-                };
-                let changed = market.change_version(tenant, &app, req).await?;
-                Ok(CallResponse::ok(format!(
-                    "**{app}** moved from {} to {}. {}",
-                    changed.previous_version, changed.install.version, changed.message
-                )))
-            }
-        }
-        CONFIGURE => {
-            let mut form = market.config_form(tenant, &app).await?;
-            // The app's form, submitted back here with the app's id as state.
-            form.submit = Some(Call {
-                state: Some(json!({ "app": app })),
-                ..call(CONFIGURE_SUBMIT)
-            });
-            Ok(CallResponse::form(form))
-        }
-        CONFIGURE_SUBMIT => {
-            let app = command
-                .state
-                .as_ref()
-                .and_then(|s| s.get("app"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            market
-                .configure(tenant, &app, command.values.clone())
-                .await?;
-            Ok(CallResponse::ok(format!(
-                "Saved the configuration of **{app}**."
-            )))
-        }
-        UNINSTALL => {
-            let gone = market
-                .uninstall(tenant, &app, command.flag("force"))
-                .await?;
-            Ok(CallResponse::ok(if gone.uninstalled {
-                format!("Uninstalled **{app}**. {}", gone.message)
-            } else {
-                gone.message
-            }))
-        }
-        _ => Err(Error::NotFound(format!(
-            "no marketplace command {}",
-            command.path
-        ))),
+    app: &str,
+    listing: &crate::marketplace::catalog::Listing,
+) -> Result<(String, Consent), CallResponse> {
+    let version = command
+        .text("version")
+        .map(str::to_owned)
+        .or_else(|| listing.latest().map(|v| v.version.clone()));
+    let Some(target) = version.as_deref().and_then(|v| listing.version(v)) else {
+        return Err(field_error("version", "Pick a listed version."));
+    };
+    if !command.flag("accept") {
+        let asks = format!(
+            "{} {} asks for permissions {} and locations {}: accept them to continue.",
+            app,
+            target.version,
+            serde_json::to_string(&target.manifest.requested_permissions).unwrap_or_default(),
+            target.manifest.requested_locations.join(", ")
+        );
+        return Err(field_error("accept", &asks));
     }
+    let consent = Consent {
+        permissions: target.manifest.requested_permissions.clone(),
+        locations: target.manifest.requested_locations.clone(),
+    };
+    Ok((target.version.clone(), consent))
+}
+
+fn install<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
+    Box::pin(async move {
+        admin_only(command)?;
+        let app = app_of(command);
+        let detail = s.marketplace.get(s.tenant, &app).await?;
+        let (version, consent) = match consented(command, &app, &detail.listing) {
+            Ok(picked) => picked,
+            Err(asks) => return Ok(asks),
+        };
+        let base = s.base_url.ok_or_else(|| {
+            Error::BadRequest("an install needs the URL Mattermost reaches this host at".into())
+        })?;
+        let req = InstallRequest {
+            version: Some(version),
+            consent: Some(consent),
+            ..Default::default()
+        };
+        let done = s.marketplace.install(s.tenant, &app, req, base).await?;
+        Ok(CallResponse::ok(format!(
+            "Installed **{app}** {}. Give Mattermost these once; they are not shown again:\n- manifest: `{}`\n- JWT secret: `{}`\n- command token: `{}`\n{}",
+            done.version, done.manifest_url, done.jwt_secret, done.command_token, done.message
+        )))
+    })
+}
+
+fn upgrade<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
+    Box::pin(async move {
+        admin_only(command)?;
+        let app = app_of(command);
+        let detail = s.marketplace.get(s.tenant, &app).await?;
+        let (version, consent) = match consented(command, &app, &detail.listing) {
+            Ok(picked) => picked,
+            Err(asks) => return Ok(asks),
+        };
+        let req = ChangeVersion {
+            version,
+            expected_version: detail.installed.map(|i| i.version).unwrap_or_default(),
+            consent: Some(consent),
+        };
+        let changed = s.marketplace.change_version(s.tenant, &app, req).await?;
+        Ok(CallResponse::ok(format!(
+            "**{app}** moved from {} to {}. {}",
+            changed.previous_version, changed.install.version, changed.message
+        )))
+    })
+}
+
+fn configure<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
+    Box::pin(async move {
+        admin_only(command)?;
+        let app = app_of(command);
+        let mut form = s.marketplace.config_form(s.tenant, &app).await?;
+        // The app's form, submitted back here with the app's id as state.
+        form.submit = Some(Call {
+            state: Some(json!({ "app": app })),
+            ..call(CONFIGURE_SUBMIT)
+        });
+        Ok(CallResponse::form(form))
+    })
+}
+
+fn configure_submit<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
+    Box::pin(async move {
+        admin_only(command)?;
+        let app = command
+            .state
+            .as_ref()
+            .and_then(|s| s.get("app"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        s.marketplace
+            .configure(s.tenant, &app, command.values.clone())
+            .await?;
+        Ok(CallResponse::ok(format!(
+            "Saved the configuration of **{app}**."
+        )))
+    })
+}
+
+fn uninstall<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
+    Box::pin(async move {
+        admin_only(command)?;
+        let app = app_of(command);
+        let gone = s
+            .marketplace
+            .uninstall(s.tenant, &app, command.flag("force"))
+            .await?;
+        Ok(CallResponse::ok(if gone.uninstalled {
+            format!("Uninstalled **{app}**. {}", gone.message)
+        } else {
+            gone.message
+        }))
+    })
 }

@@ -9,50 +9,104 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 
 use crate::command::Command;
 use crate::error::Error;
 use crate::events::subscriptions::Subscription;
 use crate::marketplace::Marketplace;
 use crate::marketplace::hosted_apps::HostedApps;
-use crate::mattermost::Mattermost;
+use crate::mattermost::NewPost;
 use crate::paths::AppRoute;
 use crate::protocol::apps::{Binding, CallResponse, Manifest};
 use crate::store::Tenant;
 
-/// A route of an app, and the Lambda function that serves it on AWS (`None`: only the local
-/// host serves it, or the app's classic routes, which run any of its commands). The HTTP
-/// routes, the function list, the manifest's `aws_lambda` block and the template's functions
-/// are all built from these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What answers a call path: the app's handler, bound to its path once in the app's
+/// [`Endpoint`]s.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// The host answers: `/ping`, the bindings call, and the fixed routes.
+    Host,
+    /// Answers from the command alone.
+    Reply(fn(&Command) -> CallResponse),
+    /// Answers a post-event notification (a call with `context.subject`) with the post to
+    /// make as the app's bot, if any; the host posts it.
+    Notify(fn(&Command) -> Option<NewPost>),
+    /// Answers with the host's services (see [`Services`]).
+    Run(for<'a> fn(&'a Command, &'a Services<'a>) -> Answer<'a>),
+}
+
+/// What a [`Handler::Run`] returns.
+pub type Answer<'a> = BoxFuture<'a, Result<CallResponse, Error>>;
+
+/// What a handler may use besides its command.
+pub struct Services<'a> {
+    pub tenant: &'a Tenant,
+    pub marketplace: &'a Marketplace,
+    /// Where Mattermost reaches this host; `None` in a lifecycle call the marketplace makes.
+    pub base_url: Option<&'a str>,
+}
+
+/// A route of an app, the Lambda function that serves it on AWS (`None`: only the local host
+/// serves it, or the app's classic routes, which run any of its commands), and, for a call
+/// path, its handler. The HTTP routes, the dispatch, the function list, the manifest's
+/// `aws_lambda` block and the template's functions are all built from these.
+#[derive(Clone, Copy)]
 pub struct Endpoint {
     pub route: AppRoute,
     pub function: Option<&'static str>,
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("route", &self.route)
+            .field("function", &self.function)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Endpoint {
     /// A call path served by its own function.
-    pub const fn call(path: &'static str, function: &'static str) -> Self {
-        Self::served(AppRoute::Call(path), function)
-    }
-
-    /// A call path only the local host and the app's classic routes reach.
-    pub const fn local_call(path: &'static str) -> Self {
+    pub const fn call(path: &'static str, function: &'static str, handler: Handler) -> Self {
         Endpoint {
             route: AppRoute::Call(path),
-            function: None,
+            function: Some(function),
+            handler,
         }
     }
 
+    /// A call path only the local host and the app's classic routes reach.
+    pub const fn local_call(path: &'static str, handler: Handler) -> Self {
+        Endpoint {
+            route: AppRoute::Call(path),
+            function: None,
+            handler,
+        }
+    }
+
+    /// A route the host answers (the manifest, the classic routes, `/ping`, the bindings
+    /// call), served by `function`.
     pub const fn served(route: AppRoute, function: &'static str) -> Self {
         Endpoint {
             route,
             function: Some(function),
+            handler: Handler::Host,
         }
+    }
+
+    /// `/ping`, answered by the host, served by `function`.
+    pub const fn ping(function: &'static str) -> Self {
+        Self::served(AppRoute::Call("/ping"), function)
+    }
+
+    /// The bindings call, answered by the host, served by `function`.
+    pub const fn bindings(function: &'static str) -> Self {
+        Self::served(AppRoute::Call("/bindings"), function)
     }
 }
 
-#[async_trait]
 pub trait App: Send + Sync + 'static {
     /// The app's id, as in its manifest.
     fn id(&self) -> &'static str;
@@ -61,8 +115,8 @@ pub trait App: Send + Sync + 'static {
     /// `aws_lambda` (the functions serving the app) when it serves `/manifest.json`.
     fn manifest(&self) -> Manifest;
 
-    /// Every call path the app answers (`/ping` and the bindings call included), and each
-    /// route a function of its own serves.
+    /// Every call path the app answers (`/ping` and the bindings call included) with its
+    /// handler, and each route a function of its own serves.
     fn endpoints(&self) -> &'static [Endpoint];
 
     /// Every route of the app: the fixed ones every app has, and each of its call paths.
@@ -75,41 +129,22 @@ pub trait App: Send + Sync + 'static {
         AppRoute::FIXED.into_iter().chain(calls).collect()
     }
 
+    /// The handler bound to a call path.
+    fn handler(&self, path: &str) -> Option<Handler> {
+        self.endpoints()
+            .iter()
+            .find(|e| matches!(e.route, AppRoute::Call(p) if p == path))
+            .map(|e| e.handler)
+    }
+
     /// Every binding the app offers, one per top-level location; the host drops what the
     /// install was not granted.
     fn bindings(&self) -> Vec<Binding>;
-
-    /// Handles a command; `None` when the app has no handler for `command.path`. `/ping` and
-    /// the bindings call are answered by the host.
-    async fn call(&self, command: &Command) -> Option<CallResponse>;
-
-    /// Handles a command that manages the tenant's apps; only the built-in marketplace app
-    /// does. `base_url` is where Mattermost reaches this host. `None` passes the command on to
-    /// [`App::call`].
-    async fn call_marketplace(
-        &self,
-        _command: &Command,
-        _market: &Marketplace,
-        _tenant: &Tenant,
-        _base_url: &str,
-    ) -> Option<CallResponse> {
-        None
-    }
 
     /// The subscriptions the app takes on install (those whose subject the install was
     /// granted); uninstall removes them.
     fn subscriptions(&self) -> Vec<Subscription> {
         Vec::new()
-    }
-
-    /// Handles a post-event notification (a call with `context.subject`); `mattermost` posts
-    /// as the bot whose token the notification carries. `None` passes it on to [`App::call`].
-    async fn notify(
-        &self,
-        _command: &Command,
-        _mattermost: &dyn Mattermost,
-    ) -> Option<Result<CallResponse, Error>> {
-        None
     }
 }
 
@@ -157,7 +192,25 @@ impl HostedApps for BuiltinApps {
             .unwrap_or_default()
     }
 
-    async fn call(&self, app_id: &str, command: &Command) -> Option<CallResponse> {
-        self.get(app_id)?.call(command).await
+    async fn lifecycle(
+        &self,
+        app_id: &str,
+        command: &Command,
+        marketplace: &Marketplace,
+        tenant: &Tenant,
+    ) -> Option<CallResponse> {
+        match self.get(app_id)?.handler(&command.path)? {
+            Handler::Reply(reply) => Some(reply(command)),
+            Handler::Run(run) => {
+                let services = Services {
+                    tenant,
+                    marketplace,
+                    base_url: None,
+                };
+                let answer = run(command, &services).await;
+                Some(answer.unwrap_or_else(|e| e.to_call_response()))
+            }
+            Handler::Host | Handler::Notify(_) => None,
+        }
     }
 }

@@ -4,14 +4,12 @@
 //! reply in thread when a message contains one of the configured keywords. What it says is
 //! configured per tenant in place, like any app's configuration.
 
-use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::{App, Endpoint};
+use super::{App, Endpoint, Handler};
 use crate::command::Command;
-use crate::error::Error;
 use crate::events::subscriptions::Subscription;
-use crate::mattermost::{Mattermost, NewPost};
+use crate::mattermost::NewPost;
 use crate::protocol::apps::{
     Binding, Call, CallResponse, Field, FieldType, Form, Manifest, Permission, Subject,
 };
@@ -38,16 +36,30 @@ pub const APP: Notices = Notices;
 
 /// Every call path of the app; each notification has its own function.
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint::local_call("/ping"),
-    Endpoint::local_call("/bindings"),
-    Endpoint::call(ON_USER_JOINED_CHANNEL, "notices-on-user-joined-channel"),
-    Endpoint::call(ON_CHANNEL_CREATED, "notices-on-channel-created"),
-    Endpoint::call(ON_MESSAGE_POSTED, "notices-on-message-posted"),
-    Endpoint::local_call(CONFIGURE),
-    Endpoint::local_call(CONFIGURE_SUBMIT),
+    Endpoint::local_call("/ping", Handler::Host),
+    Endpoint::local_call("/bindings", Handler::Host),
+    Endpoint::call(
+        ON_USER_JOINED_CHANNEL,
+        "notices-on-user-joined-channel",
+        Handler::Notify(welcome),
+    ),
+    Endpoint::call(
+        ON_CHANNEL_CREATED,
+        "notices-on-channel-created",
+        Handler::Notify(announce_channel),
+    ),
+    Endpoint::call(
+        ON_MESSAGE_POSTED,
+        "notices-on-message-posted",
+        Handler::Notify(answer_keyword),
+    ),
+    Endpoint::local_call(
+        CONFIGURE,
+        Handler::Reply(|c| CallResponse::form(configure_form(&c.config))),
+    ),
+    Endpoint::local_call(CONFIGURE_SUBMIT, Handler::Reply(configure)),
 ];
 
-#[async_trait]
 impl App for Notices {
     fn id(&self) -> &'static str {
         APP_ID
@@ -91,71 +103,39 @@ impl App for Notices {
         })
         .collect()
     }
+}
 
-    async fn call(&self, command: &Command) -> Option<CallResponse> {
-        Some(match command.path.as_str() {
-            CONFIGURE => CallResponse::form(configure_form(&command.config)),
-            CONFIGURE_SUBMIT => configure(command),
-            _ => return None,
-        })
-    }
+/// Someone joined a channel: welcome them.
+fn welcome(command: &Command) -> Option<NewPost> {
+    Some(NewPost {
+        channel_id: command.context.channel_id().to_owned(),
+        message: text(&command.config, "welcome_message", DEFAULT_WELCOME),
+        ..Default::default()
+    })
+}
 
-    async fn notify(
-        &self,
-        command: &Command,
-        mattermost: &dyn Mattermost,
-    ) -> Option<Result<CallResponse, Error>> {
-        let ctx = &command.context;
-        let channel = ctx.channel_id().to_owned();
-        let subject_user = ctx.user.as_ref().map(|u| u.id.as_str()).unwrap_or_default();
-        let post = match command.path.as_str() {
-            // Its own bot joining a channel, or its own replies, are not news.
-            _ if subject_user == ctx.bot_user_id && !ctx.bot_user_id.is_empty() => None,
-            ON_USER_JOINED_CHANNEL => Some(NewPost {
-                channel_id: channel,
-                message: text(&command.config, "welcome_message", DEFAULT_WELCOME),
-                ..Default::default()
-            }),
-            ON_CHANNEL_CREATED => {
-                let target = text(&command.config, "notice_channel_id", "");
-                let message = text(&command.config, "channel_notice", DEFAULT_CHANNEL_NOTICE)
-                    .replace("{channel}", &channel);
-                Some(NewPost {
-                    channel_id: if target.is_empty() { channel } else { target },
-                    message,
-                    ..Default::default()
-                })
-            }
-            ON_MESSAGE_POSTED => {
-                let message = ctx
-                    .post
-                    .as_ref()
-                    .map(|p| p.message.as_str())
-                    .unwrap_or_default();
-                matched_keyword(&command.config, message).map(|_| NewPost {
-                    channel_id: channel,
-                    message: text(&command.config, "keyword_reply", ""),
-                    root_id: ctx.post.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
-                })
-            }
-            _ => return None,
-        };
-        let Some(post) = post.filter(|p| !p.message.is_empty() && !p.channel_id.is_empty()) else {
-            return Some(Ok(CallResponse::ok("")));
-        };
-        if ctx.bot_access_token.is_empty() || ctx.mattermost_site_url.is_empty() {
-            return Some(Err(Error::Forbidden(
-                "notices needs the install's bot token and the tenant's site URL to post".into(),
-            )));
-        }
-        Some(
-            mattermost
-                .create_post(&ctx.mattermost_site_url, &ctx.bot_access_token, &post)
-                .await
-                .map(|()| CallResponse::ok("posted"))
-                .map_err(|e| Error::Dependency(e.to_string())),
-        )
-    }
+/// A channel was created: announce it, in the configured channel or in the new one.
+fn announce_channel(command: &Command) -> Option<NewPost> {
+    let channel = command.context.channel_id().to_owned();
+    let target = text(&command.config, "notice_channel_id", "");
+    let message = text(&command.config, "channel_notice", DEFAULT_CHANNEL_NOTICE)
+        .replace("{channel}", &channel);
+    Some(NewPost {
+        channel_id: if target.is_empty() { channel } else { target },
+        message,
+        ..Default::default()
+    })
+}
+
+/// A message names a configured keyword: reply in its thread.
+fn answer_keyword(command: &Command) -> Option<NewPost> {
+    let post = command.context.post.as_ref()?;
+    matched_keyword(&command.config, &post.message)?;
+    Some(NewPost {
+        channel_id: command.context.channel_id().to_owned(),
+        message: text(&command.config, "keyword_reply", ""),
+        root_id: post.id.clone(),
+    })
 }
 
 fn text(config: &Map<String, Value>, key: &str, default: &str) -> String {

@@ -16,11 +16,12 @@ use super::{
     Host, Incoming, InvokedForTenant, PathIds, Req, header_str, json, query,
     refusing_other_methods, require_content_type,
 };
-use crate::apps::App;
+use crate::apps::{App, Handler, Services};
 use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
 use crate::functions;
+use crate::mattermost::NewPost;
 use crate::paths::{AppRoute, app_root};
 use crate::protocol::apps::{
     AwsLambdaDeploy, AwsLambdaFunction, Binding, CallRequest, CallResponse, Form, HttpDeploy,
@@ -311,16 +312,12 @@ impl Host {
         Ok(json(200, &render::dialog(&answer, next)))
     }
 
-    /// Runs a command: `/ping` and the bindings call are the host's, the rest the app's.
+    /// Runs a command: `/ping` and the bindings call are the host's, the rest go to the
+    /// handler the app bound to the path.
     async fn dispatch(&self, ctx: &Ctx<'_>, mut command: Command) -> Result<CallResponse, Error> {
         command.bind_install(ctx.tenant, ctx.install);
         if command.path == PING_PATH {
             return Ok(CallResponse::ok("PONG"));
-        }
-        if let (Some(_), Some(mm)) = (command.context.subject, self.mattermost())
-            && let Some(answer) = ctx.app.notify(&command, mm.as_ref()).await
-        {
-            return answer;
         }
         if command.path == ctx.app.manifest().bindings_path() {
             let bindings = granted_bindings(ctx.app.bindings(), ctx.install);
@@ -328,20 +325,68 @@ impl Host {
                 serde_json::to_value(bindings).unwrap_or_default(),
             ));
         }
-        let base = self.base_url(ctx.req);
-        if let Some(answer) = ctx
-            .app
-            .call_marketplace(&command, &self.marketplace, ctx.tenant, &base)
-            .await
-        {
-            return Ok(answer);
-        }
-        ctx.app.call(&command).await.ok_or_else(|| {
+        let no_handler = || {
             Error::NotFound(format!(
                 "app `{}` has no call path {}",
                 ctx.app_id, command.path
             ))
-        })
+        };
+        match ctx.app.handler(&command.path).ok_or_else(no_handler)? {
+            Handler::Host => Err(no_handler()),
+            Handler::Reply(reply) => Ok(reply(&command)),
+            Handler::Notify(notify) => self.notify(&command, notify).await,
+            Handler::Run(run) => {
+                let base = self.base_url(ctx.req);
+                let services = Services {
+                    tenant: ctx.tenant,
+                    marketplace: &self.marketplace,
+                    base_url: Some(&base),
+                };
+                // An authenticated call that fails is answered as the Apps convention has it.
+                Ok(run(&command, &services)
+                    .await
+                    .unwrap_or_else(|e| e.to_call_response()))
+            }
+        }
+    }
+
+    /// Answers a post-event notification: the post the app's handler makes of it, posted as
+    /// the install's bot. An app's own bot's activity is never news to it (no loops).
+    async fn notify(
+        &self,
+        command: &Command,
+        notify: fn(&Command) -> Option<NewPost>,
+    ) -> Result<CallResponse, Error> {
+        let ctx = &command.context;
+        if ctx.subject.is_none() {
+            return Err(Error::BadRequest(format!(
+                "{} answers post-event notifications only (a call with context.subject)",
+                command.path
+            )));
+        }
+        let subject_user = ctx.user.as_ref().map(|u| u.id.as_str()).unwrap_or_default();
+        if !ctx.bot_user_id.is_empty() && subject_user == ctx.bot_user_id {
+            return Ok(CallResponse::ok(""));
+        }
+        let Some(post) =
+            notify(command).filter(|p| !p.message.is_empty() && !p.channel_id.is_empty())
+        else {
+            return Ok(CallResponse::ok(""));
+        };
+        let mattermost = self.mattermost().ok_or_else(|| {
+            Error::Dependency("this function has no Mattermost client to post with".into())
+        })?;
+        if ctx.bot_access_token.is_empty() || ctx.mattermost_site_url.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "{} needs the install's bot token and the tenant's site URL to post",
+                ctx.app_id
+            )));
+        }
+        mattermost
+            .create_post(&ctx.mattermost_site_url, &ctx.bot_access_token, &post)
+            .await
+            .map(|()| CallResponse::ok("posted"))
+            .map_err(|e| Error::Dependency(e.to_string()))
     }
 
     /// A form answered to a classic request opens as a dialog when Mattermost can be reached

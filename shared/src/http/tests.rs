@@ -988,3 +988,89 @@ async fn an_outgoing_webhook_runs_the_rest_of_the_message_as_the_command() {
     );
     assert_eq!(send(&f.host, req).await.0, 401);
 }
+
+/// A notification reaches the handler bound to its path, which says what to post; the host
+/// posts it as the install's bot, never answers its own bot's activity, and refuses a call
+/// that is not a notification.
+#[tokio::test]
+async fn a_notification_is_posted_as_the_bot_and_the_bots_own_activity_is_ignored() {
+    let f = fixture().await;
+    let mm = Arc::new(RecordingMattermost::default());
+    let host = f.host.clone().with_mattermost(mm.clone());
+    let notices = host
+        .state()
+        .modify_install::<crate::store::StoreError>("acme", "notices", |i| {
+            i.bot_user_id = "notices-bot".into();
+            i.config.insert("keywords".into(), "help".into());
+            i.config
+                .insert("keyword_reply".into(), "Ask in ~support".into());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let claims = AppClaims {
+        exp: auth::now() + 900,
+        ..Default::default()
+    };
+    let jwt = format!(
+        "Bearer {}",
+        sign_app_jwt(&claims, notices.jwt_secret.expose())
+    );
+    let notify = |user: &str, subject: Option<&str>| {
+        let mut context = json!({"mattermost_site_url": SITE, "channel": {"id": "c1"},
+            "bot_access_token": "notices-bot-token",
+            "user": {"id": user}, "post": {"id": "p1", "message": "I need HELP"}});
+        if let Some(subject) = subject {
+            context["subject"] = subject.into();
+        }
+        let body = json!({"path": "/on-message-posted", "context": context});
+        let req = f.request(
+            Method::POST,
+            "/t/acme/apps/notices/on-message-posted",
+            &[
+                ("content-type", "application/json"),
+                (auth::APP_AUTH_HEADER, &jwt),
+            ],
+            body.to_string(),
+        );
+        send(&host, req)
+    };
+
+    let (status, answer) = notify("u1", Some("post_created")).await;
+    assert_eq!(
+        (status, answer["text"].as_str()),
+        (200, Some("posted")),
+        "{answer}"
+    );
+    let (site, token, post) = mm.posts.lock().unwrap().pop().unwrap();
+    assert_eq!((site.as_str(), token.as_str()), (SITE, "notices-bot-token"));
+    assert_eq!(
+        (
+            post.channel_id.as_str(),
+            post.root_id.as_str(),
+            post.message.as_str()
+        ),
+        ("c1", "p1", "Ask in ~support")
+    );
+
+    let (status, _) = notify("notices-bot", Some("post_created")).await;
+    assert_eq!(status, 200);
+    assert!(
+        mm.posts.lock().unwrap().is_empty(),
+        "its own bot's post is not answered"
+    );
+
+    let (status, answer) = notify("u1", None).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("post-event notifications only"),
+        "{answer}"
+    );
+    assert!(mm.posts.lock().unwrap().is_empty());
+}

@@ -4,9 +4,11 @@
 
 use async_trait::async_trait;
 
+use super::Marketplace;
 use crate::command::Command;
 use crate::events::subscriptions::Subscription;
 use crate::protocol::apps::CallResponse;
+use crate::store::Tenant;
 
 #[async_trait]
 pub trait HostedApps: Send + Sync + 'static {
@@ -16,6 +18,13 @@ pub trait HostedApps: Send + Sync + 'static {
     /// The subscriptions the app takes on install, for the subjects the install was granted.
     fn subscriptions(&self, app_id: &str) -> Vec<Subscription>;
 
-    /// Calls the app with `command` (a lifecycle call); `None` when it has no such call.
-    async fn call(&self, app_id: &str, command: &Command) -> Option<CallResponse>;
+    /// Runs a lifecycle call of the app (install, configure, version change, uninstall);
+    /// `None` when the app has no handler for its path. A failure is an error answer.
+    async fn lifecycle(
+        &self,
+        app_id: &str,
+        command: &Command,
+        marketplace: &Marketplace,
+        tenant: &Tenant,
+    ) -> Option<CallResponse>;
 }

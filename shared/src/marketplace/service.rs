@@ -868,7 +868,9 @@ impl Marketplace {
         let call = call.filter(|c| !c.path.is_empty())?;
         let mut command = Command::internal(&call.path, values);
         command.bind_install(tenant, install);
-        self.apps.call(&install.app_id, &command).await
+        self.apps
+            .lifecycle(&install.app_id, &command, self, tenant)
+            .await
     }
 
     async fn installed(&self, tenant: &Tenant, app: &str) -> Result<Install, Error> {
