@@ -203,10 +203,13 @@ fn admin_only(command: &Command) -> Result<(), Error> {
     }
 }
 
-fn field_error(field: &str, message: &str) -> CallResponse {
+fn field_error(field: &str, message: &str) -> Error {
     let mut errors = Map::new();
     errors.insert(field.into(), message.into());
-    CallResponse::field_errors(message, errors)
+    Error::Invalid {
+        text: message.into(),
+        errors,
+    }
 }
 
 /// The `app` field of a command.
@@ -245,13 +248,21 @@ fn list<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
     })
 }
 
-/// The version the command picked (default: the newest) and the consent to its permissions
-/// and locations, or the field error that asks for them.
-fn consented(
-    command: &Command,
-    app: &str,
-    listing: &crate::marketplace::catalog::Listing,
-) -> Result<(String, Consent), CallResponse> {
+/// What an install or a version change asks for: the app, its installed version, the version
+/// picked (default: the newest) and the consent to that version's permissions and locations.
+struct Pick {
+    app: String,
+    installed: Option<String>,
+    version: String,
+    consent: Consent,
+}
+
+/// Reads a [`Pick`] from the command; a field error asks for what is missing.
+async fn pick(command: &Command, s: &Services<'_>) -> Result<Pick, Error> {
+    admin_only(command)?;
+    let app = app_of(command);
+    let detail = s.marketplace.get(s.tenant, &app).await?;
+    let listing = &detail.listing;
     let version = command
         .text("version")
         .map(str::to_owned)
@@ -269,22 +280,25 @@ fn consented(
         );
         return Err(field_error("accept", &asks));
     }
-    let consent = Consent {
-        permissions: target.manifest.requested_permissions.clone(),
-        locations: target.manifest.requested_locations.clone(),
-    };
-    Ok((target.version.clone(), consent))
+    Ok(Pick {
+        consent: Consent {
+            permissions: target.manifest.requested_permissions.clone(),
+            locations: target.manifest.requested_locations.clone(),
+        },
+        version: target.version.clone(),
+        installed: detail.installed.map(|i| i.version),
+        app,
+    })
 }
 
 fn install<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
     Box::pin(async move {
-        admin_only(command)?;
-        let app = app_of(command);
-        let detail = s.marketplace.get(s.tenant, &app).await?;
-        let (version, consent) = match consented(command, &app, &detail.listing) {
-            Ok(picked) => picked,
-            Err(asks) => return Ok(asks),
-        };
+        let Pick {
+            app,
+            version,
+            consent,
+            ..
+        } = pick(command, s).await?;
         let base = s.base_url.ok_or_else(|| {
             Error::BadRequest("an install needs the URL Mattermost reaches this host at".into())
         })?;
@@ -303,22 +317,19 @@ fn install<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
 
 fn upgrade<'a>(command: &'a Command, s: &'a Services<'a>) -> Answer<'a> {
     Box::pin(async move {
-        admin_only(command)?;
-        let app = app_of(command);
-        let detail = s.marketplace.get(s.tenant, &app).await?;
-        let (version, consent) = match consented(command, &app, &detail.listing) {
-            Ok(picked) => picked,
-            Err(asks) => return Ok(asks),
-        };
+        let pick = pick(command, s).await?;
         let req = ChangeVersion {
-            version,
-            expected_version: detail.installed.map(|i| i.version).unwrap_or_default(),
-            consent: Some(consent),
+            version: pick.version,
+            expected_version: pick.installed.unwrap_or_default(),
+            consent: Some(pick.consent),
         };
-        let changed = s.marketplace.change_version(s.tenant, &app, req).await?;
+        let changed = s
+            .marketplace
+            .change_version(s.tenant, &pick.app, req)
+            .await?;
         Ok(CallResponse::ok(format!(
-            "**{app}** moved from {} to {}. {}",
-            changed.previous_version, changed.install.version, changed.message
+            "**{}** moved from {} to {}. {}",
+            pick.app, changed.previous_version, changed.install.version, changed.message
         )))
     })
 }
