@@ -367,3 +367,55 @@ fn functions_run_on_al2023_with_the_table_name() {
         Some("AWS::DynamoDB::Table")
     );
 }
+
+/// Every call path a form of these bindings names: submits, sources and field lookups.
+fn binding_calls(bindings: &[cloudapps::protocol::apps::Binding], paths: &mut BTreeSet<String>) {
+    for b in bindings {
+        paths.extend(b.submit.iter().map(|c| c.path.clone()));
+        if let Some(form) = &b.form {
+            let calls = [&form.submit, &form.source]
+                .into_iter()
+                .chain(form.fields.iter().map(|f| &f.lookup));
+            paths.extend(calls.flatten().map(|c| c.path.clone()));
+        }
+        binding_calls(&b.bindings, paths);
+    }
+}
+
+/// Mattermost calls every path a manifest names (the lifecycle calls, `/ping`, the bindings
+/// call, what the bindings' forms submit to, what the app subscribes with), so each one of a
+/// built-in app has a function with an API route, for every listed version.
+#[test]
+fn every_call_path_a_manifest_names_has_a_function() {
+    use cloudapps::functions::{Function, Serves};
+    use cloudapps::paths::AppRoute;
+    let listings = catalog::shipped().unwrap();
+    let apps = cloudapps::apps::BuiltinApps::all();
+    let mut missing = Vec::new();
+    for (app_id, app) in apps.iter() {
+        let mut manifests = vec![app.manifest()];
+        let listed = listings.iter().filter(|l| l.id == app_id);
+        manifests.extend(listed.flat_map(|l| l.versions.iter().map(|v| v.manifest.clone())));
+        let mut paths = BTreeSet::from(["/ping".to_owned()]);
+        for m in &manifests {
+            paths.insert(m.bindings_path().to_owned());
+            let lifecycle = [&m.on_install, &m.on_uninstall, &m.on_version_changed];
+            paths.extend(lifecycle.into_iter().flatten().map(|c| c.path.clone()));
+        }
+        binding_calls(&app.bindings(), &mut paths);
+        paths.extend(app.subscriptions().into_iter().map(|s| s.call.path));
+        for path in paths {
+            let served = Function::of_app(app_id).any(|f| {
+                matches!(f.serves, Serves::App { route: AppRoute::Call(p), .. } if p == path)
+                    && !f.http_routes().is_empty()
+            });
+            if !served {
+                missing.push(format!("{app_id} {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "call paths Mattermost calls with no function: {missing:?}"
+    );
+}

@@ -68,7 +68,8 @@ pub fn send_form() -> Form {
     }
 }
 
-/// Every route with a function of its own, and every call path.
+/// Every route with a function of its own, and every call path. The configuration calls are
+/// the marketplace's, made in-process; every other call path has a function.
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::served(AppRoute::Manifest, "hello-manifest"),
     Endpoint::served(AppRoute::SlashCommand, "hello-command"),
@@ -88,12 +89,21 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Handler::Reply(|c| CallResponse::form(configure_form(c))),
     ),
     Endpoint::local_call(CONFIGURE_SUBMIT, Handler::Reply(configure)),
-    Endpoint::local_call(
+    Endpoint::call(
         INSTALLED,
+        "hello-installed",
         Handler::Reply(|_| CallResponse::ok("Hello is installed. Try `/hello send hi`.")),
     ),
-    Endpoint::local_call(VERSION_CHANGED, Handler::Reply(version_changed)),
-    Endpoint::local_call(UNINSTALLING, Handler::Reply(uninstalling)),
+    Endpoint::call(
+        VERSION_CHANGED,
+        "hello-version-changed",
+        Handler::Reply(version_changed),
+    ),
+    Endpoint::call(
+        UNINSTALLING,
+        "hello-uninstalling",
+        Handler::Reply(uninstalling),
+    ),
 ];
 
 impl App for Hello {

@@ -77,7 +77,8 @@ impl Endpoint {
         }
     }
 
-    /// A call path only the local host and the app's classic routes reach.
+    /// A call path no manifest names, which only the marketplace calls, in-process (the
+    /// configuration calls); the local host and the app's classic routes reach it too.
     pub const fn local_call(path: &'static str, handler: Handler) -> Self {
         Endpoint {
             route: AppRoute::Call(path),

@@ -36,8 +36,8 @@ pub const APP: Notices = Notices;
 
 /// Every call path of the app; each notification has its own function.
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint::local_call("/ping", Handler::Host),
-    Endpoint::local_call("/bindings", Handler::Host),
+    Endpoint::ping("notices-ping"),
+    Endpoint::bindings("notices-bindings"),
     Endpoint::call(
         ON_USER_JOINED_CHANNEL,
         "notices-on-user-joined-channel",
