@@ -70,7 +70,13 @@ fn method_router(route: AppRoute) -> MethodRouter<Arc<AppArea>> {
     let handler = move |State(area): State<Arc<AppArea>>,
                         PathIds { tenant, .. }: PathIds,
                         Incoming(req): Incoming| async move {
-        area.host.serve_app(&area.app, route, &tenant, &req).await
+        let answer = area.host.serve_app(&area.app, route, &tenant, &req).await;
+        match (route, answer) {
+            // Mattermost decodes any answer to an outgoing webhook as a post, whatever its
+            // status: a refusal is a reply that says what went wrong.
+            (AppRoute::OutgoingWebhook, Err(e)) => Ok(super::error_as_reply(e)),
+            (_, answer) => answer,
+        }
     };
     let router = route
         .methods()
@@ -149,29 +155,40 @@ impl Host {
         Ok(json(200, &manifest))
     }
 
+    /// An Apps call. Once authenticated, a refusal is answered with 200 and an error
+    /// CallResponse, as Mattermost reads one; authentication failures stay 401 (403 for a
+    /// call from another Mattermost), an unknown path 404, and a failure of this host or what it depends on keeps its 5xx. So does any
+    /// refusal of a notification, which the fan-out reads by status to retry or dead-letter.
     async fn apps_call(&self, ctx: &Ctx<'_>) -> Result<Response, Error> {
         require_content_type(ctx.req, "application/json")?;
-        let header = header_str(ctx.req, auth::APP_AUTH_HEADER);
-        // A direct invoke of the tenant's alias is authenticated by IAM when the alias lets only
-        // the tenant's registered principal invoke it; a JWT, when sent, is still checked.
-        let iam_checked = ctx.req.extensions().get::<InvokedForTenant>().is_some()
-            && ctx.tenant.aws_principal.is_some();
-        let claims = if iam_checked && header.is_none() {
-            None
-        } else {
-            Some(
-                auth::verify_app_jwt(header, ctx.install.jwt_secret.expose())
-                    .map_err(|e| Error::Unauthorized(e.to_string()))?,
-            )
-        };
-        let call: CallRequest = if ctx.req.body().is_empty() {
-            CallRequest::default()
+        let claims = authenticate_call(ctx)?;
+        let call: Result<CallRequest, Error> = if ctx.req.body().is_empty() {
+            Ok(CallRequest::default())
         } else {
             serde_json::from_slice(ctx.req.body()).map_err(|e| {
                 Error::BadRequest(format!("the body is not an Apps call request: {e}"))
-            })?
+            })
         };
-        check_site(&ctx.path, &call.context.mattermost_site_url, ctx.tenant)?;
+        // A call from another Mattermost is refused as one, like a bad JWT.
+        if let Ok(c) = &call {
+            check_site(&ctx.path, &c.context.mattermost_site_url, ctx.tenant)?;
+        }
+        let notification = call.as_ref().is_ok_and(|c| c.context.subject.is_some());
+        match self.authenticated_call(ctx, claims, call).await {
+            Ok(answer) => Ok(json(200, &answer)),
+            Err(e @ (Error::Unauthorized(_) | Error::NotFound(_))) => Err(e),
+            Err(e) if notification || e.status() >= 500 => Err(e),
+            Err(e) => Ok(super::error_call_response(e)),
+        }
+    }
+
+    async fn authenticated_call(
+        &self,
+        ctx: &Ctx<'_>,
+        claims: Option<auth::AppClaims>,
+        call: Result<CallRequest, Error>,
+    ) -> Result<CallResponse, Error> {
+        let call = call?;
         let wants_user_token = call
             .expand
             .as_ref()
@@ -200,8 +217,7 @@ impl Host {
                 command.context.user_id = claims.acting_user_id;
             }
         }
-        let answer = self.dispatch(ctx, command).await?;
-        Ok(json(200, &answer))
+        self.dispatch(ctx, command).await
     }
 
     async fn slash_command(&self, ctx: &Ctx<'_>) -> Result<Response, Error> {
@@ -575,4 +591,19 @@ fn command_bindings(app: &dyn App, install: &Install) -> Vec<Binding> {
         .filter(|b| b.location == location::COMMAND)
         .flat_map(|b| b.bindings)
         .collect()
+}
+
+/// The app JWT of an Apps call, checked. `None` when no JWT came with a direct invoke of the
+/// tenant's alias that only the tenant's registered principal may invoke: IAM authenticated
+/// it. A JWT, when sent, is always checked.
+fn authenticate_call(ctx: &Ctx<'_>) -> Result<Option<auth::AppClaims>, Error> {
+    let header = header_str(ctx.req, auth::APP_AUTH_HEADER);
+    let iam_checked = ctx.req.extensions().get::<InvokedForTenant>().is_some()
+        && ctx.tenant.aws_principal.is_some();
+    if iam_checked && header.is_none() {
+        return Ok(None);
+    }
+    auth::verify_app_jwt(header, ctx.install.jwt_secret.expose())
+        .map(Some)
+        .map_err(|e| Error::Unauthorized(e.to_string()))
 }

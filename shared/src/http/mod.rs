@@ -355,11 +355,7 @@ fn refusing_other_methods<S: Clone + Send + Sync + 'static>(
 /// this host or what it depends on at error.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if self.status() >= 500 {
-            tracing::error!(status = self.status(), code = self.code(), error = %self, cause = ?std::error::Error::source(&self), "failed");
-        } else {
-            tracing::info!(status = self.status(), code = self.code(), error = %self, "refused");
-        }
+        log(&self);
         let mut resp = json(self.status(), &self.body());
         if let Some(seconds) = self.retry_after_seconds() {
             resp.headers_mut()
@@ -367,6 +363,35 @@ impl IntoResponse for Error {
         }
         resp
     }
+}
+
+fn log(e: &Error) {
+    if e.status() >= 500 {
+        tracing::error!(status = e.status(), code = e.code(), error = %e, cause = ?std::error::Error::source(e), "failed");
+    } else {
+        tracing::info!(status = e.status(), code = e.code(), error = %e, "refused");
+    }
+}
+
+/// A refusal answered with status 200 and an error CallResponse (`{"type":"error","text":…}`
+/// with its `code`), as the Apps plugin reads one: it shows any other status as "upstream call
+/// failed" with the raw body.
+pub(crate) fn error_call_response(e: Error) -> Response {
+    log(&e);
+    json(200, &e.body())
+}
+
+/// A refusal answered to an outgoing webhook: its status, and a body Mattermost reads as the
+/// reply to post (it decodes the body as a post whatever the status, so an error object would
+/// become a post of type `error`, which it refuses).
+pub(crate) fn error_as_reply(e: Error) -> Response {
+    log(&e);
+    let reply = crate::protocol::classic::OutgoingWebhookResponse {
+        text: e.to_string(),
+        response_type: "comment".into(),
+        attachments: Vec::new(),
+    };
+    json(e.status(), &reply)
 }
 
 /// A JSON answer with `status`.

@@ -257,7 +257,18 @@ async fn the_manifest_points_mattermost_at_this_tenants_routes() {
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["/ping", "/bindings", "/send-form", "/send"]);
+    assert_eq!(
+        paths,
+        [
+            "/ping",
+            "/bindings",
+            "/send-form",
+            "/send",
+            "/installed",
+            "/version-changed",
+            "/uninstalling"
+        ]
+    );
     let https = f.request(
         Method::GET,
         "/t/acme/apps/hello/manifest.json",
@@ -550,6 +561,7 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
     };
     let cases: Vec<(&str, TestRequest, u16, &str, &str)> = vec![
         (
+            // Authenticated, so answered as the Apps plugin reads an error: 200.
             "malformed json",
             f.request(
                 Method::POST,
@@ -557,7 +569,7 @@ async fn bad_input_gets_a_json_4xx_that_says_what_is_wrong() {
                 &[json_ct, auth],
                 "{not json",
             ),
-            400,
+            200,
             "bad_request",
             "not an Apps call request",
         ),
@@ -986,7 +998,13 @@ async fn an_outgoing_webhook_runs_the_rest_of_the_message_as_the_command() {
         &[("content-type", "application/json")],
         forged.to_string(),
     );
-    assert_eq!(send(&f.host, req).await.0, 401);
+    // Mattermost decodes any answer as a post, whatever the status: the refusal is a reply
+    // that says what went wrong, never an error object (a post of type `error`).
+    let (status, reply) = send(&f.host, req).await;
+    assert_eq!(status, 401);
+    assert_eq!(reply["response_type"], "comment", "{reply}");
+    assert!(reply["text"].as_str().unwrap().contains("token"), "{reply}");
+    assert_eq!(reply.get("type"), None, "{reply}");
 }
 
 /// A notification reaches the handler bound to its path, which says what to post; the host
@@ -1060,10 +1078,11 @@ async fn a_notification_is_posted_as_the_bot_and_the_bots_own_activity_is_ignore
         "its own bot's post is not answered"
     );
 
+    // Not a notification, so an ordinary call's refusal: 200 with an error CallResponse.
     let (status, answer) = notify("u1", None).await;
     assert_eq!(
-        (status, answer["code"].as_str()),
-        (400, Some("bad_request"))
+        (status, answer["type"].as_str(), answer["code"].as_str()),
+        (200, Some("error"), Some("bad_request"))
     );
     assert!(
         answer["text"]
