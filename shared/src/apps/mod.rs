@@ -21,12 +21,19 @@ use crate::paths::AppRoute;
 use crate::protocol::apps::{Binding, CallResponse, Manifest};
 use crate::store::Tenant;
 
+/// The call path Mattermost pings an app on at install, with an empty context.
+pub const PING_PATH: &str = "/ping";
+
 /// What answers a call path: the app's handler, bound to its path once in the app's
 /// [`Endpoint`]s.
 #[derive(Clone, Copy)]
 pub enum Handler {
-    /// The host answers: `/ping`, the bindings call, and the fixed routes.
+    /// A fixed route (the manifest, the classic routes): the host answers it, not a call.
     Host,
+    /// `/ping`: the host answers PONG.
+    Ping,
+    /// The bindings call: the host answers the app's bindings, less what was not granted.
+    Bindings,
     /// Answers from the command alone.
     Reply(fn(&Command) -> CallResponse),
     /// Answers a post-event notification (a call with `context.subject`) with the post to
@@ -34,6 +41,22 @@ pub enum Handler {
     Notify(fn(&Command) -> Option<NewPost>),
     /// Answers with the host's services (see [`Services`]).
     Run(for<'a> fn(&'a Command, &'a Services<'a>) -> Answer<'a>),
+}
+
+impl Handler {
+    /// Runs a `Reply` or `Run` handler; `None` for what the host answers itself. A failure of
+    /// `Run` is an error answer, as the Apps convention has it.
+    pub async fn answer(self, command: &Command, services: &Services<'_>) -> Option<CallResponse> {
+        match self {
+            Handler::Reply(reply) => Some(reply(command)),
+            Handler::Run(run) => Some(
+                run(command, services)
+                    .await
+                    .unwrap_or_else(|e| e.to_call_response()),
+            ),
+            Handler::Host | Handler::Ping | Handler::Bindings | Handler::Notify(_) => None,
+        }
+    }
 }
 
 /// What a [`Handler::Run`] returns.
@@ -87,8 +110,7 @@ impl Endpoint {
         }
     }
 
-    /// A route the host answers (the manifest, the classic routes, `/ping`, the bindings
-    /// call), served by `function`.
+    /// A fixed route (the manifest, the classic routes), served by `function`.
     pub const fn served(route: AppRoute, function: &'static str) -> Self {
         Endpoint {
             route,
@@ -99,12 +121,12 @@ impl Endpoint {
 
     /// `/ping`, answered by the host, served by `function`.
     pub const fn ping(function: &'static str) -> Self {
-        Self::served(AppRoute::Call("/ping"), function)
+        Self::call(PING_PATH, function, Handler::Ping)
     }
 
     /// The bindings call, answered by the host, served by `function`.
     pub const fn bindings(function: &'static str) -> Self {
-        Self::served(AppRoute::Call("/bindings"), function)
+        Self::call("/bindings", function, Handler::Bindings)
     }
 }
 
@@ -200,18 +222,12 @@ impl HostedApps for BuiltinApps {
         marketplace: &Marketplace,
         tenant: &Tenant,
     ) -> Option<CallResponse> {
-        match self.get(app_id)?.handler(&command.path)? {
-            Handler::Reply(reply) => Some(reply(command)),
-            Handler::Run(run) => {
-                let services = Services {
-                    tenant,
-                    marketplace,
-                    base_url: None,
-                };
-                let answer = run(command, &services).await;
-                Some(answer.unwrap_or_else(|e| e.to_call_response()))
-            }
-            Handler::Host | Handler::Notify(_) => None,
-        }
+        let services = Services {
+            tenant,
+            marketplace,
+            base_url: None,
+        };
+        let handler = self.get(app_id)?.handler(&command.path)?;
+        handler.answer(command, &services).await
     }
 }

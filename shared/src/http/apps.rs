@@ -16,7 +16,7 @@ use super::{
     Host, Incoming, InvokedForTenant, PathIds, Req, header_str, json, query,
     refusing_other_methods, require_content_type,
 };
-use crate::apps::{App, Handler, Services};
+use crate::apps::{App, Handler, PING_PATH, Services};
 use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
@@ -328,42 +328,38 @@ impl Host {
         Ok(json(200, &render::dialog(&answer, next)))
     }
 
-    /// Runs a command: `/ping` and the bindings call are the host's, the rest go to the
-    /// handler the app bound to the path.
+    /// Runs a command through the handler the app bound to its path; `/ping`, the bindings
+    /// call and the posting of a notification are the host's.
     async fn dispatch(&self, ctx: &Ctx<'_>, mut command: Command) -> Result<CallResponse, Error> {
         command.bind_install(ctx.tenant, ctx.install);
-        if command.path == PING_PATH {
-            return Ok(CallResponse::ok("PONG"));
-        }
-        if command.path == ctx.app.manifest().bindings_path() {
-            let bindings = granted_bindings(ctx.app.bindings(), ctx.install);
-            return Ok(CallResponse::ok_data(
-                serde_json::to_value(bindings).unwrap_or_default(),
-            ));
-        }
         let no_handler = || {
             Error::NotFound(format!(
                 "app `{}` has no call path {}",
                 ctx.app_id, command.path
             ))
         };
-        match ctx.app.handler(&command.path).ok_or_else(no_handler)? {
-            Handler::Host => Err(no_handler()),
-            Handler::Reply(reply) => Ok(reply(&command)),
-            Handler::Notify(notify) => self.notify(&command, notify).await,
-            Handler::Run(run) => {
-                let base = self.base_url(ctx.req);
-                let services = Services {
-                    tenant: ctx.tenant,
-                    marketplace: &self.marketplace,
-                    base_url: Some(&base),
-                };
-                // An authenticated call that fails is answered as the Apps convention has it.
-                Ok(run(&command, &services)
-                    .await
-                    .unwrap_or_else(|e| e.to_call_response()))
+        let handler = ctx.app.handler(&command.path).ok_or_else(no_handler)?;
+        match handler {
+            Handler::Ping => return Ok(CallResponse::ok("PONG")),
+            Handler::Bindings => {
+                let bindings = granted_bindings(ctx.app.bindings(), ctx.install);
+                return Ok(CallResponse::ok_data(
+                    serde_json::to_value(bindings).unwrap_or_default(),
+                ));
             }
+            Handler::Notify(notify) => return self.notify(&command, notify).await,
+            Handler::Host | Handler::Reply(_) | Handler::Run(_) => {}
         }
+        let base = self.base_url(ctx.req);
+        let services = Services {
+            tenant: ctx.tenant,
+            marketplace: &self.marketplace,
+            base_url: Some(&base),
+        };
+        handler
+            .answer(&command, &services)
+            .await
+            .ok_or_else(no_handler)
     }
 
     /// Answers a post-event notification: the post the app's handler makes of it, posted as
@@ -525,9 +521,6 @@ impl Ctx<'_> {
         )
     }
 }
-
-/// The call path Mattermost pings an app on at install, with an empty context.
-const PING_PATH: &str = "/ping";
 
 /// A call must come from the tenant's own Mattermost: one from another site is refused, and so
 /// is one that names no site, except the install ping (the Apps plugin sends it with an empty
