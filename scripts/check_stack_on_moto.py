@@ -1,8 +1,10 @@
 """Creates the stack `sam deploy` would submit (template.yaml translated by aws-sam-translator)
 in moto server's CloudFormation, and checks that what was created fits together: every function
-of the template exists under its `<stack>-<binary>` name, each environment variable that names
-the table, a queue or other functions resolves to one that exists, the event source mapping
-feeds the events queue to the fan-out, and the events queue dead-letters to its queue.
+of the template exists under the name the template gives it (`<stack>-<binary>`, or for a
+function the Apps plugin invokes, the name it derives, such as `hello_v1-1-0_send`), each
+environment variable that names the table or a queue resolves to one that exists, the event
+source mapping feeds the events queue to the fan-out, and the events queue dead-letters to its
+queue.
 
 moto cannot create the HTTP API, its stage, the CloudWatch alarm or the custom resource (it
 would run the catalog step's code); those are listed, not checked. The routes are held to the
@@ -82,14 +84,22 @@ def main(path):
 
     lam, sqs, ddb = client("lambda"), client("sqs"), client("dynamodb")
     template = yaml_parse(open(path).read())
-    binaries = {
-        name: r["Metadata"]["Binary"]
+    declared = {
+        name: r["Properties"]["FunctionName"]
         for name, r in template["Resources"].items()
         if r["Type"] == "AWS::Serverless::Function"
     }
     functions = set()
-    for name, binary in binaries.items():
-        deployed = f"{stack}-{binary}"
+    for name, function_name in declared.items():
+        # `!Sub "${AWS::StackName}-<binary>"` or a fixed name.
+        if isinstance(function_name, dict):
+            expected = function_name["Fn::Sub"].replace("${AWS::StackName}", stack)
+        else:
+            expected = function_name
+        deployed = physical.get(name)
+        if deployed != expected:
+            problems.append(f"{name}: deployed as {deployed!r}, not {expected!r}")
+            continue
         try:
             config = lam.get_function(FunctionName=deployed)["Configuration"]
         except lam.exceptions.ResourceNotFoundException:
@@ -106,12 +116,8 @@ def main(path):
                     sqs.get_queue_attributes(QueueUrl=env[var], AttributeNames=["QueueArn"])
                 except Exception as e:  # noqa: BLE001 - any failure means it does not resolve
                     problems.append(f"{name}: {var} {env[var]!r} is no queue: {e}")
-        for pair in filter(None, env.get("CLOUDAPPS_FUNCTIONS", "").split(",")):
-            target = pair.split("=", 1)[1]
-            try:
-                lam.get_function(FunctionName=target)
-            except lam.exceptions.ResourceNotFoundException:
-                problems.append(f"{name}: CLOUDAPPS_FUNCTIONS names {target}, which is not there")
+        if env.get("CLOUDAPPS_PROVISIONER", "lambda") != "lambda":
+            problems.append(f"{name}: CLOUDAPPS_PROVISIONER {env['CLOUDAPPS_PROVISIONER']!r}")
     ddb.describe_table(TableName=physical["InstallTable"])
 
     queues = {

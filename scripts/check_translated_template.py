@@ -1,12 +1,14 @@
 """Translates template.yaml as `sam deploy` submits it (aws-sam-translator), lints the result
 with cfn-lint, and checks the IAM it creates: no SQS, Lambda or DynamoDB statement on a `*`
-resource, no managed policy but basic logging, and no role that may invoke a function.
+resource (but an app's functions by their `<app>_` prefix), no managed policy but basic
+logging, and no role that may invoke a function.
 
 Usage: check_translated_template.py template.yaml
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,13 +33,19 @@ def resources(statement):
     return r if isinstance(r, list) else [r]
 
 
+# The functions the Apps plugin invokes are named `<app>_<version>_<function>`, one set per
+# account and region: an app's are granted by that prefix.
+APP_FUNCTIONS = re.compile(r":function:[a-z0-9][a-z0-9-]*_\*")
+
+
 def wildcard(resource):
     """A resource that is `*`, or an ARN whose name part is a wildcard. A tenant-alias
-    qualifier (`<function ARN>:t-*`) names exact functions and is allowed."""
+    qualifier (`<function ARN>:t-*`) and an app's functions (`function:<app>_*`) are
+    allowed."""
     text = json.dumps(resource)
     if resource == "*" or '"*"' in text:
         return True
-    return "*" in text.replace(":t-*", "")
+    return "*" in APP_FUNCTIONS.sub(":function:app", text.replace(":t-*", ""))
 
 
 def translate(path, code_uri="s3://bucket/key"):

@@ -19,7 +19,7 @@ use cloudapps::events::fanout::EVENT_PK_PREFIX;
 use cloudapps::functions::{self, Function, Serves};
 use cloudapps::http::testing::{Handle, request};
 use cloudapps::lambda::{self, Aws, AwsClients, Settings};
-use cloudapps::marketplace::catalog::{self, CATALOG_PK, CATALOG_SNAPSHOT_PK_PREFIX};
+use cloudapps::marketplace::catalog::{CATALOG_PK, CATALOG_SNAPSHOT_PK_PREFIX};
 use cloudapps::marketplace::catalog_publish::{self, CustomResourceRequest};
 use cloudapps::outbound::PrivateNetworks;
 use cloudapps::store::TENANT_PK_PREFIX;
@@ -27,7 +27,8 @@ use cloudapps::store::dynamo::DynamoStore;
 use cloudapps_tests::mattermost_standin::StandIn;
 use cloudapps_tests::template::{function_resources, sub_text, template};
 use cloudapps_tests::{
-    deploy_app_functions_on_moto, http_client, moto_config, moto_dynamodb, moto_lambda, moto_sqs,
+    consent, deploy_app_functions_on_moto, http_client, moto_config, moto_dynamodb, moto_lambda,
+    moto_sqs,
 };
 use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
@@ -236,8 +237,10 @@ fn recording_clients(config: &aws_config::SdkConfig, recorder: &Recorder) -> Aws
 
 // --- The template ---------------------------------------------------------------------------
 
-const STACK_FUNCTION_ARN: &str =
-    "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-";
+/// The app functions are named as the Apps plugin invokes them, `<app>_<version>_<function>`,
+/// one set per account and region: a grant names them by their app's prefix.
+const FUNCTION_ARN: &str =
+    "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:";
 
 /// What a function's policies grant, statement by statement, as (resource, action) pairs.
 fn granted(name: &str, r: &Yaml) -> Grants {
@@ -282,16 +285,18 @@ fn granted(name: &str, r: &Yaml) -> Grants {
                     .iter()
                     .map(|arn| {
                         let arn = sub_text(arn);
-                        let function = arn.strip_prefix(STACK_FUNCTION_ARN).unwrap_or_else(|| {
-                            panic!("{name}: Lambda actions only on this stack's functions: {arn}")
+                        let function = arn.strip_prefix(FUNCTION_ARN).unwrap_or_else(|| {
+                            panic!("{name}: Lambda actions only on functions of this account and region: {arn}")
                         });
-                        match function.strip_suffix(":t-*") {
-                            Some(f) => (Resource::AppAliases, f.to_owned()),
-                            None => {
-                                assert!(!function.contains(['*', ':']), "{name}: {arn}");
-                                (Resource::AppFunctions, function.to_owned())
-                            }
-                        }
+                        let (resource, prefix) = match function.strip_suffix(":t-*") {
+                            Some(f) => (Resource::AppAliases, f),
+                            None => (Resource::AppFunctions, function),
+                        };
+                        let app = prefix.strip_suffix("_*").unwrap_or_else(|| {
+                            panic!("{name}: an app's functions by its prefix `<app>_*`: {arn}")
+                        });
+                        assert!(!app.contains(['*', ':', '_']), "{name}: {arn}");
+                        (resource, app.to_owned())
                     })
                     .fold(
                         BTreeMap::<Resource, BTreeSet<String>>::new(),
@@ -301,11 +306,11 @@ fn granted(name: &str, r: &Yaml) -> Grants {
                         },
                     )
                     .into_iter()
-                    .map(|(r, functions)| {
+                    .map(|(r, apps)| {
                         assert_eq!(
-                            functions,
-                            app_function_binaries(),
-                            "{name}: {r:?} on every app function"
+                            apps,
+                            apps_with_functions(),
+                            "{name}: {r:?} on the functions of every app"
                         );
                         r
                     })
@@ -321,12 +326,12 @@ fn granted(name: &str, r: &Yaml) -> Grants {
     g
 }
 
-/// The binaries of every app's functions.
-fn app_function_binaries() -> BTreeSet<String> {
+/// The apps that have functions of their own.
+fn apps_with_functions() -> BTreeSet<String> {
     functions::all()
         .iter()
-        .filter(|f| f.app().is_some())
-        .map(|f| f.name.to_owned())
+        .filter_map(|f| f.app())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -367,24 +372,12 @@ struct Stack {
     queue_url: String,
     dead_letter_queue_url: String,
     lambda: aws_sdk_lambda::Client,
-    names: BTreeMap<String, String>,
     public_url: String,
     /// The test's own view of the table: not any function's.
     state: cloudapps::store::InstallState,
 }
 
 impl Stack {
-    /// Removes the tenant's alias of one app function, as if the deploy had just added it.
-    async fn drop_alias(&self, binary: &str) {
-        self.lambda
-            .delete_alias()
-            .function_name(&self.names[binary])
-            .name("t-acme")
-            .send()
-            .await
-            .unwrap();
-    }
-
     /// The function that serves `method path`, as the HTTP API routes: the most specific of
     /// the route templates that match.
     fn route(&self, method: &str, path: &str) -> Option<&'static str> {
@@ -464,8 +457,7 @@ async fn deploy() -> (Arc<Stack>, StandIn, String) {
         urls.push(created.queue_url().unwrap().to_owned());
     }
     let (queue_url, dead_letter_queue_url) = (urls[0].clone(), urls[1].clone());
-    let names = deploy_app_functions_on_moto(&format!("iam-{unique}")).await;
-    let app_functions: BTreeSet<String> = names.values().cloned().collect();
+    let app_functions = deploy_app_functions_on_moto().await;
     let (standin, site_url) = StandIn::start(BOT_TOKEN).await;
 
     let slot = Arc::new(Mutex::new(None));
@@ -484,7 +476,7 @@ async fn deploy() -> (Arc<Stack>, StandIn, String) {
             dead_letter_queue_url: has("EVENTS_DLQ_URL").then(|| dead_letter_queue_url.clone()),
             // The template gives every function the public URL when the operator sets one.
             public_url: has("CLOUDAPPS_PUBLIC_URL").then(|| public_url.clone()),
-            functions: has("CLOUDAPPS_FUNCTIONS").then(|| names.clone()),
+            provisions_lambda: has("CLOUDAPPS_PROVISIONER"),
             operator_token_sha256: has("CLOUDAPPS_OPERATOR_TOKEN_SHA256")
                 .then(|| auth::hash_token(OPERATOR)),
             limits: cloudapps::limits::Limits::default(),
@@ -520,7 +512,6 @@ async fn deploy() -> (Arc<Stack>, StandIn, String) {
         queue_url,
         dead_letter_queue_url,
         lambda: moto_lambda().await,
-        names,
         public_url,
         state,
     });
@@ -535,16 +526,6 @@ struct Client {
     http: reqwest::Client,
     site_url: String,
     admin: String,
-}
-
-fn consent(app: &str, version: &str) -> Value {
-    let listing = catalog::shipped()
-        .unwrap()
-        .into_iter()
-        .find(|l| l.id == app)
-        .unwrap();
-    let v = listing.version(version).unwrap();
-    json!({"permissions": v.manifest.requested_permissions, "locations": v.manifest.requested_locations})
 }
 
 /// The body of an answer that must have status `want`.
@@ -772,8 +753,7 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         .as_str()
         .unwrap_or_else(|| hello["command_token"].as_str().unwrap())
         .to_owned();
-    // A function this deploy added has no alias for the tenant yet: upgrading creates it.
-    stack.drop_alias("hello-ping").await;
+    // The new version's functions have no alias for the tenant yet: upgrading creates them.
     expect(200, c.admin("POST", "/apps/hello/version", Some(json!({"version": "v1.1.0", "expected_version": "v1.0.0", "consent": consent("hello", "v1.1.0")}))).await);
 
     // The apps' endpoints.
@@ -991,7 +971,6 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         Value::Null,
     )
     .await;
-    stack.drop_alias("hello-ping").await;
     admin_call(
         "/upgrade",
         json!({"app": "hello", "version": "v1.1.0", "accept": true}),
@@ -1028,11 +1007,12 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         )
         .await,
     );
-    // A function gone from Lambda: an upgrade is restored, an install undone.
+    // A function of v1.1.0 gone from Lambda: an upgrade to it is restored, an install of it
+    // undone.
     stack
         .lambda
         .delete_function()
-        .function_name(&stack.names["hello-dialog"])
+        .function_name("hello_v1-1-0_send")
         .send()
         .await
         .unwrap();
@@ -1046,7 +1026,7 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         .admin(
             "POST",
             "/apps/hello/install",
-            Some(json!({"version": "v1.0.0", "consent": consent("hello", "v1.0.0")})),
+            Some(json!({"version": "v1.1.0", "consent": consent("hello", "v1.1.0")})),
         )
         .await;
     assert!(status >= 500, "{status}: {body}");
@@ -1055,10 +1035,12 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
             "marketplace",
             &market_secret,
             "/install",
-            json!({"values": {"app": "hello", "version": "v1.0.0", "accept": true}}),
+            json!({"values": {"app": "hello", "version": "v1.1.0", "accept": true}}),
         )
         .await;
     assert_eq!(body["type"], "error", "{body}");
+    // Put it back for the tests that come after.
+    deploy_app_functions_on_moto().await;
     for app in ["notices", "marketplace"] {
         let (status, body) = c.admin("DELETE", &format!("/apps/{app}"), None).await;
         assert_eq!(status, 200, "{app}: {body}");

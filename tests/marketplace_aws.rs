@@ -10,7 +10,7 @@ use cloudapps::http::testing::{Handle, request};
 use cloudapps::marketplace::catalog;
 use cloudapps::marketplace::catalog_publish::{self, CustomResourceRequest};
 use cloudapps::marketplace::provisioner::{ProvisionError, Provisioner};
-use cloudapps::provisioners::LambdaProvisioner;
+use cloudapps::provisioners::{LambdaProvisioner, invoke_statement_id};
 use cloudapps::store::dynamo::DynamoStore;
 use cloudapps::store::{InstallState, Tenant};
 use cloudapps_tests::{deploy_app_functions_on_moto, moto_dynamodb, moto_lambda};
@@ -39,32 +39,37 @@ fn version_number(v: &str) -> u64 {
 
 #[tokio::test]
 async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_version() {
-    let names = deploy_app_functions_on_moto(&unique("stack")).await;
+    deploy_app_functions_on_moto().await;
     let lambda = moto_lambda().await;
-    let provisioner = LambdaProvisioner::new(lambda.clone(), names.clone());
+    let provisioner = LambdaProvisioner::new(lambda.clone());
+    // The functions are one set per account, shared by the tests: each uses its own tenants.
+    let (acme, globex) = (unique("acme"), unique("globex"));
+    let acme_alias = format!("t-{acme}");
 
     let pinned = provisioner
-        .provision(&tenant("acme", None), "hello", "v1.0.0")
+        .provision(&tenant(&acme, None), "hello", "v1.0.0", None)
         .await
         .unwrap();
+    let pinned_names: Vec<&str> = pinned.iter().map(|p| p.function.as_str()).collect();
     assert_eq!(
-        pinned.len(),
-        cloudapps::functions::Function::of_app("hello").count()
+        pinned_names,
+        cloudapps::functions::invoked_functions("hello", "v1.0.0").unwrap()
     );
     for p in &pinned {
         version_number(&p.function_version);
+        assert!(p.function.starts_with("hello_v1-0-0_"), "{}", p.function);
         let alias = lambda
             .get_alias()
             .function_name(&p.function)
-            .name("t-acme")
+            .name(&acme_alias)
             .send()
             .await
             .unwrap();
         assert_eq!(alias.function_version(), Some(p.function_version.as_str()));
         assert_eq!(alias.description(), Some("hello v1.0.0"));
     }
-    // A deploy changes every function (PublishVersion publishes only a changed one); another
-    // version then re-points the same aliases at the newly published versions.
+    // A deploy changes every function (PublishVersion publishes only a changed one); pinning
+    // again re-points the same aliases at the newly published versions.
     for p in &pinned {
         lambda
             .update_function_configuration()
@@ -74,11 +79,11 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
             .await
             .unwrap();
     }
-    let upgraded = provisioner
-        .provision(&tenant("acme", None), "hello", "v1.1.0")
+    let again = provisioner
+        .provision(&tenant(&acme, None), "hello", "v1.0.0", Some("v1.0.0"))
         .await
         .unwrap();
-    for (old, new) in pinned.iter().zip(&upgraded) {
+    for (old, new) in pinned.iter().zip(&again) {
         assert_eq!(old.function, new.function);
         assert!(
             version_number(&new.function_version) > version_number(&old.function_version),
@@ -86,10 +91,23 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
             new.function,
             old.function_version
         );
+    }
+    // Another version runs on its own functions, which the plugin names after the version;
+    // the old version's lose the tenant's aliases.
+    let upgraded = provisioner
+        .provision(&tenant(&acme, None), "hello", "v1.1.0", Some("v1.0.0"))
+        .await
+        .unwrap();
+    assert_eq!(upgraded.len(), pinned.len());
+    for (old, new) in pinned.iter().zip(&upgraded) {
+        assert_eq!(
+            new.function,
+            old.function.replace("hello_v1-0-0_", "hello_v1-1-0_")
+        );
         let alias = lambda
             .get_alias()
             .function_name(&new.function)
-            .name("t-acme")
+            .name(&acme_alias)
             .send()
             .await
             .unwrap();
@@ -98,54 +116,73 @@ async fn each_tenant_gets_an_alias_per_app_function_pinned_to_a_published_versio
             Some(new.function_version.as_str())
         );
         assert_eq!(alias.description(), Some("hello v1.1.0"));
+        assert!(
+            alias_gone(&lambda, &old.function, &acme_alias).await,
+            "{} keeps {acme_alias}",
+            old.function
+        );
     }
-    let send = &names["hello-send"];
     // Tenants do not share aliases.
     provisioner
-        .provision(&tenant("globex", None), "hello", "v0.9.0")
+        .provision(&tenant(&globex, None), "hello", "v1.1.0", None)
         .await
         .unwrap();
-    let globex = lambda
+    let send = "hello_v1-1-0_send";
+    let globex_alias = format!("t-{globex}");
+    let theirs = lambda
         .get_alias()
         .function_name(send)
-        .name("t-globex")
+        .name(&globex_alias)
         .send()
         .await
         .unwrap();
-    assert_eq!(globex.description(), Some("hello v0.9.0"));
+    assert_eq!(theirs.description(), Some("hello v1.1.0"));
 
-    provisioner.deprovision("acme", "hello").await.unwrap();
-    let gone = lambda
-        .get_alias()
-        .function_name(send)
-        .name("t-acme")
-        .send()
-        .await;
+    provisioner.deprovision(&acme, "hello").await.unwrap();
+    assert!(alias_gone(&lambda, send, &acme_alias).await);
+    provisioner.deprovision(&acme, "hello").await.unwrap();
     assert!(
-        gone.unwrap_err()
-            .into_service_error()
-            .is_resource_not_found_exception()
-    );
-    provisioner.deprovision("acme", "hello").await.unwrap();
-    assert!(
-        lambda
-            .get_alias()
-            .function_name(send)
-            .name("t-globex")
-            .send()
-            .await
-            .is_ok(),
+        !alias_gone(&lambda, send, &globex_alias).await,
         "other tenants keep theirs"
+    );
+    // A version this deploy does not carry has no functions to pin.
+    let err = provisioner
+        .provision(&tenant(&acme, None), "hello", "v9.9.9", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::NotDeployed { ref version, .. } if version == "v9.9.9"),
+        "{err}"
     );
 }
 
-/// A Lambda endpoint that refuses everything as AWS does a caller without the permission.
-async fn access_denied_lambda() -> aws_sdk_lambda::Client {
-    let app = axum::Router::new().fallback(|| async {
+/// Whether `function` has no alias `alias` (any other error fails the test).
+async fn alias_gone(lambda: &aws_sdk_lambda::Client, function: &str, alias: &str) -> bool {
+    match lambda
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(_) => false,
+        Err(e) => {
+            assert!(
+                e.into_service_error().is_resource_not_found_exception(),
+                "only ResourceNotFound means gone"
+            );
+            true
+        }
+    }
+}
+
+/// A Lambda endpoint that refuses everything with `status` and AWS's error `kind`.
+async fn failing_lambda(status: u16, kind: &'static str) -> aws_sdk_lambda::Client {
+    let app = axum::Router::new().fallback(move || async move {
         (
-            http::StatusCode::FORBIDDEN,
-            [("x-amzn-errortype", "AccessDeniedException")],
-            r#"{"Type":"User","Message":"not authorized to perform this operation"}"#,
+            http::StatusCode::from_u16(status).unwrap(),
+            [("x-amzn-errortype", kind)],
+            r#"{"Type":"User","Message":"refused"}"#,
         )
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -162,48 +199,26 @@ async fn access_denied_lambda() -> aws_sdk_lambda::Client {
 
 #[tokio::test]
 async fn removing_an_alias_tolerates_only_its_absence() {
-    let all = |name: &str| {
-        cloudapps::functions::Function::of_app("hello")
-            .map(|f| (f.name.to_owned(), name.to_owned()))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
     // Denied: the alias may well still be there and invocable.
-    let denied = LambdaProvisioner::new(access_denied_lambda().await, all("x-hello"));
-    let err = denied.deprovision("acme", "hello").await.unwrap_err();
-    assert!(
-        matches!(err, ProvisionError::Backend(ref e) if e.contains("AccessDenied")),
-        "{err}"
-    );
-    // moto answers a name it cannot route with an error that is not ResourceNotFound.
-    let invalid = LambdaProvisioner::new(moto_lambda().await, all("not a function name!"));
-    let err = invalid.deprovision("acme", "hello").await.unwrap_err();
-    assert!(matches!(err, ProvisionError::Backend(_)), "{err}");
-    // An absent function or alias has nothing left to remove.
-    let absent = LambdaProvisioner::new(moto_lambda().await, all(&unique("absent")));
-    absent.deprovision("acme", "hello").await.unwrap();
+    for (status, kind) in [
+        (403, "AccessDeniedException"),
+        (400, "InvalidParameterValueException"),
+        (429, "TooManyRequestsException"),
+    ] {
+        let failing = LambdaProvisioner::new(failing_lambda(status, kind).await);
+        let err = failing.deprovision("acme", "hello").await.unwrap_err();
+        assert!(
+            matches!(err, ProvisionError::Backend(ref e) if e.contains(kind)),
+            "{kind}: {err}"
+        );
+    }
+    // Absent aliases have nothing left to remove.
+    deploy_app_functions_on_moto().await;
+    let moto = LambdaProvisioner::new(moto_lambda().await);
+    moto.deprovision(&unique("absent"), "hello").await.unwrap();
 }
 
-#[tokio::test]
-async fn an_unknown_function_is_a_clear_error() {
-    let provisioner = LambdaProvisioner::new(
-        moto_lambda().await,
-        LambdaProvisioner::parse_names("hello-ping=x"),
-    );
-    let err = provisioner
-        .provision(&tenant("acme", None), "hello", "v1.0.0")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ProvisionError::UnknownFunction(ref f) if f == "hello-manifest"),
-        "{err}"
-    );
-    assert_eq!(
-        LambdaProvisioner::parse_names(" a=b ,bad, c = d ,e=").len(),
-        2
-    );
-}
-
-async fn aws_host(stack: &str) -> Host {
+async fn aws_host() -> Host {
     let table = unique("market");
     let store = DynamoStore::new(moto_dynamodb().await, &table);
     store.create_table().await.unwrap();
@@ -212,11 +227,11 @@ async fn aws_host(stack: &str) -> Host {
         .publish_catalog(catalog::GENERATION, &catalog::shipped().unwrap())
         .await
         .unwrap();
-    let names = deploy_app_functions_on_moto(stack).await;
+    deploy_app_functions_on_moto().await;
     Host::new(state, BuiltinApps::all())
         .with_public_url(Some("https://api.example".into()))
         .with_operator_token_hash(Some(cloudapps::auth::hash_token("op")))
-        .with_provisioner(Arc::new(LambdaProvisioner::new(moto_lambda().await, names)))
+        .with_provisioner(Arc::new(LambdaProvisioner::new(moto_lambda().await)))
 }
 
 async fn send(
@@ -240,32 +255,38 @@ async fn send(
     (out.status, serde_json::from_slice(&out.body).unwrap())
 }
 
-#[tokio::test]
-async fn install_upgrade_and_uninstall_on_dynamodb_and_lambda() {
-    let stack = unique("stack");
-    let host = Arc::new(aws_host(&stack).await);
-    let (status, tenant) = send(
-        &host,
+/// Registers tenant `id` with the operator credential; its admin token.
+async fn register(host: &Host, id: &str, principal: Value) -> String {
+    let (status, registered) = send(
+        host,
         Method::POST,
         "/marketplace/tenants",
         "op",
-        json!({"id": "acme", "site_url": "https://mm.acme.test"}),
+        json!({"id": id, "site_url": format!("https://mm.{id}.test"), "aws_principal": principal}),
     )
     .await;
-    assert_eq!(status, 201);
-    let token = tenant["admin_token"].as_str().unwrap().to_owned();
+    assert_eq!(status, 201, "{registered}");
+    registered["admin_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn install_upgrade_and_uninstall_on_dynamodb_and_lambda() {
+    let host = Arc::new(aws_host().await);
+    let acme = unique("acme");
+    let alias = format!("t-{acme}");
+    let token = register(&host, &acme, Value::Null).await;
     let consent = json!({"permissions": ["act_as_bot"], "locations": ["/command", "/post_menu"]});
 
     // Concurrent installs: exactly one wins, on DynamoDB's conditional writes.
     let tasks: Vec<_> = (0..6)
         .map(|_| {
-            let (host, token) = (host.clone(), token.clone());
+            let (host, token, acme) = (host.clone(), token.clone(), acme.clone());
             let body = json!({"version": "v1.0.0", "consent": consent});
             tokio::spawn(async move {
                 send(
                     &host,
                     Method::POST,
-                    "/marketplace/t/acme/apps/hello/install",
+                    &format!("/marketplace/t/{acme}/apps/hello/install"),
                     &token,
                     body,
                 )
@@ -282,47 +303,33 @@ async fn install_upgrade_and_uninstall_on_dynamodb_and_lambda() {
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
 
     let lambda = moto_lambda().await;
-    let send_fn = format!("{stack}-hello-send");
-    let alias = lambda
+    let pinned = lambda
         .get_alias()
-        .function_name(&send_fn)
-        .name("t-acme")
+        .function_name("hello_v1-0-0_send")
+        .name(&alias)
         .send()
         .await
         .unwrap();
-    assert_eq!(alias.description(), Some("hello v1.0.0"));
+    assert_eq!(pinned.description(), Some("hello v1.0.0"));
 
     let up = json!({"version": "v1.1.0", "expected_version": "v1.0.0", "consent": {"permissions": ["act_as_user", "user_joined_channel_notification"]}});
-    let (status, changed) = send(
-        &host,
-        Method::POST,
-        "/marketplace/t/acme/apps/hello/version",
-        &token,
-        up.clone(),
-    )
-    .await;
+    let version_path = format!("/marketplace/t/{acme}/apps/hello/version");
+    let (status, changed) = send(&host, Method::POST, &version_path, &token, up.clone()).await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(
         lambda
             .get_alias()
-            .function_name(&send_fn)
-            .name("t-acme")
+            .function_name("hello_v1-1-0_send")
+            .name(&alias)
             .send()
             .await
             .unwrap()
             .description(),
         Some("hello v1.1.0")
     );
+    assert!(alias_gone(&lambda, "hello_v1-0-0_send", &alias).await);
     assert_eq!(
-        send(
-            &host,
-            Method::POST,
-            "/marketplace/t/acme/apps/hello/version",
-            &token,
-            up
-        )
-        .await
-        .0,
+        send(&host, Method::POST, &version_path, &token, up).await.0,
         409,
         "stale"
     );
@@ -330,24 +337,20 @@ async fn install_upgrade_and_uninstall_on_dynamodb_and_lambda() {
     let (status, gone) = send(
         &host,
         Method::DELETE,
-        "/marketplace/t/acme/apps/hello",
+        &format!("/marketplace/t/{acme}/apps/hello"),
         &token,
         json!({}),
     )
     .await;
     assert_eq!((status, gone["uninstalled"].as_bool()), (200, Some(true)));
-    assert!(
-        lambda
-            .get_alias()
-            .function_name(&send_fn)
-            .name("t-acme")
-            .send()
-            .await
-            .is_err()
-    );
+    for name in cloudapps_tests::app_function_names() {
+        assert!(alias_gone(&lambda, &name, &alias).await, "{name}");
+    }
 }
 
-/// The statements of the resource policy on a tenant's alias; none when it has no policy.
+/// The statements of the resource policy on a tenant's alias; none when it has none. moto
+/// keeps one policy per function, shared by its versions and aliases (AWS keeps one per
+/// alias): the statements are picked by the id the provisioner gives each alias's.
 async fn alias_policy(lambda: &aws_sdk_lambda::Client, function: &str, alias: &str) -> Vec<Value> {
     match lambda
         .get_policy()
@@ -358,7 +361,14 @@ async fn alias_policy(lambda: &aws_sdk_lambda::Client, function: &str, alias: &s
     {
         Ok(p) => {
             let policy: Value = serde_json::from_str(p.policy().unwrap()).unwrap();
-            policy["Statement"].as_array().unwrap().clone()
+            let sid = invoke_statement_id(alias);
+            policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["Sid"] == sid.as_str())
+                .cloned()
+                .collect()
         }
         Err(e) => {
             assert!(
@@ -372,19 +382,20 @@ async fn alias_policy(lambda: &aws_sdk_lambda::Client, function: &str, alias: &s
 
 #[tokio::test]
 async fn a_tenant_alias_may_be_invoked_by_the_tenants_principal_only() {
-    const PRINCIPAL: &str = "arn:aws:iam::210987654321:role/acme-mattermost";
-    let names = deploy_app_functions_on_moto(&unique("stack")).await;
+    const PRINCIPAL: &str = "arn:aws:iam::123456789012:user/acme-mattermost";
+    deploy_app_functions_on_moto().await;
     let lambda = moto_lambda().await;
-    let provisioner = LambdaProvisioner::new(lambda.clone(), names.clone());
-    provisioner
-        .provision(&tenant("acme", Some(PRINCIPAL)), "hello", "v1.0.0")
+    let provisioner = LambdaProvisioner::new(lambda.clone());
+    let acme = unique("acme");
+    let alias = format!("t-{acme}");
+    let pinned = provisioner
+        .provision(&tenant(&acme, Some(PRINCIPAL)), "hello", "v1.0.0", None)
         .await
         .unwrap();
-    for f in cloudapps::functions::Function::of_app("hello") {
-        let statements = alias_policy(&lambda, &names[f.name], "t-acme").await;
-        assert_eq!(statements.len(), 1, "{}: {statements:?}", f.name);
+    for p in &pinned {
+        let statements = alias_policy(&lambda, &p.function, &alias).await;
+        assert_eq!(statements.len(), 1, "{}: {statements:?}", p.function);
         let s = &statements[0];
-        assert_eq!(s["Sid"], "tenant-mattermost-invoke");
         assert_eq!(s["Action"], "lambda:InvokeFunction");
         assert_eq!(s["Effect"], "Allow");
         assert!(
@@ -393,35 +404,54 @@ async fn a_tenant_alias_may_be_invoked_by_the_tenants_principal_only() {
                 .contains(PRINCIPAL),
             "{s}"
         );
-        assert!(s["Resource"].as_str().unwrap().ends_with(":t-acme"), "{s}");
+        assert!(
+            s["Resource"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("{}:{alias}", p.function)),
+            "{s}"
+        );
     }
-    // Provisioning again (an upgrade) leaves one statement, naming the same principal.
+    // Provisioning again leaves one statement, naming the same principal.
     provisioner
-        .provision(&tenant("acme", Some(PRINCIPAL)), "hello", "v1.1.0")
+        .provision(
+            &tenant(&acme, Some(PRINCIPAL)),
+            "hello",
+            "v1.0.0",
+            Some("v1.0.0"),
+        )
         .await
         .unwrap();
     assert_eq!(
-        alias_policy(&lambda, &names["hello-send"], "t-acme")
+        alias_policy(&lambda, "hello_v1-0-0_send", &alias)
             .await
             .len(),
         1
     );
-    provisioner.deprovision("acme", "hello").await.unwrap();
+    provisioner.deprovision(&acme, "hello").await.unwrap();
+    assert_eq!(
+        alias_policy(&lambda, "hello_v1-0-0_send", &alias).await,
+        Vec::<Value>::new()
+    );
 
     // Without a registered principal the alias gets no policy: nobody outside the account.
-    let names = deploy_app_functions_on_moto(&unique("stack")).await;
-    let provisioner = LambdaProvisioner::new(lambda.clone(), names.clone());
+    let globex = unique("globex");
     provisioner
-        .provision(&tenant("globex", None), "hello", "v1.0.0")
+        .provision(&tenant(&globex, None), "hello", "v1.0.0", None)
         .await
         .unwrap();
     assert_eq!(
-        alias_policy(&lambda, &names["hello-send"], "t-globex").await,
+        alias_policy(&lambda, "hello_v1-0-0_send", &format!("t-{globex}")).await,
         Vec::<Value>::new()
     );
+    provisioner.deprovision(&globex, "hello").await.unwrap();
 }
 
-fn alias_invoke(tenant: &str, jwt: Option<&str>) -> lambda_runtime::LambdaEvent<Value> {
+fn alias_invoke(
+    function: &str,
+    tenant: &str,
+    jwt: Option<&str>,
+) -> lambda_runtime::LambdaEvent<Value> {
     let mut envelope = json!({"path": "/ping", "httpMethod": "POST",
         "headers": {"Content-Type": "application/json"}, "body": "{}"});
     if let Some(jwt) = jwt {
@@ -429,14 +459,13 @@ fn alias_invoke(tenant: &str, jwt: Option<&str>) -> lambda_runtime::LambdaEvent<
     }
     let mut context = lambda_runtime::Context::default();
     context.invoked_function_arn =
-        format!("arn:aws:lambda:us-east-1:123456789012:function:x-hello-ping:t-{tenant}");
+        format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:t-{tenant}");
     lambda_runtime::LambdaEvent::new(envelope, context)
 }
 
 #[tokio::test]
 async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_principal() {
-    let stack = unique("stack");
-    let host = aws_host(&stack).await;
+    let host = aws_host().await;
     let consent = json!({"permissions": ["act_as_bot"], "locations": ["/command", "/post_menu"]});
     let (status, refused) = send(
         &host,
@@ -449,41 +478,32 @@ async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_princ
     assert_eq!(status, 400, "{refused}");
     assert!(refused["text"].as_str().unwrap().contains("aws_principal"));
 
-    // globex first: moto keeps one policy per function, shared by its versions and aliases,
-    // so provisioning globex (which clears its aliases' statement) would clear acme's too.
-    for (id, principal) in [("globex", Value::Null), ("acme", json!("210987654321"))] {
-        let (status, registered) = send(
-            &host,
-            Method::POST,
-            "/marketplace/tenants",
-            "op",
-            json!({"id": id, "site_url": format!("https://mm.{id}.test"), "aws_principal": principal}),
-        )
-        .await;
-        assert_eq!(status, 201, "{registered}");
-        let token = registered["admin_token"].as_str().unwrap();
+    let (acme, globex) = (unique("acme"), unique("globex"));
+    for (id, principal) in [(&globex, Value::Null), (&acme, json!("123456789012"))] {
+        let token = register(&host, id, principal).await;
         let (status, installed) = send(
             &host,
             Method::POST,
             &format!("/marketplace/t/{id}/apps/hello/install"),
-            token,
+            &token,
             json!({"version": "v1.0.0", "consent": consent}),
         )
         .await;
         assert_eq!(status, 201, "{installed}");
     }
     let lambda = moto_lambda().await;
-    let ping = format!("{stack}-hello-ping");
-    let statements = alias_policy(&lambda, &ping, "t-acme").await;
+    let ping = "hello_v1-0-0_ping";
+    let statements = alias_policy(&lambda, ping, &format!("t-{acme}")).await;
     assert_eq!(statements.len(), 1, "{statements:?}");
 
     let function = cloudapps::functions::Function::by_name("hello-ping").unwrap();
-    let host = host.function_router(function).unwrap();
-    let accepted =
-        cloudapps::lambda::handle_event(&host, function.app(), alias_invoke("acme", None)).await;
+    let router = host.function_router(function).unwrap();
+    let invoke = |tenant: &str, jwt: Option<&str>| {
+        cloudapps::lambda::handle_event(&router, function.app(), alias_invoke(ping, tenant, jwt))
+    };
+    let accepted = invoke(&acme, None).await;
     assert_eq!(accepted.status_code, 200, "{}", accepted.body);
-    let refused =
-        cloudapps::lambda::handle_event(&host, function.app(), alias_invoke("globex", None)).await;
+    let refused = invoke(&globex, None).await;
     assert_eq!(refused.status_code, 401, "{}", refused.body);
     // IAM vouches for the caller, not for a JWT it sends: a bad one is refused even so.
     let forged = cloudapps::auth::sign_app_jwt(
@@ -494,9 +514,7 @@ async fn an_alias_invoke_without_a_jwt_is_trusted_only_for_a_tenant_with_a_princ
         "not the install's secret",
     );
     for jwt in [forged.as_str(), "not-a-jwt"] {
-        let refused =
-            cloudapps::lambda::handle_event(&host, function.app(), alias_invoke("acme", Some(jwt)))
-                .await;
+        let refused = invoke(&acme, Some(jwt)).await;
         assert_eq!(refused.status_code, 401, "{jwt}: {}", refused.body);
     }
 }
@@ -527,7 +545,7 @@ async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
         events_queue_url: None,
         dead_letter_queue_url: None,
         public_url: None,
-        functions: None,
+        provisions_lambda: false,
         operator_token_sha256: Some(cloudapps::auth::hash_token("op")),
         limits: cloudapps::limits::Limits::default(),
         private_networks: cloudapps::outbound::PrivateNetworks::Refused,
@@ -627,4 +645,235 @@ async fn the_deploy_step_publishes_and_answers_cloudformation_at_its_response_ur
         catalog::GENERATION
     );
     assert_eq!(state.listings().await.unwrap(), catalog::shipped().unwrap());
+}
+
+// --- The Apps plugin on AWS -------------------------------------------------------------------
+
+/// The name the Apps plugin invokes (`upstream/upaws/client_lambda.go`, `LambdaName`, v1.2.2),
+/// written here from its rule rather than taken from the host: dots of the app id and version
+/// and spaces of the function's name become dashes; a name over 64 characters is replaced by
+/// `<app id>_<version>_<sha256 of the name>` (unsanitised), cut to 64.
+fn plugin_lambda_name(app_id: &str, version: &str, function: &str) -> String {
+    let name = format!(
+        "{}_{}_{}",
+        app_id.replace('.', "-"),
+        version.replace('.', "-"),
+        function.replace(' ', "-")
+    );
+    if name.len() <= 64 {
+        return name;
+    }
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(name.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let room = 64 - app_id.len() - version.len() - 2;
+    format!("{app_id}_{version}_{}", &hash[..room.min(hash.len())])
+}
+
+/// The function the plugin invokes for a call (`upstream/upaws/upstream.go`, `match`): the
+/// manifest function whose `path` is the longest prefix of the call path.
+fn plugin_match(call_path: &str, manifest: &Value) -> Option<String> {
+    manifest["aws_lambda"]["functions"]
+        .as_array()?
+        .iter()
+        .filter(|f| call_path.starts_with(f["path"].as_str().unwrap()))
+        .max_by_key(|f| f["path"].as_str().unwrap().len())
+        .map(|f| {
+            plugin_lambda_name(
+                manifest["app_id"].as_str().unwrap(),
+                manifest["version"].as_str().unwrap(),
+                f["name"].as_str().unwrap(),
+            )
+        })
+}
+
+#[test]
+fn the_plugins_name_rule_gives_its_own_fixtures() {
+    // `upstream/upaws/upstream_test.go`, TestMatch.
+    let manifest = json!({"app_id": "testID", "version": "v00.00.000", "aws_lambda": {"functions": [
+        {"path": "/topic", "name": "topic"}, {"path": "/topic/subtopic/", "name": "subtopic"},
+        {"path": "/other", "name": "other"}, {"path": "/", "name": "main"}]}});
+    for (call, name) in [
+        ("/different", "testID_v00-00-000_main"),
+        (
+            "/topic/subtopic/and-then-some",
+            "testID_v00-00-000_subtopic",
+        ),
+        ("/topic/other/and-then-some", "testID_v00-00-000_topic"),
+        ("/other/and-then-some", "testID_v00-00-000_other"),
+    ] {
+        assert_eq!(
+            plugin_match(call, &manifest).as_deref(),
+            Some(name),
+            "{call}"
+        );
+    }
+    // `upstream/upaws/provision_data_test.go`, TestGetDeployData (its bundle's manifest).
+    for (function, name) in [
+        ("function1", "com-mattermost-servicenow_0-1-0_function1"),
+        (
+            "function with spaces",
+            "com-mattermost-servicenow_0-1-0_function-with-spaces",
+        ),
+        (
+            "function-with-very-very-very-very-very-very-very-long-name",
+            "com.mattermost.servicenow_0.1.0_95f51579baba92ea2a0a3ad98c24fcbc",
+        ),
+    ] {
+        assert_eq!(
+            plugin_lambda_name("com.mattermost.servicenow", "0.1.0", function),
+            name
+        );
+    }
+}
+
+/// The Apps plugin, given a tenant's manifest as the host serves it, invokes for every call
+/// path Mattermost makes a name that Lambda resolves to the tenant's alias of the function
+/// serving it, of the installed version; the invoke reaches that function's handler for that
+/// tenant. The longest tenant id the host accepts still fits; a longer one is refused.
+#[tokio::test]
+async fn the_apps_plugin_invokes_the_tenants_alias_of_each_call_paths_function() {
+    const PRINCIPAL: &str = "arn:aws:iam::123456789012:user/acme-mattermost-apps";
+    let host = aws_host().await;
+    let longest = cloudapps::functions::longest_tenant_id_on_lambda();
+    let prefix = unique("p");
+    let id = format!("{prefix}{}", "x".repeat(longest - prefix.len()));
+    let (status, refused) = send(
+        &host,
+        Method::POST,
+        "/marketplace/tenants",
+        "op",
+        json!({"id": format!("{id}x"), "site_url": "https://mm.long.test"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("at most {longest} characters")),
+        "{refused}"
+    );
+    let token = register(&host, &id, json!(PRINCIPAL)).await;
+    let lambda = moto_lambda().await;
+    let apps = BuiltinApps::all();
+    for (app_id, version) in [
+        ("hello", "v0.9.0"),
+        ("hello", "v1.1.0"),
+        ("notices", "v1.0.0"),
+        ("marketplace", "v1.0.0"),
+    ] {
+        let path = format!("/marketplace/t/{id}/apps/{app_id}");
+        let (status, body) = if app_id == "hello" && version == "v1.1.0" {
+            let change = json!({"version": version, "expected_version": "v0.9.0", "consent": cloudapps_tests::consent(app_id, version)});
+            send(
+                &host,
+                Method::POST,
+                &format!("{path}/version"),
+                &token,
+                change,
+            )
+            .await
+        } else {
+            let install =
+                json!({"version": version, "consent": cloudapps_tests::consent(app_id, version)});
+            send(
+                &host,
+                Method::POST,
+                &format!("{path}/install"),
+                &token,
+                install,
+            )
+            .await
+        };
+        assert!(status == 200 || status == 201, "{app_id} {version}: {body}");
+
+        let manifest = host
+            .handle(request(
+                Method::GET,
+                &format!("/t/{id}/apps/{app_id}/manifest.json"),
+                HeaderMap::new(),
+                Bytes::new(),
+            ))
+            .await;
+        assert_eq!(manifest.status, 200);
+        let manifest: Value = serde_json::from_slice(&manifest.body).unwrap();
+        assert_eq!(manifest["version"], version);
+        let app = apps.get(app_id).unwrap();
+        let listed: cloudapps::protocol::apps::Manifest =
+            serde_json::from_value(manifest.clone()).unwrap();
+        for call_path in cloudapps_tests::call_paths(app.as_ref(), &[listed]) {
+            let name = plugin_match(&call_path, &manifest)
+                .unwrap_or_else(|| panic!("{app_id}: no function for {call_path}"));
+            let (function, alias) = name
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{app_id} {call_path}: {name} names no alias (hashed?)"));
+            assert_eq!(alias, format!("t-{id}"), "{name}");
+            // What Lambda's Invoke resolves the plugin's name to: the tenant's alias.
+            let resolved = lambda
+                .get_function()
+                .function_name(&name)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("{name}: {}", aws_sdk_lambda::error::DisplayErrorContext(e))
+                });
+            let pinned = lambda
+                .get_alias()
+                .function_name(function)
+                .name(alias)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resolved.configuration().unwrap().version(),
+                pinned.function_version(),
+                "{name}"
+            );
+            assert_eq!(
+                pinned.description(),
+                Some(format!("{app_id} {version}").as_str())
+            );
+            let statements = alias_policy(&lambda, function, alias).await;
+            assert_eq!(statements.len(), 1, "{name}: {statements:?}");
+            assert!(statements[0]["Principal"].to_string().contains(PRINCIPAL));
+
+            // The function deployed under that name serves the call path, for this tenant.
+            let served = cloudapps::functions::all()
+                .iter()
+                .find(|f| f.deployed_name(version).as_deref() == Some(function))
+                .unwrap_or_else(|| panic!("{function} is no function of this host"));
+            assert_eq!(served.app(), Some(app_id));
+            assert!(
+                call_path.starts_with(served.call_path().unwrap()),
+                "{call_path} went to {}",
+                served.name
+            );
+            if call_path == cloudapps::apps::PING_PATH {
+                let router = host.function_router(served).unwrap();
+                let mut context = lambda_runtime::Context::default();
+                context.invoked_function_arn =
+                    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
+                // The envelope as `apps/http_call_request.go` builds it: no JWT on Lambda.
+                let envelope = json!({"path": call_path, "httpMethod": "POST",
+                    "headers": {"Content-Type": "application/json"}, "body": "{\"path\":\"/ping\"}"});
+                let answer = cloudapps::lambda::handle_event(
+                    &router,
+                    served.app(),
+                    lambda_runtime::LambdaEvent::new(envelope, context),
+                )
+                .await;
+                assert_eq!(answer.status_code, 200, "{name}: {}", answer.body);
+            }
+        }
+    }
+    // Moving to another version took the tenant's aliases off the old one's functions.
+    for name in cloudapps::functions::invoked_functions("hello", "v0.9.0").unwrap() {
+        assert!(
+            alias_gone(&lambda, &name, &format!("t-{id}")).await,
+            "{name}"
+        );
+    }
 }

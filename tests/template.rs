@@ -6,7 +6,10 @@
 use std::collections::BTreeSet;
 
 use cloudapps::marketplace::catalog;
-use cloudapps_tests::template::{code_uri, function_resources, generate, sub_text, template};
+use cloudapps_tests::template::{
+    all_function_resources, code_uri, function_resources, generate, resource_name, sub_text,
+    template,
+};
 use cloudapps_tests::workspace_root;
 use serde_yaml::Value;
 
@@ -231,14 +234,53 @@ fn the_table_expires_items_by_the_field_the_code_writes() {
     );
 }
 
+/// The functions the Apps plugin invokes are named as it derives them, once per version of
+/// their app (one set per account and region); only the current version's is routed, and the
+/// older ones run with its role. Every other function is named after the stack.
 #[test]
-fn every_function_is_named_after_the_stack_so_policies_need_no_wildcard() {
-    for (name, r) in function_resources(&template()) {
-        assert_eq!(
-            sub_text(&r["Properties"]["FunctionName"]),
-            format!("${{AWS::StackName}}-{name}")
-        );
+fn functions_are_named_as_the_apps_plugin_invokes_them_or_after_the_stack() {
+    let t = template();
+    let resources = all_function_resources(&t);
+    let mut expected = BTreeSet::new();
+    for f in cloudapps::functions::all() {
+        let versions = f
+            .app()
+            .filter(|_| f.call_path().is_some())
+            .map(cloudapps::functions::app_versions)
+            .unwrap_or_default();
+        if versions.is_empty() {
+            let r = &resources[&resource_name(f, None)];
+            assert_eq!(
+                sub_text(&r["Properties"]["FunctionName"]),
+                format!("${{AWS::StackName}}-{}", f.name)
+            );
+            expected.insert(resource_name(f, None));
+            continue;
+        }
+        let current = resource_name(f, Some(&versions[0]));
+        for (i, v) in versions.iter().enumerate() {
+            let name = resource_name(f, Some(v));
+            let p = &resources[&name]["Properties"];
+            assert_eq!(
+                p["FunctionName"].as_str(),
+                f.deployed_name(v).as_deref(),
+                "{name}"
+            );
+            assert_eq!(p["CodeUri"].as_str(), Some(code_uri(f.name).as_str()));
+            if i > 0 {
+                assert!(p["Events"].is_null(), "{name}: routed");
+                assert!(p["Policies"].is_null(), "{name}: a role of its own");
+                assert_eq!(
+                    serde_yaml::to_string(&p["Role"]).unwrap().trim(),
+                    format!("!GetAtt {current}Role.Arn"),
+                    "{name}"
+                );
+            }
+            expected.insert(name);
+        }
     }
+    let deployed: BTreeSet<String> = resources.into_keys().collect();
+    assert_eq!(deployed, expected);
 }
 
 #[test]
@@ -324,28 +366,17 @@ fn the_queues_keep_messages_as_long_as_the_code_assumes() {
 }
 
 #[test]
-fn provisioning_functions_know_every_app_function_by_name() {
-    // The functions whose policies may publish versions of the app functions (what they call
-    // is held to use in `iam_from_use`).
+fn the_functions_that_may_alias_the_app_functions_provision_them() {
+    // The functions whose policies may act on the app functions' aliases (what they call is
+    // held to use in `iam_from_use`) run the Lambda provisioner, and no others.
     for (name, r) in function_resources(&template()) {
         let policies = serde_yaml::to_string(&r["Properties"]["Policies"]).unwrap();
-        if !policies.contains("lambda:PublishVersion") {
-            continue;
-        }
-        let spec = serde_yaml::to_string(
-            &r["Properties"]["Environment"]["Variables"]["CLOUDAPPS_FUNCTIONS"],
-        )
-        .unwrap();
-        for app_fn in cloudapps::functions::all()
-            .iter()
-            .filter(|a| a.app().is_some())
-        {
-            assert!(
-                spec.contains(&format!("{0}=${{AWS::StackName}}-{0}", app_fn.name)),
-                "{name}: CLOUDAPPS_FUNCTIONS lacks {}",
-                app_fn.name
-            );
-        }
+        let provisioner = &r["Properties"]["Environment"]["Variables"]["CLOUDAPPS_PROVISIONER"];
+        assert_eq!(
+            policies.contains("lambda:"),
+            provisioner.as_str() == Some("lambda"),
+            "{name}: CLOUDAPPS_PROVISIONER {provisioner:?}"
+        );
     }
 }
 
@@ -368,20 +399,6 @@ fn functions_run_on_al2023_with_the_table_name() {
     );
 }
 
-/// Every call path a form of these bindings names: submits, sources and field lookups.
-fn binding_calls(bindings: &[cloudapps::protocol::apps::Binding], paths: &mut BTreeSet<String>) {
-    for b in bindings {
-        paths.extend(b.submit.iter().map(|c| c.path.clone()));
-        if let Some(form) = &b.form {
-            let calls = [&form.submit, &form.source]
-                .into_iter()
-                .chain(form.fields.iter().map(|f| &f.lookup));
-            paths.extend(calls.flatten().map(|c| c.path.clone()));
-        }
-        binding_calls(&b.bindings, paths);
-    }
-}
-
 /// Mattermost calls every path a manifest names (the lifecycle calls, `/ping`, the bindings
 /// call, what the bindings' forms submit to, what the app subscribes with), so each one of a
 /// built-in app has a function with an API route, for every listed version.
@@ -396,14 +413,7 @@ fn every_call_path_a_manifest_names_has_a_function() {
         let mut manifests = vec![app.manifest()];
         let listed = listings.iter().filter(|l| l.id == app_id);
         manifests.extend(listed.flat_map(|l| l.versions.iter().map(|v| v.manifest.clone())));
-        let mut paths = BTreeSet::from(["/ping".to_owned()]);
-        for m in &manifests {
-            paths.insert(m.bindings_path().to_owned());
-            let lifecycle = [&m.on_install, &m.on_uninstall, &m.on_version_changed];
-            paths.extend(lifecycle.into_iter().flatten().map(|c| c.path.clone()));
-        }
-        binding_calls(&app.bindings(), &mut paths);
-        paths.extend(app.subscriptions().into_iter().map(|s| s.call.path));
+        let paths = cloudapps_tests::call_paths(app.as_ref(), &manifests);
         for path in paths {
             let served = Function::of_app(app_id).any(|f| {
                 matches!(f.serves, Serves::App { route: AppRoute::Call(p), .. } if p == path)

@@ -4,10 +4,12 @@
 //! block and the resources of `template.yaml` (generated from it too). Their IAM policies are
 //! held to what each function calls (`tests/iam_from_use.rs`).
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use crate::apps::{BuiltinApps, Endpoint};
-use crate::paths::{AppRoute, EventRoute, Op, app_root};
+use crate::marketplace::catalog;
+use crate::paths::{AppRoute, EventRoute, Op, TENANT_ALIAS_PREFIX, app_root};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serves {
@@ -97,6 +99,72 @@ pub fn of_endpoint(app: &'static str, endpoint: &Endpoint) -> Option<Function> {
     })
 }
 
+/// The longest function name Lambda takes, past which the Apps plugin hashes the name it
+/// derives (`upstream/upaws/client_lambda.go`, `MaxLambdaName`).
+pub const MAX_LAMBDA_NAME: usize = 64;
+
+/// The function name the Apps plugin invokes for the manifest function `function` of `app` at
+/// `version` (`upstream/upaws`, `LambdaName`): `<app>_<version>_<function>`, dots of the id and
+/// version made dashes, spaces of the function's name too. `None` where the plugin would hash
+/// it instead (over [`MAX_LAMBDA_NAME`] characters): a hashed name can be deployed by no one.
+pub fn plugin_lambda_name(app: &str, version: &str, function: &str) -> Option<String> {
+    let name = format!(
+        "{}_{}_{}",
+        app.replace('.', "-"),
+        version.replace('.', "-"),
+        function.replace(' ', "-")
+    );
+    (name.len() <= MAX_LAMBDA_NAME).then_some(name)
+}
+
+/// The versions the shipped catalog lists for a built-in app, newest first. Each is deployed
+/// as a set of functions of its own: the Apps plugin names the function it invokes after the
+/// app's version.
+pub fn app_versions(app: &str) -> &'static [String] {
+    static VERSIONS: LazyLock<BTreeMap<String, Vec<String>>> = LazyLock::new(|| {
+        catalog::shipped()
+            .expect("the shipped catalog parses (tested)")
+            .into_iter()
+            .map(|l| (l.id, l.versions.into_iter().map(|v| v.version).collect()))
+            .collect()
+    });
+    VERSIONS.get(app).map_or(&[], Vec::as_slice)
+}
+
+/// The deployed names of the functions the Apps plugin invokes for `app` at `version` (see
+/// [`Function::deployed_name`]); `None` when this deploy does not carry that version of an
+/// app that has such functions.
+pub fn invoked_functions(app: &str, version: &str) -> Option<Vec<String>> {
+    let mut invoked = Function::of_app(app)
+        .filter(|f| f.call_path().is_some())
+        .peekable();
+    if invoked.peek().is_some() && !app_versions(app).iter().any(|v| v == version) {
+        return None;
+    }
+    invoked.map(|f| f.deployed_name(version)).collect()
+}
+
+/// The deployed names of the functions the Apps plugin invokes for `app`, every version's.
+pub fn every_invoked_function(app: &str) -> Vec<String> {
+    app_versions(app)
+        .iter()
+        .flat_map(|v| invoked_functions(app, v).unwrap_or_default())
+        .collect()
+}
+
+/// The longest tenant id whose alias fits every name the Apps plugin invokes on this host:
+/// `<function>:t-<tenant>` stays within [`MAX_LAMBDA_NAME`] for every app function of every
+/// version.
+pub fn longest_tenant_id_on_lambda() -> usize {
+    let longest = BuiltinApps::all()
+        .iter()
+        .flat_map(|(app, _)| every_invoked_function(app))
+        .map(|n| n.len())
+        .max()
+        .unwrap_or_default();
+    MAX_LAMBDA_NAME.saturating_sub(longest + ":".len() + TENANT_ALIAS_PREFIX.len())
+}
+
 impl Function {
     pub fn by_name(name: &str) -> Option<&'static Function> {
         all().iter().find(|f| f.name == name)
@@ -113,6 +181,21 @@ impl Function {
             Serves::App { app, .. } => Some(app),
             _ => None,
         }
+    }
+
+    /// Its `name` in its app's manifest: the binary's name less the app's (`hello-send` →
+    /// `send`), so that the names the Apps plugin derives leave room for a tenant's alias.
+    pub fn manifest_name(&self) -> Option<&'static str> {
+        let app = self.app()?;
+        self.name.strip_prefix(app)?.strip_prefix('-')
+    }
+
+    /// The name a function serving a call path is deployed under for `version` of its app:
+    /// the one the Apps plugin invokes (`hello_v1-1-0_send`). `None` for the others (routes
+    /// only HTTP reaches, like the manifest or the classic routes, deployed once per stack).
+    pub fn deployed_name(&self, version: &str) -> Option<String> {
+        self.call_path()?;
+        plugin_lambda_name(self.app()?, version, self.manifest_name()?)
     }
 
     /// The call path, for a function serving an Apps call.
@@ -191,5 +274,37 @@ impl Function {
             .map(|(m, p)| format!("`{m} {p}`"))
             .collect();
         routes.join(" and ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plugins_names_leave_room_for_a_tenant_alias() {
+        assert_eq!(
+            plugin_lambda_name("com.example.app", "v1.2.0", "on join"),
+            Some("com-example-app_v1-2-0_on-join".into())
+        );
+        assert_eq!(plugin_lambda_name("a", "v1", &"f".repeat(60)), None);
+        // A function with a longer name or a longer app id would shrink what tenants may be
+        // called: keep the ids of tenants on AWS at least this long.
+        assert_eq!(longest_tenant_id_on_lambda(), 22);
+        let send = Function::by_name("hello-send").unwrap();
+        assert_eq!(send.manifest_name(), Some("send"));
+        assert_eq!(
+            send.deployed_name("v1.1.0").as_deref(),
+            Some("hello_v1-1-0_send")
+        );
+        // The manifest and the classic routes are reached by HTTP only: deployed once.
+        let manifest = Function::by_name("hello-manifest").unwrap();
+        assert_eq!(manifest.deployed_name("v1.1.0"), None);
+        assert_eq!(
+            invoked_functions("hello", "v9.9.9"),
+            None,
+            "a version this deploy does not carry"
+        );
+        assert_eq!(invoked_functions("jitsi", "v1.0.0"), Some(Vec::new()));
     }
 }

@@ -88,8 +88,9 @@ pub struct Settings {
     pub dead_letter_queue_url: Option<String>,
     /// `CLOUDAPPS_PUBLIC_URL`: where the host (and so every built-in app) is reached.
     pub public_url: Option<String>,
-    /// `CLOUDAPPS_FUNCTIONS`: binary → deployed name of the app functions, for provisioning.
-    pub functions: Option<BTreeMap<String, String>>,
+    /// `CLOUDAPPS_PROVISIONER=lambda`: this function provisions the apps' functions per
+    /// tenant (the marketplace's functions).
+    pub provisions_lambda: bool,
     /// `CLOUDAPPS_OPERATOR_TOKEN_SHA256`.
     pub operator_token_sha256: Option<String>,
     pub limits: crate::limits::Limits,
@@ -106,7 +107,16 @@ impl Settings {
             events_queue_url: var("EVENTS_QUEUE_URL"),
             dead_letter_queue_url: var("EVENTS_DLQ_URL"),
             public_url: var("CLOUDAPPS_PUBLIC_URL"),
-            functions: var("CLOUDAPPS_FUNCTIONS").map(|s| LambdaProvisioner::parse_names(&s)),
+            provisions_lambda: match var("CLOUDAPPS_PROVISIONER").as_deref() {
+                None => false,
+                Some("lambda") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "CLOUDAPPS_PROVISIONER is {other:?}: set it to `lambda` or leave it unset"
+                    )
+                    .into());
+                }
+            },
             operator_token_sha256: var("CLOUDAPPS_OPERATOR_TOKEN_SHA256"),
             limits: crate::limits::Limits::from_env(),
             // Lambda functions never call private networks, nor register tenants on one.
@@ -200,12 +210,13 @@ fn mattermost(settings: &Settings) -> Arc<dyn crate::mattermost::Mattermost> {
     ))
 }
 
-/// The Lambda provisioner, when the template names the app functions; otherwise the function
-/// does not provision.
+/// The Lambda provisioner, when the template says this function provisions; otherwise the
+/// function does not provision.
 fn provisioner(settings: &Settings, aws: &impl Aws) -> Arc<dyn Provisioner> {
-    match settings.functions.clone() {
-        Some(names) => Arc::new(LambdaProvisioner::new(aws.lambda(), names)),
-        None => Arc::new(NotProvisioning),
+    if settings.provisions_lambda {
+        Arc::new(LambdaProvisioner::new(aws.lambda()))
+    } else {
+        Arc::new(NotProvisioning)
     }
 }
 

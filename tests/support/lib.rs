@@ -196,11 +196,11 @@ pub async fn moto_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// Deploys stand-ins for this stack's app functions on moto (which stores but does not run
-/// them), as SAM would name them: `<stack>-<binary>`. Returns binary → deployed name.
-pub async fn deploy_app_functions_on_moto(
-    stack: &str,
-) -> std::collections::BTreeMap<String, String> {
+/// Deploys stand-ins for every app function of every version on moto (which stores but does
+/// not run them), under the names the template gives them, those the Apps plugin invokes
+/// (`hello_v1-1-0_send`). They are one set per account and region, as on AWS: a function
+/// already there (from the stack check, or another test) is kept. Returns the names.
+pub async fn deploy_app_functions_on_moto() -> std::collections::BTreeSet<String> {
     // moto checks that the execution role exists; create it through IAM's query API (moto
     // routes by the credential scope and does not check signatures).
     let role = "cloudapps-test-role";
@@ -219,13 +219,9 @@ pub async fn deploy_app_functions_on_moto(
         .expect("moto IAM");
     let client = moto_lambda().await;
     let zip = minimal_zip();
-    let mut names = std::collections::BTreeMap::new();
-    for f in cloudapps::functions::all()
-        .iter()
-        .filter(|f| f.app().is_some())
-    {
-        let name = format!("{stack}-{}", f.name);
-        client
+    let mut names = std::collections::BTreeSet::new();
+    for name in app_function_names() {
+        let created = client
             .create_function()
             .function_name(&name)
             .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
@@ -237,11 +233,28 @@ pub async fn deploy_app_functions_on_moto(
                     .build(),
             )
             .send()
-            .await
-            .expect("create a function on moto");
-        names.insert(f.name.to_owned(), name);
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_conflict_exception()) => {}
+            Err(e) => panic!(
+                "create {name} on moto: {}",
+                aws_sdk_lambda::error::DisplayErrorContext(e)
+            ),
+        }
+        names.insert(name);
     }
     names
+}
+
+/// The deployed name of every function the Apps plugin invokes, of every version.
+pub fn app_function_names() -> Vec<String> {
+    cloudapps::apps::BuiltinApps::all()
+        .iter()
+        .flat_map(|(app, _)| cloudapps::functions::every_invoked_function(app))
+        .collect()
 }
 
 /// A zip archive holding one empty `bootstrap` file (stored, not deflated).
@@ -274,4 +287,50 @@ fn minimal_zip() -> Vec<u8> {
 /// An SQS client for moto server.
 pub async fn moto_sqs() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&moto_config().await)
+}
+
+/// Every call path Mattermost calls on `app` installed with one of `manifests`: `/ping`, the
+/// bindings call, the lifecycle calls, what the bindings' forms submit to and look up with,
+/// and what the app subscribes with.
+pub fn call_paths(
+    app: &dyn cloudapps::apps::App,
+    manifests: &[cloudapps::protocol::apps::Manifest],
+) -> std::collections::BTreeSet<String> {
+    let mut paths = std::collections::BTreeSet::from([cloudapps::apps::PING_PATH.to_owned()]);
+    for m in manifests {
+        paths.insert(m.bindings_path().to_owned());
+        let lifecycle = [&m.on_install, &m.on_uninstall, &m.on_version_changed];
+        paths.extend(lifecycle.into_iter().flatten().map(|c| c.path.clone()));
+    }
+    binding_calls(&app.bindings(), &mut paths);
+    paths.extend(app.subscriptions().into_iter().map(|s| s.call.path));
+    paths
+}
+
+/// Every call path a form of these bindings names: submits, sources and field lookups.
+fn binding_calls(
+    bindings: &[cloudapps::protocol::apps::Binding],
+    paths: &mut std::collections::BTreeSet<String>,
+) {
+    for b in bindings {
+        paths.extend(b.submit.iter().map(|c| c.path.clone()));
+        if let Some(form) = &b.form {
+            let calls = [&form.submit, &form.source]
+                .into_iter()
+                .chain(form.fields.iter().map(|f| &f.lookup));
+            paths.extend(calls.flatten().map(|c| c.path.clone()));
+        }
+        binding_calls(&b.bindings, paths);
+    }
+}
+
+/// The consent to everything `version` of the shipped `app` requests.
+pub fn consent(app: &str, version: &str) -> serde_json::Value {
+    let listing = cloudapps::marketplace::catalog::shipped()
+        .unwrap()
+        .into_iter()
+        .find(|l| l.id == app)
+        .unwrap();
+    let v = listing.version(version).unwrap();
+    serde_json::json!({"permissions": v.manifest.requested_permissions, "locations": v.manifest.requested_locations})
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cloudapps::functions::Function;
+use cloudapps::functions::{Function, app_versions};
 use serde_yaml::Value;
 
 use crate::workspace_root;
@@ -13,23 +13,42 @@ pub fn template() -> Value {
     serde_yaml::from_str(&text).expect("template.yaml is YAML")
 }
 
-/// Each `AWS::Serverless::Function`, by the binary it builds.
+/// Each `AWS::Serverless::Function` by the binary it builds: for an app function, the one of
+/// its app's current version (which carries the routes and the policies).
 pub fn function_resources(t: &Value) -> BTreeMap<String, Value> {
-    t["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .values()
-        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+    all_function_resources(t)
+        .into_values()
+        .filter(|r| r["Properties"]["Role"].is_null())
         .map(|r| {
             (
                 r["Metadata"]["Binary"]
                     .as_str()
                     .expect("a Binary per function")
                     .to_owned(),
-                r.clone(),
+                r,
             )
         })
         .collect()
+}
+
+/// Every `AWS::Serverless::Function`, by its logical id: an app function once per version.
+pub fn all_function_resources(t: &Value) -> BTreeMap<String, Value> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(k, r)| (k.as_str().unwrap().to_owned(), r.clone()))
+        .collect()
+}
+
+/// The versions a function is deployed for, the current first: one, `None`, for a function
+/// that is no app's.
+fn deployed_versions(f: &Function) -> Vec<Option<&'static str>> {
+    match f.app().filter(|_| f.call_path().is_some()) {
+        Some(app) => app_versions(app).iter().map(|v| Some(v.as_str())).collect(),
+        None => vec![None],
+    }
 }
 
 /// The text of a `!Sub "..."` (or a plain string).
@@ -41,25 +60,59 @@ pub fn sub_text(v: &Value) -> String {
 }
 
 /// The function resources of `template.yaml` as the function list makes them: for each
-/// function, its resource's name, build metadata, `FunctionName`, HTTP API events and, for the
-/// provisioning functions, `CLOUDAPPS_FUNCTIONS`. What is written by hand in a resource (its
-/// description, environment, timeout and policy, which `iam_from_use` holds to what the
-/// function calls) is kept; a new function gets a description and a policy that reads the
-/// tenants' partition, and one no longer listed loses its resource.
+/// function, its resource's name, build metadata, `FunctionName` and HTTP API events; an app
+/// function gets one per version of its app, named as the Apps plugin invokes it, and only
+/// the current version's is routed. What is written by hand in a resource (its description,
+/// environment, timeout and policy, which `iam_from_use` holds to what the function calls) is
+/// kept; the older versions share the current one's and its role. A new function gets a
+/// description and a policy that reads the tenants' partition, and one no longer listed loses
+/// its resource.
 pub fn generate(text: &str, functions: &[Function]) -> String {
     let mut blocks = split_resources(text);
-    let listed: Vec<String> = functions.iter().map(|f| resource_name(f.name)).collect();
+    let listed: Vec<String> = functions
+        .iter()
+        .flat_map(|f| {
+            deployed_versions(f)
+                .into_iter()
+                .map(|v| resource_name(f, v))
+        })
+        .collect();
+    // The hand-written lines of each function: from its current resource, wherever it is.
+    let mut bodies: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for f in functions {
+        let current = deployed_versions(f)[0];
+        let own = blocks
+            .iter()
+            .position(|b| b.name == resource_name(f, current))
+            .or_else(|| {
+                blocks
+                    .iter()
+                    .position(|b| b.binary() == f.name && !b.shares_a_role())
+            });
+        if let Some(i) = own {
+            bodies.insert(f.name, blocks[i].lines.clone());
+        }
+    }
     blocks.retain(|b| !b.is_function() || listed.contains(&b.name));
     for f in functions {
-        let name = resource_name(f.name);
-        let body = match blocks.iter().position(|b| b.name == name) {
-            Some(i) => std::mem::take(&mut blocks[i].lines),
-            None => {
-                // New functions go after the last one of their kind.
+        let body = bodies
+            .remove(f.name)
+            .unwrap_or_else(|| new_function_lines(f));
+        let versions = deployed_versions(f);
+        let current = resource_name(f, versions[0]);
+        for (n, version) in versions.into_iter().enumerate() {
+            let name = resource_name(f, version);
+            if !blocks.iter().any(|b| b.name == name) {
+                // New resources go after the last one of their function, or of their kind.
                 let prefix = f.name.split('-').next().unwrap_or_default();
                 let at = blocks
                     .iter()
-                    .rposition(|b| b.is_function() && b.binary().starts_with(prefix))
+                    .rposition(|b| b.is_function() && b.binary() == f.name)
+                    .or_else(|| {
+                        blocks
+                            .iter()
+                            .rposition(|b| b.is_function() && b.binary().starts_with(prefix))
+                    })
                     .or_else(|| blocks.iter().rposition(Block::is_function))
                     .map_or(blocks.len(), |i| i + 1);
                 blocks.insert(
@@ -69,11 +122,11 @@ pub fn generate(text: &str, functions: &[Function]) -> String {
                         lines: Vec::new(),
                     },
                 );
-                new_function_lines(f)
             }
-        };
-        let i = blocks.iter().position(|b| b.name == name).expect("placed");
-        blocks[i].lines = function_lines(f, &body, functions);
+            let i = blocks.iter().position(|b| b.name == name).expect("placed");
+            let role = (n > 0).then_some(current.as_str());
+            blocks[i].lines = function_lines(f, version, role, &body);
+        }
     }
     blocks
         .into_iter()
@@ -83,9 +136,11 @@ pub fn generate(text: &str, functions: &[Function]) -> String {
         + "\n"
 }
 
-/// `hello-send` → `HelloSendFunction`.
-pub fn resource_name(binary: &str) -> String {
-    let camel: String = binary
+/// `hello-send` → `HelloSendV110Function` (at `v1.1.0`), `marketplace-list` →
+/// `MarketplaceListFunction`.
+pub fn resource_name(f: &Function, version: Option<&str>) -> String {
+    let camel: String = f
+        .name
         .split('-')
         .map(|w| {
             let mut c = w.chars();
@@ -94,7 +149,13 @@ pub fn resource_name(binary: &str) -> String {
                 .unwrap_or_default()
         })
         .collect();
-    format!("{camel}Function")
+    let version: String = version
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    format!("{camel}{version}Function")
 }
 
 /// A top-level part of the template: a resource (named) or anything else (unnamed), with its
@@ -109,6 +170,11 @@ impl Block {
         self.lines
             .iter()
             .any(|l| l == "    Type: AWS::Serverless::Function")
+    }
+
+    /// An older version's resource, which runs with its current one's role.
+    fn shares_a_role(&self) -> bool {
+        self.lines.iter().any(|l| l.starts_with("      Role: "))
     }
 
     fn binary(&self) -> &str {
@@ -178,18 +244,29 @@ fn new_function_lines(f: &Function) -> Vec<String> {
     all
 }
 
-/// A function's resource: the generated lines around what `body` (its current lines) keeps.
-fn function_lines(f: &Function, body: &[String], functions: &[Function]) -> Vec<String> {
+/// A function's resource for `version` of its app: the generated lines around what `body`
+/// (the current resource's lines) keeps. An older version's (`role`: the current one's
+/// resource) runs with the current one's role, unrouted.
+fn function_lines(
+    f: &Function,
+    version: Option<&str>,
+    role: Option<&str>,
+    body: &[String],
+) -> Vec<String> {
     let mut out = vec![
-        format!("  {}:", resource_name(f.name)),
+        format!("  {}:", resource_name(f, version)),
         "    Type: AWS::Serverless::Function".to_owned(),
         "    Metadata:".to_owned(),
         format!("      Binary: {}", f.name),
         "    Properties:".to_owned(),
-        format!(
-            "      FunctionName: !Sub \"${{AWS::StackName}}-{}\"",
-            f.name
-        ),
+        match version.and_then(|v| f.deployed_name(v)) {
+            // The name the Apps plugin invokes: one per account and region.
+            Some(name) => format!("      FunctionName: {name}"),
+            None => format!(
+                "      FunctionName: !Sub \"${{AWS::StackName}}-{}\"",
+                f.name
+            ),
+        },
         // `cargo lambda build --release --arm64` builds every function in one compile.
         format!("      CodeUri: {}", code_uri(f.name)),
     ];
@@ -201,20 +278,25 @@ fn function_lines(f: &Function, body: &[String], functions: &[Function]) -> Vec<
         .map_or(body.len(), |i| i + 1);
     let mut kept: Vec<String> = Vec::new();
     let mut trailer: Vec<String> = Vec::new();
-    let mut in_events = false;
+    let mut skipping = false;
     for line in &body[start..] {
         let indent = line.len() - line.trim_start().len();
-        if line.starts_with("      FunctionName:") || line.starts_with("      CodeUri:") {
+        if line.starts_with("      FunctionName:")
+            || line.starts_with("      CodeUri:")
+            || line.starts_with("      Role:")
+        {
             continue;
         }
-        if line == "      Events:" {
-            in_events = true;
+        // An older version shares the current one's policies (through its role) and takes
+        // no routes.
+        if line == "      Events:" || (role.is_some() && line == "      Policies:") {
+            skipping = true;
             continue;
         }
-        if in_events && !line.trim().is_empty() && indent > 6 {
+        if skipping && !line.trim().is_empty() && indent > 6 {
             continue;
         }
-        in_events = false;
+        skipping = false;
         if line.trim().is_empty() || indent < 4 {
             trailer.push(line.clone());
         } else if !trailer.is_empty() {
@@ -225,19 +307,26 @@ fn function_lines(f: &Function, body: &[String], functions: &[Function]) -> Vec<
             kept.push(line.clone());
         }
     }
-    let functions_line = "          CLOUDAPPS_FUNCTIONS: !Sub \"";
-    for line in &mut kept {
-        if line.starts_with(functions_line) {
-            let names: Vec<String> = functions
-                .iter()
-                .filter(|a| a.app().is_some())
-                .map(|a| format!("{0}=${{AWS::StackName}}-{0}", a.name))
-                .collect();
-            *line = format!("{functions_line}{}\"", names.join(","));
+    if let (Some(role), Some(version)) = (role, version) {
+        for line in &mut kept {
+            if let Some(d) = line.strip_prefix("      Description: ") {
+                *line = format!(
+                    "      Description: {} For tenants on {} {version}.",
+                    d.trim_end(),
+                    f.app().unwrap_or_default()
+                );
+            }
         }
+        // The comments are the current resource's, about its policies.
+        kept.retain(|l| !l.trim_start().starts_with('#'));
+        kept.push(format!("      Role: !GetAtt {role}Role.Arn"));
     }
     out.extend(kept);
-    let routes = f.http_routes();
+    let routes = if role.is_none() {
+        f.http_routes()
+    } else {
+        Vec::new()
+    };
     if !routes.is_empty() {
         out.push("      Events:".to_owned());
         for (i, (method, path)) in routes.iter().enumerate() {

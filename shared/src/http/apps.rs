@@ -21,6 +21,7 @@ use crate::auth::{self, CallToken};
 use crate::command::{Command, render, slash};
 use crate::error::Error;
 use crate::functions;
+use crate::marketplace::provisioner::tenant_alias;
 use crate::mattermost::NewPost;
 use crate::paths::{AppRoute, app_root};
 use crate::protocol::apps::{
@@ -137,6 +138,9 @@ impl Host {
             root_url: ctx.root_url(self),
             use_jwt: true,
         });
+        // The plugin invokes `<app>_<version>_<name>`; the tenant's alias rides in the name
+        // (`send:t-acme`), which Lambda reads as function and qualifier.
+        let alias = tenant_alias(&ctx.tenant.id);
         let functions = ctx
             .app
             .endpoints()
@@ -145,7 +149,7 @@ impl Host {
             .filter_map(|f| {
                 Some(AwsLambdaFunction {
                     path: f.call_path()?.into(),
-                    name: f.name.into(),
+                    name: format!("{}:{alias}", f.manifest_name()?),
                     handler: "bootstrap".into(),
                     runtime: "provided.al2023".into(),
                 })

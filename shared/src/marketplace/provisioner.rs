@@ -10,8 +10,8 @@ use crate::store::{StoreError, Tenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("no deployed function is known for `{0}`; set it in CLOUDAPPS_FUNCTIONS")]
-    UnknownFunction(String),
+    #[error("`{app}` {version} is not deployed on this host")]
+    NotDeployed { app: String, version: String },
     #[error("provisioning failed: {0}")]
     Backend(String),
 }
@@ -33,17 +33,24 @@ pub struct Pinned {
 
 #[async_trait]
 pub trait Provisioner: Send + Sync + 'static {
-    /// Points the tenant's alias of every function of `app` at code for `version`, invocable by
-    /// the tenant's registered AWS principal only (by nobody outside the account without one).
+    /// Refuses a tenant id this provisioner cannot give aliases that Mattermost can invoke.
+    fn check_tenant_id(&self, _id: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Points the tenant's alias of every function of `app` at `version` at the code deployed
+    /// now, invocable by the tenant's registered AWS principal only (by nobody outside the
+    /// account without one), and takes the tenant's aliases off the functions of `previous`.
     async fn provision(
         &self,
         tenant: &Tenant,
         app: &str,
         version: &str,
+        previous: Option<&str>,
     ) -> Result<Vec<Pinned>, ProvisionError>;
 
-    /// Removes the tenant's aliases of `app`'s functions and who may invoke them; absent ones
-    /// are fine.
+    /// Removes the tenant's aliases of `app`'s functions, of every version, and who may invoke
+    /// them; absent ones are fine.
     async fn deprovision(&self, tenant: &str, app: &str) -> Result<(), ProvisionError>;
 }
 
@@ -59,6 +66,7 @@ impl Provisioner for NotProvisioning {
         _: &Tenant,
         app: &str,
         _: &str,
+        _: Option<&str>,
     ) -> Result<Vec<Pinned>, ProvisionError> {
         Err(ProvisionError::Backend(format!(
             "this function does not provision apps (asked for `{app}`)"

@@ -358,6 +358,9 @@ impl Marketplace {
                 "site_url: a URL has no whitespace".into(),
             ));
         }
+        self.provisioner
+            .check_tenant_id(id)
+            .map_err(Error::BadRequest)?;
         check_base_url(site_url, self.private_networks)
             .map_err(|why| Error::BadRequest(format!("site_url: {why}")))?;
         if let Some(principal) = &req.aws_principal {
@@ -639,7 +642,7 @@ impl Marketplace {
         req: &InstallRequest,
         base_url: &str,
     ) -> Result<Installed, Error> {
-        let provisioned = self.provision(tenant, &install).await?;
+        let provisioned = self.provision(tenant, &install, None).await?;
         self.subscribe_app(&install).await?;
         let root = format!("{base_url}{}", app_root(&tenant.id, &install.app_id));
         let slash_url = format!("{root}{}", AppRoute::SlashCommand.path());
@@ -701,9 +704,15 @@ impl Marketplace {
         })
     }
 
-    async fn provision(&self, tenant: &Tenant, install: &Install) -> Result<Vec<Pinned>, Error> {
+    /// Provisions the install's version, moving the tenant off the `previous` one.
+    async fn provision(
+        &self,
+        tenant: &Tenant,
+        install: &Install,
+        previous: Option<&str>,
+    ) -> Result<Vec<Pinned>, Error> {
         self.provisioner
-            .provision(tenant, &install.app_id, &install.version)
+            .provision(tenant, &install.app_id, &install.version, previous)
             .await
             .map_err(|e| {
                 Error::Dependency(format!(
@@ -923,7 +932,7 @@ impl Marketplace {
             })
             .await
             .map_err(|e| not_installed(e, app, &tenant.id))?;
-        let provisioned = match self.provision(tenant, &changed).await {
+        let provisioned = match self.provision(tenant, &changed, Some(&previous)).await {
             Ok(p) => p,
             Err(e) => {
                 // Put the install back as it was.

@@ -495,9 +495,17 @@ async fn install_needs_consent_answers_once_and_then_serves_the_app() {
         installed["message"],
         "Hello is installed. Try `/hello send hi`."
     );
+    let provisioned: Vec<&str> = installed["provisioned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["function"].as_str().unwrap())
+        .collect();
+    let version = installed["version"].as_str().unwrap();
     assert_eq!(
-        installed["provisioned"].as_array().unwrap().len(),
-        crate::functions::Function::of_app("hello").count()
+        provisioned,
+        crate::functions::invoked_functions("hello", version).unwrap(),
+        "what AWS would have pinned: the functions the Apps plugin invokes"
     );
     let secret = installed["jwt_secret"].as_str().unwrap();
 
@@ -1138,13 +1146,14 @@ impl super::provisioner::Provisioner for FlakyProvisioner {
         tenant: &crate::store::Tenant,
         app: &str,
         version: &str,
+        previous: Option<&str>,
     ) -> Result<Vec<super::provisioner::Pinned>, super::provisioner::ProvisionError> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(super::provisioner::ProvisionError::Backend(
                 "the Lambda API is down".into(),
             ));
         }
-        self.inner.provision(tenant, app, version).await
+        self.inner.provision(tenant, app, version, previous).await
     }
 
     async fn deprovision(

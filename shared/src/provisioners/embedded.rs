@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::functions::Function;
+use crate::functions;
 use crate::marketplace::provisioner::{Pinned, ProvisionError, Provisioner, tenant_alias};
 use crate::store::{InstallState, StoreError, Tenant};
 
@@ -50,11 +50,18 @@ impl Provisioner for EmbeddedProvisioner {
         tenant: &Tenant,
         app: &str,
         version: &str,
+        _previous: Option<&str>,
     ) -> Result<Vec<Pinned>, ProvisionError> {
         let tenant = tenant.id.as_str();
-        let functions: Vec<Pinned> = Function::of_app(app)
-            .map(|f| Pinned {
-                function: f.name.into(),
+        // What AWS would have pinned.
+        let functions: Vec<Pinned> = functions::invoked_functions(app, version)
+            .ok_or_else(|| ProvisionError::NotDeployed {
+                app: app.into(),
+                version: version.into(),
+            })?
+            .into_iter()
+            .map(|function| Pinned {
+                function,
                 alias: tenant_alias(tenant),
                 function_version: "embedded".into(),
             })

@@ -1,49 +1,118 @@
 //! The AWS provisioner: a Lambda alias per tenant and app function, invocable by the tenant's
 //! registered principal only.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 
-use crate::functions::Function;
+use crate::functions;
 use crate::marketplace::provisioner::{Pinned, ProvisionError, Provisioner, tenant_alias};
 use crate::store::Tenant;
 
-/// The statement of an alias's resource policy that lets the tenant's Mattermost invoke it.
-pub const INVOKE_STATEMENT_ID: &str = "tenant-mattermost-invoke";
+/// The statement of an alias's resource policy that lets the tenant's Mattermost invoke it:
+/// named after the alias, so that no tenant's statement can stand for another's.
+pub fn invoke_statement_id(alias: &str) -> String {
+    format!("{alias}-mattermost-invoke")
+}
 
-/// The AWS adapter: `PublishVersion` of each app function, then `CreateAlias`/`UpdateAlias`
-/// `t-<tenant>` to it and `AddPermission` on the alias for the tenant's principal;
-/// `RemovePermission` and `DeleteAlias` on removal. Physical function names come from a map of
-/// binary name → deployed name (the template passes it as `CLOUDAPPS_FUNCTIONS`).
+/// How many Lambda control-plane calls an uninstall makes at once.
+const CONCURRENT_REMOVALS: usize = 4;
+
+/// The AWS adapter: `PublishVersion` of each function of the app's version, then
+/// `CreateAlias`/`UpdateAlias` `t-<tenant>` to it and `AddPermission` on the alias for the
+/// tenant's principal; `RemovePermission` and `DeleteAlias` on removal. The functions are
+/// named as the Apps plugin invokes them ([`functions::Function::deployed_name`]), one set per version
+/// of each built-in app, so the names need no configuration.
 pub struct LambdaProvisioner {
     client: aws_sdk_lambda::Client,
-    names: BTreeMap<String, String>,
 }
 
 impl LambdaProvisioner {
-    pub fn new(client: aws_sdk_lambda::Client, names: BTreeMap<String, String>) -> Self {
-        LambdaProvisioner { client, names }
+    pub fn new(client: aws_sdk_lambda::Client) -> Self {
+        LambdaProvisioner { client }
     }
 
-    /// `CLOUDAPPS_FUNCTIONS` as `binary=deployed-name,binary=deployed-name,...`.
-    pub fn parse_names(spec: &str) -> BTreeMap<String, String> {
-        spec.split(',')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-            .collect()
+    /// The deployed names of `app`'s functions at `version`.
+    fn deployed(app: &str, version: &str) -> Result<Vec<String>, ProvisionError> {
+        functions::invoked_functions(app, version).ok_or_else(|| ProvisionError::NotDeployed {
+            app: app.into(),
+            version: version.into(),
+        })
     }
 
-    fn deployed(&self, binary: &str) -> Result<&str, ProvisionError> {
-        self.names
-            .get(binary)
-            .map(String::as_str)
-            .ok_or_else(|| ProvisionError::UnknownFunction(binary.into()))
+    /// Pins the tenant's alias of one function at a newly published version.
+    async fn pin(
+        &self,
+        name: &str,
+        alias: &str,
+        description: &str,
+        principal: Option<&str>,
+    ) -> Result<Pinned, ProvisionError> {
+        let published = self
+            .client
+            .publish_version()
+            .function_name(name)
+            .description(description)
+            .send()
+            .await
+            .map_err(backend)?;
+        let function_version = published.version.unwrap_or_default();
+        let updated = self
+            .client
+            .update_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(&function_version)
+            .description(description)
+            .send()
+            .await;
+        match updated {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                self.client
+                    .create_alias()
+                    .function_name(name)
+                    .name(alias)
+                    .function_version(&function_version)
+                    .description(description)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        self.allow_invoke(name, alias, principal).await?;
+        Ok(Pinned {
+            function: name.into(),
+            alias: alias.into(),
+            function_version,
+        })
     }
-}
 
-impl LambdaProvisioner {
+    /// Takes the alias (and who may invoke it) off one function; an absent one is fine.
+    async fn unpin(&self, name: &str, alias: &str) -> Result<(), ProvisionError> {
+        self.allow_invoke(name, alias, None).await?;
+        let deleted = self
+            .client
+            .delete_alias()
+            .function_name(name)
+            .name(alias)
+            .send()
+            .await;
+        already_gone_is_fine(deleted)
+    }
+
+    /// Unpins the alias from every function named, a few at a time.
+    async fn unpin_all(&self, names: Vec<String>, alias: &str) -> Result<(), ProvisionError> {
+        futures::stream::iter(names)
+            .map(|name| async move { self.unpin(&name, alias).await })
+            .buffer_unordered(CONCURRENT_REMOVALS)
+            .try_collect()
+            .await
+    }
+
     /// Makes `principal` the only one the alias's resource policy lets invoke it (none: no
     /// one). The statement is replaced rather than kept, so it always names the registered one.
     async fn allow_invoke(
@@ -57,7 +126,7 @@ impl LambdaProvisioner {
             .remove_permission()
             .function_name(function)
             .qualifier(alias)
-            .statement_id(INVOKE_STATEMENT_ID)
+            .statement_id(invoke_statement_id(alias))
             .send()
             .await;
         already_gone_is_fine(removed)?;
@@ -66,7 +135,7 @@ impl LambdaProvisioner {
                 .add_permission()
                 .function_name(function)
                 .qualifier(alias)
-                .statement_id(INVOKE_STATEMENT_ID)
+                .statement_id(invoke_statement_id(alias))
                 .action("lambda:InvokeFunction")
                 .principal(principal)
                 .send()
@@ -105,78 +174,45 @@ where
 
 #[async_trait]
 impl Provisioner for LambdaProvisioner {
+    fn check_tenant_id(&self, id: &str) -> Result<(), String> {
+        let longest = functions::longest_tenant_id_on_lambda();
+        if id.len() <= longest {
+            return Ok(());
+        }
+        Err(format!(
+            "tenant id {id:?} is too long for AWS Lambda: use at most {longest} characters. The Apps plugin invokes `<app>_<version>_<function>:t-<tenant>`, and hashes a name over {} characters into one that exists nowhere",
+            functions::MAX_LAMBDA_NAME
+        ))
+    }
+
     async fn provision(
         &self,
         tenant: &Tenant,
         app: &str,
         version: &str,
+        previous: Option<&str>,
     ) -> Result<Vec<Pinned>, ProvisionError> {
         let alias = tenant_alias(&tenant.id);
         let description = format!("{app} {version}");
+        let principal = tenant.aws_principal.as_deref();
         let mut pinned = Vec::new();
-        for f in Function::of_app(app) {
-            let name = self.deployed(f.name)?;
-            let published = self
-                .client
-                .publish_version()
-                .function_name(name)
-                .description(&description)
-                .send()
-                .await
-                .map_err(backend)?;
-            let function_version = published.version.unwrap_or_default();
-            let updated = self
-                .client
-                .update_alias()
-                .function_name(name)
-                .name(&alias)
-                .function_version(&function_version)
-                .description(&description)
-                .send()
-                .await;
-            match updated {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
-                {
-                    self.client
-                        .create_alias()
-                        .function_name(name)
-                        .name(&alias)
-                        .function_version(&function_version)
-                        .description(&description)
-                        .send()
-                        .await
-                        .map_err(backend)?;
-                }
-                Err(e) => return Err(backend(e)),
+        for name in Self::deployed(app, version)? {
+            pinned.push(self.pin(&name, &alias, &description, principal).await?);
+        }
+        // The tenant now runs on `version`; what it ran on before is no longer its to invoke.
+        // A failure leaves an alias to old code behind, which the uninstall removes.
+        if let Some(previous) = previous.filter(|p| *p != version) {
+            let old = Self::deployed(app, previous).unwrap_or_default();
+            if let Err(e) = self.unpin_all(old, &alias).await {
+                tracing::warn!(error = %e, app, previous, "could not remove the aliases of the previous version");
             }
-            self.allow_invoke(name, &alias, tenant.aws_principal.as_deref())
-                .await?;
-            pinned.push(Pinned {
-                function: name.into(),
-                alias: alias.clone(),
-                function_version,
-            });
         }
         Ok(pinned)
     }
 
     async fn deprovision(&self, tenant: &str, app: &str) -> Result<(), ProvisionError> {
         let alias = tenant_alias(tenant);
-        for f in Function::of_app(app) {
-            let name = self.deployed(f.name)?;
-            self.allow_invoke(name, &alias, None).await?;
-            let deleted = self
-                .client
-                .delete_alias()
-                .function_name(name)
-                .name(&alias)
-                .send()
-                .await;
-            already_gone_is_fine(deleted)?;
-        }
-        Ok(())
+        self.unpin_all(functions::every_invoked_function(app), &alias)
+            .await
     }
 }

@@ -5,4 +5,4 @@ mod embedded;
 mod lambda;
 
 pub use embedded::EmbeddedProvisioner;
-pub use lambda::LambdaProvisioner;
+pub use lambda::{LambdaProvisioner, invoke_statement_id};
