@@ -298,7 +298,7 @@ impl FanOut {
         let subject = kind.subject();
         let subscribed: Vec<Subscribed> = self
             .state
-            .subscribers(&tenant.id, subject)
+            .subscribers(&tenant.id, &subject)
             .await?
             .into_iter()
             .filter(|s| s.subscription.covers(event))
@@ -323,7 +323,7 @@ impl FanOut {
                 url: self.call_url(install, &s.subscription.call.path).await?,
                 record_sk: format!(
                     "DELIVERED#{}",
-                    s.subscription.subscriber(&s.app_id, subject)
+                    s.subscription.subscriber(&s.app_id, &subject)
                 ),
             });
         }
@@ -590,7 +590,7 @@ mod tests {
         .await
         .unwrap();
         let subscribers = state
-            .subscribers("acme", crate::protocol::apps::Subject::UserJoinedChannel)
+            .subscribers("acme", &crate::protocol::apps::Subject::UserJoinedChannel)
             .await
             .unwrap()
             .len();

@@ -53,8 +53,8 @@ impl EventKind {
 
     /// The kind a subject notifies of; `None` for the subjects this host does not deliver
     /// (the deprecated bot_* subjects and mentions).
-    pub fn from_subject(subject: Subject) -> Option<EventKind> {
-        ALL_KINDS.into_iter().find(|k| k.subject() == subject)
+    pub fn from_subject(subject: &Subject) -> Option<EventKind> {
+        ALL_KINDS.into_iter().find(|k| k.subject() == *subject)
     }
 
     /// The kind as senders write it (`user_joined_channel`).
@@ -154,13 +154,10 @@ impl Event {
     pub fn from_notification(ctx: &Context) -> Result<Event, String> {
         let subject = ctx
             .subject
+            .as_ref()
             .ok_or("`context.subject` is missing: this is not a subscription notification")?;
-        let kind = EventKind::from_subject(subject).ok_or_else(|| {
-            format!(
-                "the subject {} is not delivered by this host",
-                wire(subject)
-            )
-        })?;
+        let kind = EventKind::from_subject(subject)
+            .ok_or_else(|| format!("the subject {subject} is not delivered by this host"))?;
         let pick = |expanded: Option<&str>, plain: &str| {
             expanded
                 .filter(|s| !s.is_empty())
@@ -217,14 +214,6 @@ impl Event {
     }
 }
 
-/// A subject as Apps writes it (`user_joined_channel`).
-pub fn wire(subject: Subject) -> String {
-    serde_json::to_value(subject)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -272,12 +261,12 @@ mod tests {
     #[test]
     fn subjects_map_both_ways() {
         assert_eq!(
-            EventKind::from_subject(Subject::UserJoinedChannel),
+            EventKind::from_subject(&Subject::UserJoinedChannel),
             Some(EventKind::UserJoinedChannel)
         );
-        assert_eq!(EventKind::from_subject(Subject::BotJoinedChannel), None);
+        assert_eq!(EventKind::from_subject(&Subject::BotJoinedChannel), None);
         assert_eq!(
-            EventKind::from_subject(EventKind::UserUpdated.subject()),
+            EventKind::from_subject(&EventKind::UserUpdated.subject()),
             Some(EventKind::UserUpdated)
         );
     }

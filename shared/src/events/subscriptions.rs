@@ -38,6 +38,7 @@ impl Subscription {
     pub fn validate(&self, install: &Install) -> Result<Subject, Error> {
         let subject = self
             .subject
+            .clone()
             .ok_or_else(|| Error::BadRequest("`subject` is missing".into()))?;
         let path = &self.call.path;
         if !ids::valid_call_path(path) {
@@ -87,19 +88,17 @@ impl Subscription {
             _ => None,
         };
         if let Some(rule) = scope_error {
-            return Err(Error::BadRequest(format!("{} {rule}", wire_name(subject))));
+            return Err(Error::BadRequest(format!("{subject} {rule}")));
         }
-        if EventKind::from_subject(subject).is_none() {
+        if EventKind::from_subject(&subject).is_none() {
             return Err(Error::BadRequest(format!(
-                "the subject {} is not delivered by this host",
-                wire_name(subject)
+                "the subject {subject} is not delivered by this host"
             )));
         }
         if !install.granted_subjects.contains(&subject) {
             return Err(Error::Forbidden(format!(
                 "`{}` was not granted the subject {}",
-                install.app_id,
-                wire_name(subject)
+                install.app_id, subject
             )));
         }
         Ok(subject)
@@ -125,24 +124,22 @@ impl Subscription {
 
     /// Who receives deliveries of this subscription, `<app>#<subject>#<scope>`: what delivery
     /// records and delivery ids name.
-    pub fn subscriber(&self, app: &str, subject: Subject) -> String {
-        format!("{app}#{}#{}", wire_name(subject), self.scope())
+    pub fn subscriber(&self, app: &str, subject: &Subject) -> String {
+        format!("{app}#{}#{}", subject, self.scope())
     }
 }
 
 /// The largest `call` (path, expand, state) a subscription may keep.
 pub const MAX_CALL_BYTES: usize = 4096;
 
-use super::wire as wire_name;
-
 /// Subscriptions live in the tenant's partition under `SUBSCRIPTION#<subject>#<app>#<scope>`:
 /// subject first, so an event reads only the subscribers of its own subject. Re-subscribing to
 /// the same subject and scope replaces the earlier one.
-fn subject_prefix(subject: Subject) -> String {
-    format!("SUBSCRIPTION#{}#", wire_name(subject))
+fn subject_prefix(subject: &Subject) -> String {
+    format!("SUBSCRIPTION#{}#", subject)
 }
 
-fn sort_key(subscription: &Subscription, app: &str, subject: Subject) -> String {
+fn sort_key(subscription: &Subscription, app: &str, subject: &Subject) -> String {
     format!("{}{app}#{}", subject_prefix(subject), subscription.scope())
 }
 
@@ -167,7 +164,7 @@ impl InstallState {
         max: usize,
     ) -> Result<(), Error> {
         let subject = subscription.validate(install)?;
-        let sk = sort_key(&subscription, &install.app_id, subject);
+        let sk = sort_key(&subscription, &install.app_id, &subject);
         let body = serde_json::to_value(Subscribed {
             app_id: install.app_id.clone(),
             subscription,
@@ -207,12 +204,13 @@ impl InstallState {
     ) -> Result<bool, Error> {
         let subject = subscription
             .subject
+            .clone()
             .ok_or_else(|| Error::BadRequest("`subject` is missing".into()))?;
         Ok(self
             .items()
             .delete(
                 &tenant_pk(&install.tenant_id),
-                &sort_key(subscription, &install.app_id, subject),
+                &sort_key(subscription, &install.app_id, &subject),
             )
             .await?)
     }
@@ -226,7 +224,7 @@ impl InstallState {
         let pk = tenant_pk(&install.tenant_id);
         let mut all = Vec::new();
         for kind in ALL_KINDS {
-            let prefix = format!("{}{}#", subject_prefix(kind.subject()), install.app_id);
+            let prefix = format!("{}{}#", subject_prefix(&kind.subject()), install.app_id);
             let items = self.items().query(&pk, &prefix).await?;
             all.extend(decode(items).map(|s| s.subscription));
         }
@@ -249,7 +247,7 @@ impl InstallState {
     pub async fn subscribers(
         &self,
         tenant: &str,
-        subject: Subject,
+        subject: &Subject,
     ) -> Result<Vec<Subscribed>, StoreError> {
         let items = self
             .items()
@@ -307,7 +305,7 @@ mod tests {
         };
         state.subscribe(&install, other_channel, 100).await.unwrap();
         let subs = state
-            .subscribers("acme", Subject::UserJoinedChannel)
+            .subscribers("acme", &Subject::UserJoinedChannel)
             .await
             .unwrap();
         let paths: Vec<&str> = subs
@@ -321,7 +319,7 @@ mod tests {
         );
         assert!(
             state
-                .subscribers("acme", Subject::ChannelCreated)
+                .subscribers("acme", &Subject::ChannelCreated)
                 .await
                 .unwrap()
                 .is_empty()
@@ -331,7 +329,7 @@ mod tests {
         state.unsubscribe_all("acme", "hello").await.unwrap();
         assert!(
             state
-                .subscribers("acme", Subject::UserJoinedChannel)
+                .subscribers("acme", &Subject::UserJoinedChannel)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -357,6 +355,9 @@ mod tests {
             ),
             (json!({"call": "/x"}), 400),
             (json!({"subject": "user_joined_channel"}), 400),
+            // A subject Apps may add later: kept by the parser, refused where it would be
+            // delivered.
+            (json!({"subject": "moon_landed", "call": "/x"}), 400),
             // The host's own routes: a delivery there would feed events back in.
             (
                 json!({"subject": "user_joined_channel", "call": {"path": "/v1/notify"}}),
@@ -395,7 +396,7 @@ mod tests {
         }
         assert!(
             state
-                .subscribers("acme", Subject::UserJoinedChannel)
+                .subscribers("acme", &Subject::UserJoinedChannel)
                 .await
                 .unwrap()
                 .is_empty(),

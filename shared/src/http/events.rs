@@ -220,9 +220,8 @@ impl Host {
             .filter(|s| !install.granted_subjects.contains(s))
         {
             return Err(Error::Forbidden(format!(
-                "`{}` was not granted the subject {}",
-                install.app_id,
-                crate::events::wire(subject)
+                "`{}` was not granted the subject {subject}",
+                install.app_id
             )));
         }
         self.enqueue(&tenant.id, Some(&install.app_id), event).await

@@ -199,6 +199,17 @@ pub fn parse(file: &str, text: &str) -> Result<Listing, CatalogError> {
             ),
         ));
     }
+    // The Apps plugin refuses app ids under 3 characters (`apps/app_id.go`, `Validate`).
+    if listing.id.len() < MIN_APP_ID_LEN {
+        return Err(err(
+            "id",
+            format!(
+                "{:?} is too short: Mattermost takes app ids of {MIN_APP_ID_LEN} to {} characters",
+                listing.id,
+                crate::ids::MAX_ID_LEN
+            ),
+        ));
+    }
     if listing.display_name.trim().is_empty() {
         return Err(err("display_name", "must not be empty".into()));
     }
@@ -263,7 +274,7 @@ pub fn parse(file: &str, text: &str) -> Result<Listing, CatalogError> {
             if let Some(needed) = needs.filter(|n| !v.manifest.requested_permissions.contains(n)) {
                 return Err(err(
                     &at("manifest.requested_permissions"),
-                    format!("{p:?} requires {needed:?}"),
+                    format!("{p} requires {needed}"),
                 ));
             }
         }
@@ -302,6 +313,9 @@ pub fn parse(file: &str, text: &str) -> Result<Listing, CatalogError> {
     }
     Ok(listing)
 }
+
+/// The shortest app id Mattermost installs.
+pub const MIN_APP_ID_LEN: usize = 3;
 
 /// Apps version strings: at most 10 of letters, digits, `.`, `_`, `-`.
 pub fn valid_version(v: &str) -> bool {
@@ -628,13 +642,44 @@ mod tests {
         parse("infra/catalog/x.json", &v.to_string()).unwrap_err()
     }
 
+    /// Go keeps permissions and subjects open strings: a listing with ones this host does not
+    /// know loads, and gives them back as written.
+    #[test]
+    fn unknown_permissions_and_subjects_round_trip() {
+        let mut v = hello_text();
+        v["versions"][0]["manifest"]["requested_permissions"] =
+            json!(["act_as_bot", "fly_to_the_moon"]);
+        v["versions"][0]["requested_subjects"] = json!(["channel_created", "moon_landed"]);
+        let listing = parse("infra/catalog/x.json", &v.to_string()).unwrap();
+        let version = &listing.versions[0];
+        assert_eq!(
+            version.manifest.requested_permissions,
+            [
+                Permission::ActAsBot,
+                Permission::Other("fly_to_the_moon".into())
+            ]
+        );
+        assert!(!version.requested_subjects[1].is_known());
+        let back = serde_json::to_value(&listing).unwrap();
+        assert_eq!(
+            back["versions"][0]["manifest"]["requested_permissions"],
+            v["versions"][0]["manifest"]["requested_permissions"]
+        );
+        assert_eq!(
+            back["versions"][0]["requested_subjects"],
+            v["versions"][0]["requested_subjects"]
+        );
+    }
+
     #[test]
     fn malformed_files_name_the_file_and_field() {
         let e = parse("infra/catalog/x.json", "{not json").unwrap_err();
         assert_eq!(e.file, "infra/catalog/x.json");
-        let e = bad(|v| v["versions"][1]["manifest"]["requested_permissions"] = json!(["fly"]));
+        let e = bad(|v| v["versions"][1]["manifest"]["requested_permissions"] = json!([7]));
         assert_eq!(e.field, "versions[1].manifest.requested_permissions[0]");
-        assert!(e.to_string().starts_with("infra/catalog/x.json: versions[1].manifest.requested_permissions[0]: unknown variant `fly`"), "{e}");
+        assert!(e.to_string().starts_with("infra/catalog/x.json: versions[1].manifest.requested_permissions[0]: invalid type: integer `7`, expected a string"), "{e}");
+        let e = bad(|v| v["id"] = json!("hi"));
+        assert!(e.message.contains("3 to 32 characters"), "{e}");
         let e = bad(|v| v["versions"][0]["manifest"]["version"] = json!("v9"));
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),
@@ -651,7 +696,10 @@ mod tests {
         let e = bad(|v| {
             v["versions"][0]["manifest"]["requested_permissions"] = json!(["remote_oauth2"])
         });
-        assert!(e.message.contains("requires ActAsUser"), "{e}");
+        assert!(
+            e.message.contains("remote_oauth2 requires act_as_user"),
+            "{e}"
+        );
         let e = bad(|v| {
             v["versions"] = json!([]);
         });

@@ -856,7 +856,8 @@ impl Marketplace {
         for subscription in self.apps.subscriptions(&install.app_id) {
             if subscription
                 .subject
-                .is_some_and(|s| install.granted_subjects.contains(&s))
+                .as_ref()
+                .is_some_and(|s| install.granted_subjects.contains(s))
             {
                 self.state
                     .subscribe(install, subscription, self.limits.subscriptions_per_install)

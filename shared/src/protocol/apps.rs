@@ -542,36 +542,90 @@ pub mod location {
     pub const IN_POST: &str = "/in_post";
 }
 
-/// What an app may do once installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    ActAsBot,
-    ActAsUser,
-    RemoteOauth2,
-    RemoteWebhooks,
-    UserJoinedChannelNotification,
+/// An enum of Apps strings that Go keeps open (`type Permission string`): the values this host
+/// knows are variants, any other is kept as written in `Other`, so a manifest round-trips
+/// whole; it is refused only where it would have to be enforced.
+macro_rules! open_string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// A value this host does not know, as written.
+            Other(String),
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(s) => s,
+                }
+            }
+
+            /// Whether this host knows the value.
+            pub fn is_known(&self) -> bool {
+                !matches!(self, $name::Other(_))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $($text => $name::$variant,)*
+                    _ => $name::Other(s),
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                match v {
+                    $name::Other(s) => s,
+                    known => known.as_str().to_owned(),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
 }
 
-/// The events an app can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Subject {
-    UserCreated,
-    UserJoinedChannel,
-    UserLeftChannel,
-    UserJoinedTeam,
-    UserLeftTeam,
-    ChannelCreated,
-    BotJoinedChannel,
-    BotLeftChannel,
-    BotJoinedTeam,
-    BotLeftTeam,
-    PostCreated,
-    BotMentioned,
-    SelfMentioned,
-    /// A host extension: Apps has no subject for profile changes, this host delivers them.
-    UserUpdated,
+open_string_enum! {
+    /// What an app may do once installed.
+    Permission {
+        ActAsBot = "act_as_bot",
+        ActAsUser = "act_as_user",
+        RemoteOauth2 = "remote_oauth2",
+        RemoteWebhooks = "remote_webhooks",
+        UserJoinedChannelNotification = "user_joined_channel_notification",
+    }
+}
+
+open_string_enum! {
+    /// The events an app can subscribe to.
+    Subject {
+        UserCreated = "user_created",
+        UserJoinedChannel = "user_joined_channel",
+        UserLeftChannel = "user_left_channel",
+        UserJoinedTeam = "user_joined_team",
+        UserLeftTeam = "user_left_team",
+        ChannelCreated = "channel_created",
+        BotJoinedChannel = "bot_joined_channel",
+        BotLeftChannel = "bot_left_channel",
+        BotJoinedTeam = "bot_joined_team",
+        BotLeftTeam = "bot_left_team",
+        PostCreated = "post_created",
+        BotMentioned = "bot_mentioned",
+        SelfMentioned = "self_mentioned",
+        /// A host extension: Apps has no subject for profile changes, this host delivers them.
+        UserUpdated = "user_updated",
+    }
 }
 
 /// How Mattermost reaches an app over HTTP.
