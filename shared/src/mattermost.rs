@@ -138,6 +138,15 @@ pub trait Mattermost: Send + Sync + 'static {
         post: &NewPost,
     ) -> Result<(), MattermostError>;
 
+    /// `POST {site}/api/v4/posts/ephemeral` with the bot's token: a post only `user_id` sees.
+    async fn create_ephemeral_post(
+        &self,
+        site_url: &str,
+        token: &str,
+        user_id: &str,
+        post: &NewPost,
+    ) -> Result<(), MattermostError>;
+
     /// `POST {site}/api/v4/actions/dialogs/open` with the bot's token.
     async fn open_dialog(
         &self,
@@ -378,6 +387,20 @@ impl Mattermost for HttpMattermost {
         post: &NewPost,
     ) -> Result<(), MattermostError> {
         self.post(site_url, "posts", token, post).await.map(|_| ())
+    }
+
+    async fn create_ephemeral_post(
+        &self,
+        site_url: &str,
+        token: &str,
+        user_id: &str,
+        post: &NewPost,
+    ) -> Result<(), MattermostError> {
+        // `model.PostEphemeral`.
+        let body = serde_json::json!({"user_id": user_id, "post": post});
+        self.post(site_url, "posts/ephemeral", token, &body)
+            .await
+            .map(|_| ())
     }
 
     async fn open_dialog(

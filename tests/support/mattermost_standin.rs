@@ -54,6 +54,8 @@ pub struct StandIn {
     pub hooks: Arc<Mutex<Vec<Value>>>,
     /// Every accepted `POST /posts` body, with the id it was given.
     pub posts: Arc<Mutex<Vec<Value>>>,
+    /// Every accepted `POST /posts/ephemeral` body (`{user_id, post}`), with the id it was given.
+    pub ephemeral: Arc<Mutex<Vec<Value>>>,
     /// Every accepted `regen_token` request: `{"kind": "command" | "outgoing_hook", "id",
     /// "token"}` with the new token (also stored in the command or hook above).
     pub regenerated: Arc<Mutex<Vec<Value>>>,
@@ -169,6 +171,10 @@ impl StandIn {
                 creation(|s| &s.hooks, check_outgoing_webhook),
             )
             .route("/api/v4/posts", creation(|s| &s.posts, check_post))
+            .route(
+                "/api/v4/posts/ephemeral",
+                creation(|s| &s.ephemeral, check_ephemeral_post),
+            )
             .route("/api/v4/commands/{command_id}", deletion(|s| &s.commands))
             .route("/api/v4/hooks/outgoing/{hook_id}", deletion(|s| &s.hooks))
             .route(
@@ -412,6 +418,13 @@ pub fn check_post(req: &Value) -> Result<(), String> {
         id_field(req, "root_id")?;
     }
     Ok(())
+}
+
+/// `model.PostEphemeral`: the user who sees it and the post.
+pub fn check_ephemeral_post(req: &Value) -> Result<(), String> {
+    only_keys(req, &["user_id", "post"])?;
+    id_field(req, "user_id")?;
+    check_post(&req["post"])
 }
 
 /// `model.IsValidId`: what Mattermost takes as an id is 26 letters and digits, so a host that

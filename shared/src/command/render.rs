@@ -38,13 +38,19 @@ pub fn post_action(resp: &CallResponse) -> PostActionIntegrationResponse {
     }
 }
 
-/// A dialog submission's answer: close on ok, stay open with errors, chain into the next form
-/// (already turned into a dialog by the caller) or navigate.
+/// A dialog submission's answer: close on ok (and on navigate), stay open with errors (each a
+/// string, as Mattermost decodes them), or chain into the next form (already turned into a
+/// dialog by the caller). What it cannot carry, a text or a URL, is [`dialog_notice`].
 pub fn dialog(resp: &CallResponse, next: Option<Dialog>) -> SubmitDialogResponse {
     match resp.kind {
         ResponseType::Error => SubmitDialogResponse {
             error: resp.text.clone(),
-            errors: resp.errors().cloned().unwrap_or_default(),
+            errors: resp
+                .errors()
+                .into_iter()
+                .flatten()
+                .map(|(field, message)| (field.clone(), plain(message)))
+                .collect(),
             ..Default::default()
         },
         ResponseType::Form => SubmitDialogResponse {
@@ -52,12 +58,27 @@ pub fn dialog(resp: &CallResponse, next: Option<Dialog>) -> SubmitDialogResponse
             form: next,
             ..Default::default()
         },
-        ResponseType::Navigate => SubmitDialogResponse {
-            kind: "navigate".into(),
-            navigate_to_url: resp.navigate_to_url.clone(),
-            ..Default::default()
-        },
-        ResponseType::Ok | ResponseType::Call => SubmitDialogResponse::default(),
+        ResponseType::Ok | ResponseType::Navigate | ResponseType::Call => {
+            SubmitDialogResponse::default()
+        }
+    }
+}
+
+/// What the user must still be told after a dialog closes, since its answer has no place for
+/// it: an ok's text, or the link to where a navigate answer leads.
+pub fn dialog_notice(resp: &CallResponse) -> Option<String> {
+    match resp.kind {
+        ResponseType::Ok if !resp.text.trim().is_empty() => Some(text(resp)),
+        ResponseType::Navigate if !resp.navigate_to_url.is_empty() => Some(text(resp)),
+        _ => None,
+    }
+}
+
+/// A JSON value as text: a string as it is, anything else as JSON.
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -72,15 +93,15 @@ fn text(resp: &CallResponse) -> String {
                 resp.text.clone()
             };
             for (field, message) in resp.errors().into_iter().flatten() {
-                text.push_str(&format!(
-                    "\n- `{field}`: {}",
-                    message.as_str().unwrap_or_default()
-                ));
+                text.push_str(&format!("\n- `{field}`: {}", plain(message)));
             }
             text
         }
         ResponseType::Form => resp.form.as_ref().map(form_as_text).unwrap_or_default(),
-        ResponseType::Navigate => format!("[Open]({})", resp.navigate_to_url),
+        ResponseType::Navigate => {
+            let label = Some(resp.text.trim()).filter(|t| !t.is_empty());
+            format!("[{}]({})", label.unwrap_or("Open"), resp.navigate_to_url)
+        }
         ResponseType::Call => {
             "This app answered with a call, which classic integrations cannot run.".into()
         }

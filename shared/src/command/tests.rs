@@ -263,9 +263,23 @@ fn answers_render_into_each_classic_format() {
 
     let nav = CallResponse::navigate("https://example.com", true);
     assert_eq!(render::slash(&nav).goto_location, "https://example.com");
+    // Mattermost's dialog answer has no URL: the dialog closes and the link is told apart.
     assert_eq!(
         serde_json::to_value(render::dialog(&nav, None)).unwrap(),
-        json!({"type": "navigate", "navigate_to_url": "https://example.com"})
+        json!({})
+    );
+    assert_eq!(
+        render::dialog_notice(&nav).as_deref(),
+        Some("[Open](https://example.com)")
+    );
+    assert_eq!(render::dialog_notice(&err), None);
+    // Field errors that are not strings still reach the user, as text.
+    let mut odd = serde_json::Map::new();
+    odd.insert("count".into(), json!(3));
+    odd.insert("tags".into(), json!(["a"]));
+    assert_eq!(
+        serde_json::to_value(render::dialog(&CallResponse::field_errors("No", odd), None)).unwrap(),
+        json!({"error": "No", "errors": {"count": "3", "tags": "[\"a\"]"}})
     );
     let update = CallResponse::ok_data(json!({"update": {"message": "edited"}}));
     assert_eq!(

@@ -318,7 +318,7 @@ impl Host {
         if req.cancelled {
             return Ok(json(200, &serde_json::json!({})));
         }
-        let user_id = req.user_id.clone();
+        let (user_id, channel_id) = (req.user_id.clone(), req.channel_id.clone());
         let answer = self
             .dispatch(ctx, Command::from_dialog(&call.path, call.state, req))
             .await?;
@@ -329,7 +329,39 @@ impl Host {
             )),
             _ => None,
         };
+        if let Some(notice) = render::dialog_notice(&answer) {
+            self.tell(ctx, &user_id, &channel_id, notice).await;
+        }
         Ok(json(200, &render::dialog(&answer, next)))
+    }
+
+    /// Shows `message` to one user in a channel, as an ephemeral post of the install's bot:
+    /// what a closing dialog cannot say itself. Without a bot token, a channel or a client to
+    /// post with, the message is logged as lost rather than failing what already happened.
+    async fn tell(&self, ctx: &Ctx<'_>, user_id: &str, channel_id: &str, message: String) {
+        let bot_token = ctx.install.bot_access_token.expose();
+        let (Some(mm), false, false) = (
+            self.mattermost(),
+            bot_token.is_empty(),
+            channel_id.is_empty() || ctx.tenant.site_url.is_empty(),
+        ) else {
+            tracing::warn!(
+                app = ctx.app_id,
+                "a dialog answer's text was not shown: the install has no bot token to post it with"
+            );
+            return;
+        };
+        let post = NewPost {
+            channel_id: channel_id.to_owned(),
+            message,
+            root_id: String::new(),
+        };
+        if let Err(e) = mm
+            .create_ephemeral_post(&ctx.tenant.site_url, bot_token, user_id, &post)
+            .await
+        {
+            tracing::warn!(error = %e, app = ctx.app_id, "a dialog answer's text was not shown");
+        }
     }
 
     /// Runs a command through the handler the app bound to its path; `/ping`, the bindings

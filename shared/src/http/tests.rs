@@ -356,6 +356,8 @@ async fn the_command_token_also_works_as_an_authorization_header() {
 pub(crate) struct RecordingMattermost {
     pub(crate) opened: Mutex<Vec<(String, String, OpenDialogRequest)>>,
     pub(crate) posts: Mutex<Vec<(String, String, crate::mattermost::NewPost)>>,
+    /// Ephemeral posts: site, token, the user who sees it, the post.
+    pub(crate) ephemeral: Mutex<Vec<(String, String, String, crate::mattermost::NewPost)>>,
 }
 
 #[async_trait]
@@ -413,6 +415,21 @@ impl Mattermost for RecordingMattermost {
             .lock()
             .unwrap()
             .push((site.into(), token.into(), post.clone()));
+        Ok(())
+    }
+    async fn create_ephemeral_post(
+        &self,
+        site: &str,
+        token: &str,
+        user_id: &str,
+        post: &crate::mattermost::NewPost,
+    ) -> Result<(), MattermostError> {
+        self.ephemeral.lock().unwrap().push((
+            site.into(),
+            token.into(),
+            user_id.into(),
+            post.clone(),
+        ));
         Ok(())
     }
     async fn open_dialog(
@@ -486,6 +503,16 @@ async fn a_form_opens_as_a_dialog_whose_submission_reaches_the_submit_handler() 
     assert_eq!(
         send(&f.host, post(submission("u1", "hey"))).await,
         (200, json!({}))
+    );
+    // A dialog's answer has no place for text: the user sees it as the bot's ephemeral post.
+    let (site, token, user, shown) = mm.ephemeral.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        (site.as_str(), token.as_str(), user.as_str()),
+        (SITE, "bot-token", "u1")
+    );
+    assert_eq!(
+        (shown.channel_id.as_str(), shown.message.as_str()),
+        ("c1", "Hello, you! You said: HEY")
     );
     assert_eq!(
         send(&f.host, post(submission("u1", ""))).await,

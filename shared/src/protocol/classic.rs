@@ -1,7 +1,7 @@
 //! Classic (Slack-compatible) integrations from `mattermost/server/public/model`: custom slash
 //! commands, message attachments with interactive actions, and interactive dialogs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -340,20 +340,19 @@ pub struct SubmitDialogRequest {
     pub cancelled: bool,
 }
 
-/// The answer to a dialog submission: nothing (close it), errors (keep it open), or on newer
-/// servers another form or a navigation.
+/// The answer to a dialog submission (`model.SubmitDialogResponse`): nothing (close it),
+/// errors (keep it open; Mattermost decodes `errors` as strings only), or on newer servers
+/// another form. It has no place for a text or a URL.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubmitDialogResponse {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub errors: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, String>,
     #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<Dialog>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub navigate_to_url: String,
 }
 
 /// What Mattermost POSTs to an outgoing webhook's callback URL, as JSON or form-encoded.
