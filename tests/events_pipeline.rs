@@ -448,9 +448,12 @@ async fn world() -> World {
                        "call": {"path": "/channels-in-team1"}}),
             ]
         } else {
+            // The ids come as expanded objects only, as the Apps plugin sends them.
+            let expand = json!({"user": "id", "channel": "id", "team": "id", "post": "summary",
+                                "acting_user": "id"});
             [
-                json!({"subject": "post_created", "call": {"path": "/on-post"}}),
-                json!({"subject": "user_joined_channel", "call": {"path": "/on-join"}}),
+                json!({"subject": "post_created", "call": {"path": "/on-post", "expand": expand}}),
+                json!({"subject": "user_joined_channel", "call": {"path": "/on-join", "expand": expand}}),
             ]
         };
         for subscription in subscriptions {
@@ -1261,18 +1264,24 @@ async fn a_subscriber_receives_its_call_with_the_event_and_nothing_outside_its_s
     );
     assert_eq!(got.acting_user_id, "bot-user", "the JWT acts as the bot");
     assert_eq!(context["subject"], "post_created");
+    // No plain ids (v1.2 clears them once expanded); the acting user is the app's bot.
     assert_eq!(
         (
-            &context["channel_id"],
-            &context["team_id"],
-            &context["post_id"]
+            context.get("channel_id"),
+            context.get("team_id"),
+            context.get("post_id"),
+            context.get("user_id")
         ),
-        (
-            &json!("0000000000000000townsquare"),
-            &json!("000000000000000000000team1"),
-            &json!("000000000000000000000post1")
-        )
+        (None, None, None, None),
+        "{context}"
     );
+    assert_eq!(context["acting_user"], json!({"id": "bot-user"}));
+    assert_eq!(
+        context["channel"],
+        json!({"id": "0000000000000000townsquare", "team_id": "000000000000000000000team1"}),
+        "the id level of a channel names its team"
+    );
+    assert_eq!(context["team"], json!({"id": "000000000000000000000team1"}));
     assert_eq!(
         (
             &context["user"]["id"],

@@ -286,7 +286,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             HttpDeliverer::for_subscribers(private_networks),
         )),
         &public_url,
-    );
+    )
+    .with_mattermost(Arc::new(HttpMattermost::new(private_networks)));
     for _ in 0..args.fanout_workers {
         let (fanout, queue) = (fanout.clone(), queue.clone());
         tokio::spawn(async move { fanout.consume(queue).await });

@@ -355,7 +355,8 @@ pub fn fanout(
         aws.state(settings),
         Arc::new(HttpDeliverer::for_subscribers(settings.private_networks)),
         public_url,
-    );
+    )
+    .with_mattermost(mattermost(settings));
     Ok((fanout, queue))
 }
 

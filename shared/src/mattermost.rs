@@ -138,6 +138,15 @@ pub trait Mattermost: Send + Sync + 'static {
         post: &NewPost,
     ) -> Result<(), MattermostError>;
 
+    /// `GET {site}/api/v4/{path}` with the bot's token: a model object (`users/{id}`,
+    /// `channels/{id}`, `teams/{id}`, `posts/{id}`), as Mattermost sanitises it for the bot.
+    async fn get(
+        &self,
+        site_url: &str,
+        token: &str,
+        path: &str,
+    ) -> Result<serde_json::Value, MattermostError>;
+
     /// `POST {site}/api/v4/posts/ephemeral` with the bot's token: a post only `user_id` sees.
     async fn create_ephemeral_post(
         &self,
@@ -387,6 +396,18 @@ impl Mattermost for HttpMattermost {
         post: &NewPost,
     ) -> Result<(), MattermostError> {
         self.post(site_url, "posts", token, post).await.map(|_| ())
+    }
+
+    async fn get(
+        &self,
+        site_url: &str,
+        token: &str,
+        path: &str,
+    ) -> Result<serde_json::Value, MattermostError> {
+        let answer = self
+            .bodiless(reqwest::Method::GET, site_url, path, token)
+            .await?;
+        read(answer, "a Mattermost object").await
     }
 
     async fn create_ephemeral_post(

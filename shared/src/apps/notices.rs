@@ -11,7 +11,7 @@ use crate::command::Command;
 use crate::events::subscriptions::Subscription;
 use crate::mattermost::NewPost;
 use crate::protocol::apps::{
-    Binding, Call, CallResponse, Field, FieldType, Form, Manifest, Permission, Subject,
+    Binding, Call, CallResponse, Expand, Field, FieldType, Form, Manifest, Permission, Subject,
 };
 
 pub const APP_ID: &str = "notices";
@@ -98,7 +98,17 @@ impl App for Notices {
         .into_iter()
         .map(|(subject, path)| Subscription {
             subject: Some(subject),
-            call: Call::path(path),
+            // The ids it posts with, and the message it looks for keywords in.
+            call: Call {
+                expand: Some(Box::new(Expand {
+                    user: "id".into(),
+                    channel: "id".into(),
+                    team: "id".into(),
+                    post: "summary".into(),
+                    ..Default::default()
+                })),
+                ..Call::path(path)
+            },
             ..Default::default()
         })
         .collect()

@@ -22,12 +22,12 @@ use super::queue::{
     DEAD_LETTER_RETENTION_SECONDS, EventQueue, QUEUE_RETENTION_SECONDS, Received, SqliteQueue,
 };
 use super::subscriptions::Subscribed;
-use super::{Event, EventKind};
+use super::{Event, EventKind, expand};
 use crate::auth::{self, AppClaims};
+use crate::mattermost::Mattermost;
 use crate::outbound::{OutboundClient, OutboundError, PrivateNetworks};
 use crate::paths::app_root;
 use crate::protocol::apps::{CallRequest, Context, Permission};
-use crate::protocol::model::{Channel, Post, Team, User};
 use crate::store::{EXPIRES_AT_FIELD, Install, InstallState, StoreError, Tenant};
 
 /// Each event's delivery records live in its partition `EVENT#<event id>`.
@@ -151,6 +151,8 @@ pub struct FanOut {
     /// The `http.root_url` of each (app, version) hosted elsewhere; a listed version does not
     /// change, so it is read from the catalog once.
     root_urls: Arc<Mutex<RootUrls>>,
+    /// Reads the objects a subscription expands beyond their ids.
+    mattermost: Option<Arc<dyn Mattermost>>,
 }
 
 /// Messages the local consumer takes at once, and how long it hides them: longer than a
@@ -185,7 +187,14 @@ impl FanOut {
             base_url: base_url.trim_end_matches('/').to_owned(),
             backoff: FIRST_BACKOFF,
             root_urls: Arc::default(),
+            mattermost: None,
         }
+    }
+
+    /// Reads what subscriptions expand beyond ids from the tenants' Mattermost.
+    pub fn with_mattermost(mut self, mattermost: Arc<dyn Mattermost>) -> Self {
+        self.mattermost = Some(mattermost);
+        self
     }
 
     /// Sets the first retry's delay (tests use a short one).
@@ -368,7 +377,10 @@ impl FanOut {
         pk: &str,
     ) -> Delivery {
         let app = &target.install.app_id;
-        let request = notification(tenant, kind, event, target);
+        let request = match self.notification(tenant, kind, event, target).await {
+            Ok(request) => request,
+            Err(why) => return Delivery::Failed(format!("`{app}`: {why}")),
+        };
         let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
         let jwt = auth::sign_app_jwt(
             &AppClaims {
@@ -471,61 +483,61 @@ enum Delivery {
     Failed(String),
 }
 
-/// The `CallRequest` a subscriber receives: the subscription's call, the subject, the event's
-/// ids as id-level expanded objects (what an Apps `expand: id` gives; the subject user is
-/// `user`, since `user_id` would name the acting user, which for a notification is the bot),
-/// channel, team and post ids also plain, the message for `post_created`, and the bot's token
-/// when the install may act as its bot.
-fn notification(
-    tenant: &Tenant,
-    kind: EventKind,
-    event: &Event,
-    target: &Target<'_>,
-) -> CallRequest {
-    let install = target.install;
-    let call = &target.subscribed.subscription.call;
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let context = Context {
-        subject: Some(kind.subject()),
-        app_id: install.app_id.clone(),
-        mattermost_site_url: tenant.site_url.clone(),
-        bot_user_id: install.bot_user_id.clone(),
-        bot_access_token: if install.granted_permissions.contains(&Permission::ActAsBot) {
-            install.bot_access_token.expose().to_owned()
+impl FanOut {
+    /// The `CallRequest` a subscriber receives, as the Apps plugin builds one: the
+    /// subscription's call, the subject, the bot's token when the install may act as its bot,
+    /// and the objects the subscription's `expand` asks for (the acting user is the install's
+    /// bot; the subject user is `user`), with no plain ids (v1.2 clears them). An object the
+    /// subscription requires (`+`) that cannot be read fails the delivery, to be retried.
+    async fn notification(
+        &self,
+        tenant: &Tenant,
+        kind: EventKind,
+        event: &Event,
+        target: &Target<'_>,
+    ) -> Result<CallRequest, String> {
+        let install = target.install;
+        let call = &target.subscribed.subscription.call;
+        let may_act_as_bot = install.granted_permissions.contains(&Permission::ActAsBot);
+        let bot_token = if may_act_as_bot {
+            install.bot_access_token.expose()
         } else {
-            String::new()
-        },
-        channel_id: event.channel_id.clone(),
-        team_id: event.team_id.clone(),
-        post_id: event.post_id.clone(),
-        user: some(&event.user_id).map(|id| User {
-            id,
+            ""
+        };
+        let known = expand::Known {
+            bot_user_id: &install.bot_user_id,
+            user_id: &event.user_id,
+            channel_id: &event.channel_id,
+            team_id: &event.team_id,
+            post_id: &event.post_id,
+            message: &event.text,
+        };
+        let source = expand::Source {
+            mattermost: self.mattermost.as_deref(),
+            site_url: &tenant.site_url,
+            bot_token: install.bot_access_token.expose(),
+        };
+        let expanded = expand::expand(call.expand.as_deref(), &known, &source).await?;
+        let context = Context {
+            subject: Some(kind.subject()),
+            app_id: install.app_id.clone(),
+            mattermost_site_url: tenant.site_url.clone(),
+            bot_user_id: install.bot_user_id.clone(),
+            bot_access_token: bot_token.to_owned(),
+            acting_user: expanded.acting_user,
+            user: expanded.user,
+            channel: expanded.channel,
+            team: expanded.team,
+            post: expanded.post,
             ..Default::default()
-        }),
-        channel: some(&event.channel_id).map(|id| Channel {
-            id,
-            team_id: event.team_id.clone(),
+        };
+        Ok(CallRequest {
+            path: call.path.clone(),
+            expand: call.expand.clone(),
+            state: call.state.clone(),
+            context,
             ..Default::default()
-        }),
-        team: some(&event.team_id).map(|id| Team {
-            id,
-            ..Default::default()
-        }),
-        post: some(&event.post_id).map(|id| Post {
-            id,
-            channel_id: event.channel_id.clone(),
-            user_id: event.user_id.clone(),
-            message: event.text.clone(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    CallRequest {
-        path: call.path.clone(),
-        expand: call.expand.clone(),
-        state: call.state.clone(),
-        context,
-        ..Default::default()
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! outgoing webhooks, other JSON senders) is decoded into, and the durable queue events wait in
 //! for fan-out.
 
+pub mod expand;
 pub mod fanout;
 pub mod queue;
 pub mod subscriptions;

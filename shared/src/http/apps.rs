@@ -421,15 +421,16 @@ impl Host {
         else {
             return Ok(CallResponse::ok(""));
         };
-        let mattermost = self.mattermost().ok_or_else(|| {
-            Error::Dependency("this function has no Mattermost client to post with".into())
-        })?;
+        // What the caller left out is its to fix, before what this host lacks.
         if ctx.bot_access_token.is_empty() || ctx.mattermost_site_url.is_empty() {
             return Err(Error::Forbidden(format!(
                 "{} needs the install's bot token and the tenant's site URL to post",
                 ctx.app_id
             )));
         }
+        let mattermost = self.mattermost().ok_or_else(|| {
+            Error::Dependency("this function has no Mattermost client to post with".into())
+        })?;
         mattermost
             .create_post(&ctx.mattermost_site_url, &ctx.bot_access_token, &post)
             .await

@@ -417,6 +417,9 @@ impl Mattermost for RecordingMattermost {
             .push((site.into(), token.into(), post.clone()));
         Ok(())
     }
+    async fn get(&self, _: &str, _: &str, _: &str) -> Result<Value, MattermostError> {
+        Err(MattermostError::Unreachable("not used here".into()))
+    }
     async fn create_ephemeral_post(
         &self,
         site: &str,
