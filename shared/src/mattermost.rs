@@ -435,3 +435,119 @@ impl Mattermost for HttpMattermost {
             .map(|_| ())
     }
 }
+
+/// A Mattermost that records what it is asked to do, for the tests of what calls it.
+#[cfg(test)]
+pub(crate) mod recording {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use serde_json::Value;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub(crate) struct RecordingMattermost {
+        pub(crate) opened: Mutex<Vec<(String, String, OpenDialogRequest)>>,
+        pub(crate) posts: Mutex<Vec<(String, String, NewPost)>>,
+        /// Ephemeral posts: site, token, the user who sees it, the post.
+        pub(crate) ephemeral: Mutex<Vec<(String, String, String, NewPost)>>,
+        /// What `GET {path}` answers with `token`, by (token, path); anything else is a 404.
+        pub(crate) objects: Mutex<HashMap<(String, String), Value>>,
+    }
+
+    #[async_trait]
+    impl Mattermost for RecordingMattermost {
+        async fn create_command(
+            &self,
+            _: &str,
+            _: &str,
+            _: &NewCommand,
+        ) -> Result<Created, MattermostError> {
+            Err(MattermostError::Unreachable("not used here".into()))
+        }
+        async fn create_outgoing_webhook(
+            &self,
+            _: &str,
+            _: &str,
+            _: &NewOutgoingWebhook,
+        ) -> Result<Created, MattermostError> {
+            Err(MattermostError::Unreachable("not used here".into()))
+        }
+        async fn regen_command_token(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<String, MattermostError> {
+            Err(MattermostError::Unreachable("not used here".into()))
+        }
+        async fn regen_outgoing_webhook_token(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<String, MattermostError> {
+            Err(MattermostError::Unreachable("not used here".into()))
+        }
+        async fn delete_command(&self, _: &str, _: &str, _: &str) -> Result<(), MattermostError> {
+            Err(MattermostError::Unreachable("not used here".into()))
+        }
+        async fn delete_outgoing_webhook(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), MattermostError> {
+            Err(MattermostError::Unreachable("not used here".into()))
+        }
+        async fn create_post(
+            &self,
+            site: &str,
+            token: &str,
+            post: &NewPost,
+        ) -> Result<(), MattermostError> {
+            self.posts
+                .lock()
+                .unwrap()
+                .push((site.into(), token.into(), post.clone()));
+            Ok(())
+        }
+        async fn get(&self, _: &str, token: &str, path: &str) -> Result<Value, MattermostError> {
+            let objects = self.objects.lock().unwrap();
+            let found = objects.get(&(token.to_owned(), path.to_owned())).cloned();
+            found.ok_or_else(|| MattermostError::Refused {
+                status: 404,
+                message: format!("no {path} for this token"),
+            })
+        }
+        async fn create_ephemeral_post(
+            &self,
+            site: &str,
+            token: &str,
+            user_id: &str,
+            post: &NewPost,
+        ) -> Result<(), MattermostError> {
+            self.ephemeral.lock().unwrap().push((
+                site.into(),
+                token.into(),
+                user_id.into(),
+                post.clone(),
+            ));
+            Ok(())
+        }
+        async fn open_dialog(
+            &self,
+            site: &str,
+            token: &str,
+            req: &OpenDialogRequest,
+        ) -> Result<(), MattermostError> {
+            self.opened
+                .lock()
+                .unwrap()
+                .push((site.into(), token.into(), req.clone()));
+            Ok(())
+        }
+    }
+}

@@ -188,92 +188,10 @@ fn pick<T: serde::de::DeserializeOwned + Default>(
 
 #[cfg(test)]
 mod tests {
-    use async_trait::async_trait;
     use serde_json::json;
 
     use super::*;
-    use crate::mattermost::{Created, MattermostError, NewCommand, NewOutgoingWebhook, NewPost};
-    use crate::protocol::classic::OpenDialogRequest;
-
-    /// Mattermost as the bot reads it: a user with more than a summary, and nothing else.
-    struct Reads;
-
-    #[async_trait]
-    impl Mattermost for Reads {
-        async fn get(&self, _: &str, token: &str, path: &str) -> Result<Value, MattermostError> {
-            match (token, path) {
-                ("bot", "users/u1") => Ok(json!({"id": "u1", "username": "alice",
-                    "email": "a@x", "auth_data": "secret", "update_at": 5, "is_bot": false})),
-                _ => Err(MattermostError::Refused {
-                    status: 404,
-                    message: "not found".into(),
-                }),
-            }
-        }
-        async fn create_command(
-            &self,
-            _: &str,
-            _: &str,
-            _: &NewCommand,
-        ) -> Result<Created, MattermostError> {
-            unreachable!()
-        }
-        async fn create_outgoing_webhook(
-            &self,
-            _: &str,
-            _: &str,
-            _: &NewOutgoingWebhook,
-        ) -> Result<Created, MattermostError> {
-            unreachable!()
-        }
-        async fn regen_command_token(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<String, MattermostError> {
-            unreachable!()
-        }
-        async fn regen_outgoing_webhook_token(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<String, MattermostError> {
-            unreachable!()
-        }
-        async fn delete_command(&self, _: &str, _: &str, _: &str) -> Result<(), MattermostError> {
-            unreachable!()
-        }
-        async fn delete_outgoing_webhook(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<(), MattermostError> {
-            unreachable!()
-        }
-        async fn create_post(&self, _: &str, _: &str, _: &NewPost) -> Result<(), MattermostError> {
-            unreachable!()
-        }
-        async fn create_ephemeral_post(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: &NewPost,
-        ) -> Result<(), MattermostError> {
-            unreachable!()
-        }
-        async fn open_dialog(
-            &self,
-            _: &str,
-            _: &str,
-            _: &OpenDialogRequest,
-        ) -> Result<(), MattermostError> {
-            unreachable!()
-        }
-    }
+    use crate::mattermost::recording::RecordingMattermost;
 
     const KNOWN: Known = Known {
         bot_user_id: "bot",
@@ -286,8 +204,15 @@ mod tests {
 
     async fn expanded(levels: Value) -> Result<Expanded, String> {
         let e: Expand = serde_json::from_value(levels).unwrap();
+        // Mattermost as the bot reads it: a user with more than a summary, and nothing else.
+        let mattermost = RecordingMattermost::default();
+        mattermost.objects.lock().unwrap().insert(
+            ("bot".into(), "users/u1".into()),
+            json!({"id": "u1", "username": "alice", "email": "a@x", "auth_data": "secret",
+                   "update_at": 5, "is_bot": false}),
+        );
         let source = Source {
-            mattermost: Some(&Reads),
+            mattermost: Some(&mattermost),
             site_url: "https://mm.example",
             bot_token: "bot",
         };

@@ -1,6 +1,6 @@
 //! The pipeline in-process, on the SQLite adapter: every wire format in, every error out.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::header::HOST;
@@ -13,9 +13,8 @@ use super::*;
 use crate::auth;
 use crate::auth::{AppClaims, sign_app_jwt};
 use crate::first_run::ensure_tenant_with_apps;
-use crate::mattermost::MattermostError;
+use crate::mattermost::recording::RecordingMattermost;
 use crate::paths::AppRoute;
-use crate::protocol::classic::OpenDialogRequest;
 use crate::store::Install;
 use crate::store::sqlite::SqliteStore;
 
@@ -350,103 +349,6 @@ async fn the_command_token_also_works_as_an_authorization_header() {
         send(&f.host, get).await.1["text"],
         "Hello, @alice! You said: hi"
     );
-}
-
-#[derive(Default)]
-pub(crate) struct RecordingMattermost {
-    pub(crate) opened: Mutex<Vec<(String, String, OpenDialogRequest)>>,
-    pub(crate) posts: Mutex<Vec<(String, String, crate::mattermost::NewPost)>>,
-    /// Ephemeral posts: site, token, the user who sees it, the post.
-    pub(crate) ephemeral: Mutex<Vec<(String, String, String, crate::mattermost::NewPost)>>,
-}
-
-#[async_trait]
-impl Mattermost for RecordingMattermost {
-    async fn create_command(
-        &self,
-        _: &str,
-        _: &str,
-        _: &crate::mattermost::NewCommand,
-    ) -> Result<crate::mattermost::Created, MattermostError> {
-        Err(MattermostError::Unreachable("not used here".into()))
-    }
-    async fn create_outgoing_webhook(
-        &self,
-        _: &str,
-        _: &str,
-        _: &crate::mattermost::NewOutgoingWebhook,
-    ) -> Result<crate::mattermost::Created, MattermostError> {
-        Err(MattermostError::Unreachable("not used here".into()))
-    }
-    async fn regen_command_token(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<String, MattermostError> {
-        Err(MattermostError::Unreachable("not used here".into()))
-    }
-    async fn regen_outgoing_webhook_token(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<String, MattermostError> {
-        Err(MattermostError::Unreachable("not used here".into()))
-    }
-    async fn delete_command(&self, _: &str, _: &str, _: &str) -> Result<(), MattermostError> {
-        Err(MattermostError::Unreachable("not used here".into()))
-    }
-    async fn delete_outgoing_webhook(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<(), MattermostError> {
-        Err(MattermostError::Unreachable("not used here".into()))
-    }
-    async fn create_post(
-        &self,
-        site: &str,
-        token: &str,
-        post: &crate::mattermost::NewPost,
-    ) -> Result<(), MattermostError> {
-        self.posts
-            .lock()
-            .unwrap()
-            .push((site.into(), token.into(), post.clone()));
-        Ok(())
-    }
-    async fn get(&self, _: &str, _: &str, _: &str) -> Result<Value, MattermostError> {
-        Err(MattermostError::Unreachable("not used here".into()))
-    }
-    async fn create_ephemeral_post(
-        &self,
-        site: &str,
-        token: &str,
-        user_id: &str,
-        post: &crate::mattermost::NewPost,
-    ) -> Result<(), MattermostError> {
-        self.ephemeral.lock().unwrap().push((
-            site.into(),
-            token.into(),
-            user_id.into(),
-            post.clone(),
-        ));
-        Ok(())
-    }
-    async fn open_dialog(
-        &self,
-        site: &str,
-        token: &str,
-        req: &OpenDialogRequest,
-    ) -> Result<(), MattermostError> {
-        self.opened
-            .lock()
-            .unwrap()
-            .push((site.into(), token.into(), req.clone()));
-        Ok(())
-    }
 }
 
 #[tokio::test]
