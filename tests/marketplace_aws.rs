@@ -231,6 +231,7 @@ async fn aws_host() -> Host {
     Host::new(state, BuiltinApps::all())
         .with_public_url(Some("https://api.example".into()))
         .with_operator_token_hash(Some(cloudapps::auth::hash_token("op")))
+        .with_max_tenant_id_len(cloudapps::functions::longest_tenant_id_on_lambda())
         .with_provisioner(Arc::new(LambdaProvisioner::new(moto_lambda().await)))
 }
 
@@ -343,7 +344,7 @@ async fn install_upgrade_and_uninstall_on_dynamodb_and_lambda() {
     )
     .await;
     assert_eq!((status, gone["uninstalled"].as_bool()), (200, Some(true)));
-    for name in cloudapps_tests::app_function_names() {
+    for name in cloudapps::functions::invoked_names() {
         assert!(alias_gone(&lambda, &name, &alias).await, "{name}");
     }
 }
@@ -740,8 +741,34 @@ async fn the_apps_plugin_invokes_the_tenants_alias_of_each_call_paths_function()
     let longest = cloudapps::functions::longest_tenant_id_on_lambda();
     let prefix = unique("p");
     let id = format!("{prefix}{}", "x".repeat(longest - prefix.len()));
+    // The registration function, as the template configures it, refuses one character more.
+    let table = unique("register");
+    DynamoStore::new(moto_dynamodb().await, &table)
+        .create_table()
+        .await
+        .unwrap();
+    let settings = cloudapps::lambda::Settings {
+        table,
+        events_queue_url: None,
+        dead_letter_queue_url: None,
+        public_url: Some("https://api.example".into()),
+        provisions_lambda: false,
+        operator_token_sha256: Some(cloudapps::auth::hash_token("op")),
+        limits: cloudapps::limits::Limits::default(),
+        private_networks: cloudapps::outbound::PrivateNetworks::Refused,
+    };
+    let aws = cloudapps::lambda::AwsClients {
+        dynamodb: moto_dynamodb().await,
+        sqs: cloudapps_tests::moto_sqs().await,
+        lambda: moto_lambda().await,
+    };
+    let register_fn =
+        cloudapps::functions::Function::by_name("marketplace-register-tenant").unwrap();
+    let registration = cloudapps::lambda::function_router(register_fn, &settings, &aws)
+        .await
+        .unwrap();
     let (status, refused) = send(
-        &host,
+        &registration,
         Method::POST,
         "/marketplace/tenants",
         "op",
@@ -756,6 +783,15 @@ async fn the_apps_plugin_invokes_the_tenants_alias_of_each_call_paths_function()
             .contains(&format!("at most {longest} characters")),
         "{refused}"
     );
+    let (status, registered) = send(
+        &registration,
+        Method::POST,
+        "/marketplace/tenants",
+        "op",
+        json!({"id": id, "site_url": "https://mm.long.test"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{registered}");
     let token = register(&host, &id, json!(PRINCIPAL)).await;
     let lambda = moto_lambda().await;
     let apps = BuiltinApps::all();

@@ -252,6 +252,8 @@ async fn marketplace_host(settings: &Settings, aws: &impl Aws) -> Host {
     )
     .with_mattermost(mattermost(settings))
     .with_operator_token_hash(settings.operator_token_sha256.clone())
+    // Deployed, the apps' functions are named as the Apps plugin invokes them.
+    .with_max_tenant_id_len(crate::functions::longest_tenant_id_on_lambda())
 }
 
 /// The router of a function serving `route` of the marketplace app, whose calls manage the

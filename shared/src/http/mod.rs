@@ -109,6 +109,12 @@ impl Host {
         self
     }
 
+    /// Registers tenant ids of at most `len` characters.
+    pub fn with_max_tenant_id_len(mut self, len: usize) -> Self {
+        self.marketplace = self.marketplace.with_max_tenant_id_len(len);
+        self
+    }
+
     /// Accepts events onto `queue`.
     pub fn with_queue(mut self, queue: Arc<dyn EventQueue>) -> Self {
         self.queue = Some(queue);

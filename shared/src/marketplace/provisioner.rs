@@ -33,11 +33,6 @@ pub struct Pinned {
 
 #[async_trait]
 pub trait Provisioner: Send + Sync + 'static {
-    /// Refuses a tenant id this provisioner cannot give aliases that Mattermost can invoke.
-    fn check_tenant_id(&self, _id: &str) -> Result<(), String> {
-        Ok(())
-    }
-
     /// Points the tenant's alias of every function of `app` at `version` at the code deployed
     /// now, invocable by the tenant's registered AWS principal only (by nobody outside the
     /// account without one), and takes the tenant's aliases off the functions of `previous`.

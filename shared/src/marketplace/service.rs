@@ -40,6 +40,9 @@ pub struct Marketplace {
     limits: Limits,
     /// Whether a tenant's Mattermost may be on a private network.
     private_networks: PrivateNetworks,
+    /// The longest tenant id registered: on AWS, what leaves room for the tenant's alias in
+    /// the names the Apps plugin invokes.
+    max_tenant_id_len: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -277,7 +280,14 @@ impl Marketplace {
             operator_token_hash: None,
             limits: Limits::default(),
             private_networks: PrivateNetworks::Refused,
+            max_tenant_id_len: ids::MAX_ID_LEN,
         }
+    }
+
+    /// Registers tenant ids of at most `len` characters (fewer than ids may have).
+    pub fn with_max_tenant_id_len(mut self, len: usize) -> Self {
+        self.max_tenant_id_len = len.min(ids::MAX_ID_LEN);
+        self
     }
 
     /// The per-tenant limits installs and subscriptions are held to.
@@ -358,9 +368,12 @@ impl Marketplace {
                 "site_url: a URL has no whitespace".into(),
             ));
         }
-        self.provisioner
-            .check_tenant_id(id)
-            .map_err(Error::BadRequest)?;
+        if id.len() > self.max_tenant_id_len {
+            return Err(Error::BadRequest(format!(
+                "tenant id {id:?} is too long for this host: use at most {} characters, so the names the Apps plugin invokes on AWS Lambda (`<app>_<version>_<function>:t-<tenant>`) stay within 64",
+                self.max_tenant_id_len
+            )));
+        }
         check_base_url(site_url, self.private_networks)
             .map_err(|why| Error::BadRequest(format!("site_url: {why}")))?;
         if let Some(principal) = &req.aws_principal {
