@@ -243,11 +243,7 @@ fn functions_are_named_as_the_apps_plugin_invokes_them_or_after_the_stack() {
     let resources = all_function_resources(&t);
     let mut expected = BTreeSet::new();
     for f in cloudapps::functions::all() {
-        let versions = f
-            .app()
-            .filter(|_| f.call_path().is_some())
-            .map(cloudapps::functions::app_versions)
-            .unwrap_or_default();
+        let versions = f.deployed_versions();
         if versions.is_empty() {
             let r = &resources[&resource_name(f, None)];
             assert_eq!(

@@ -146,23 +146,25 @@ pub fn invoked_functions(app: &str, version: &str) -> Option<Vec<String>> {
 
 /// The deployed names of the functions the Apps plugin invokes for `app`, every version's.
 pub fn every_invoked_function(app: &str) -> Vec<String> {
-    app_versions(app)
-        .iter()
-        .flat_map(|v| invoked_functions(app, v).unwrap_or_default())
+    Function::of_app(app)
+        .flat_map(Function::deployed_names)
         .collect()
+}
+
+/// The deployed name of every function the Apps plugin invokes, of every app and version.
+pub fn invoked_names() -> impl Iterator<Item = String> {
+    all().iter().flat_map(Function::deployed_names)
 }
 
 /// The longest tenant id whose alias fits every name the Apps plugin invokes on this host:
 /// `<function>:t-<tenant>` stays within [`MAX_LAMBDA_NAME`] for every app function of every
 /// version.
 pub fn longest_tenant_id_on_lambda() -> usize {
-    let longest = BuiltinApps::all()
-        .iter()
-        .flat_map(|(app, _)| every_invoked_function(app))
-        .map(|n| n.len())
-        .max()
-        .unwrap_or_default();
-    MAX_LAMBDA_NAME.saturating_sub(longest + ":".len() + TENANT_ALIAS_PREFIX.len())
+    static LONGEST: LazyLock<usize> = LazyLock::new(|| {
+        let longest = invoked_names().map(|n| n.len()).max().unwrap_or_default();
+        MAX_LAMBDA_NAME.saturating_sub(longest + ":".len() + TENANT_ALIAS_PREFIX.len())
+    });
+    *LONGEST
 }
 
 impl Function {
@@ -196,6 +198,22 @@ impl Function {
     pub fn deployed_name(&self, version: &str) -> Option<String> {
         self.call_path()?;
         plugin_lambda_name(self.app()?, version, self.manifest_name()?)
+    }
+
+    /// The versions of its app this function is deployed for, the current first: every one
+    /// the catalog lists for a function the Apps plugin invokes, none for the others.
+    pub fn deployed_versions(&self) -> &'static [String] {
+        match (self.app(), self.call_path()) {
+            (Some(app), Some(_)) => app_versions(app),
+            _ => &[],
+        }
+    }
+
+    /// Its deployed names, one per version it is deployed for.
+    pub fn deployed_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.deployed_versions()
+            .iter()
+            .filter_map(|v| self.deployed_name(v))
     }
 
     /// The call path, for a function serving an Apps call.

@@ -141,10 +141,10 @@ fn modules_use_only_the_layers_below_and_adapters_only_the_wiring() {
 
 #[test]
 fn the_path_reader_opens_groups_and_stops_at_items() {
-    let code = "use crate::store::{Install, InstallState};\nuse crate::{ids, store::dynamo::DynamoStore};\nlet x = crate::events::wire(s);";
+    let code = "use crate::store::{Install, InstallState};\nuse crate::{ids, store::dynamo::DynamoStore};\nlet x = crate::events::expand::expand(s);";
     let found: Vec<String> = crate_paths(code).into_iter().collect();
     assert_eq!(
         found,
-        ["events::wire", "ids", "store", "store::dynamo"].map(String::from)
+        ["events::expand::expand", "ids", "store", "store::dynamo"].map(String::from)
     );
 }

@@ -77,6 +77,28 @@ fn checked_id(id: &str) -> Result<&str, MattermostError> {
     }
 }
 
+/// The model objects read by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    User,
+    Channel,
+    Team,
+    Post,
+}
+
+impl Model {
+    /// Where the API keeps one: `users/{id}`.
+    pub fn path(self, id: &str) -> String {
+        let collection = match self {
+            Model::User => "users",
+            Model::Channel => "channels",
+            Model::Team => "teams",
+            Model::Post => "posts",
+        };
+        format!("{collection}/{id}")
+    }
+}
+
 #[async_trait]
 pub trait Mattermost: Send + Sync + 'static {
     /// `POST {site}/api/v4/commands` with an admin's token.
@@ -138,13 +160,14 @@ pub trait Mattermost: Send + Sync + 'static {
         post: &NewPost,
     ) -> Result<(), MattermostError>;
 
-    /// `GET {site}/api/v4/{path}` with the bot's token: a model object (`users/{id}`,
-    /// `channels/{id}`, `teams/{id}`, `posts/{id}`), as Mattermost sanitises it for the bot.
+    /// `GET {site}/api/v4/{users|channels|teams|posts}/{id}` with the bot's token: a model
+    /// object, as Mattermost sanitises it for the bot.
     async fn get(
         &self,
         site_url: &str,
         token: &str,
-        path: &str,
+        model: Model,
+        id: &str,
     ) -> Result<serde_json::Value, MattermostError>;
 
     /// `POST {site}/api/v4/posts/ephemeral` with the bot's token: a post only `user_id` sees.
@@ -402,10 +425,12 @@ impl Mattermost for HttpMattermost {
         &self,
         site_url: &str,
         token: &str,
-        path: &str,
+        model: Model,
+        id: &str,
     ) -> Result<serde_json::Value, MattermostError> {
+        let path = model.path(checked_id(id)?);
         let answer = self
-            .bodiless(reqwest::Method::GET, site_url, path, token)
+            .bodiless(reqwest::Method::GET, site_url, &path, token)
             .await?;
         read(answer, "a Mattermost object").await
     }
@@ -514,9 +539,16 @@ pub(crate) mod recording {
                 .push((site.into(), token.into(), post.clone()));
             Ok(())
         }
-        async fn get(&self, _: &str, token: &str, path: &str) -> Result<Value, MattermostError> {
+        async fn get(
+            &self,
+            _: &str,
+            token: &str,
+            model: Model,
+            id: &str,
+        ) -> Result<Value, MattermostError> {
+            let path = model.path(id);
             let objects = self.objects.lock().unwrap();
-            let found = objects.get(&(token.to_owned(), path.to_owned())).cloned();
+            let found = objects.get(&(token.to_owned(), path.clone())).cloned();
             found.ok_or_else(|| MattermostError::Refused {
                 status: 404,
                 message: format!("no {path} for this token"),

@@ -220,7 +220,7 @@ pub async fn deploy_app_functions_on_moto() -> std::collections::BTreeSet<String
     let client = moto_lambda().await;
     let zip = minimal_zip();
     let mut names = std::collections::BTreeSet::new();
-    for name in app_function_names() {
+    for name in cloudapps::functions::invoked_names() {
         let created = client
             .create_function()
             .function_name(&name)
@@ -247,14 +247,6 @@ pub async fn deploy_app_functions_on_moto() -> std::collections::BTreeSet<String
         names.insert(name);
     }
     names
-}
-
-/// The deployed name of every function the Apps plugin invokes, of every version.
-pub fn app_function_names() -> Vec<String> {
-    cloudapps::apps::BuiltinApps::all()
-        .iter()
-        .flat_map(|(app, _)| cloudapps::functions::every_invoked_function(app))
-        .collect()
 }
 
 /// A zip archive holding one empty `bootstrap` file (stored, not deflated).

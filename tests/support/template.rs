@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cloudapps::functions::{Function, app_versions};
+use cloudapps::functions::Function;
 use serde_yaml::Value;
 
 use crate::workspace_root;
@@ -45,9 +45,9 @@ pub fn all_function_resources(t: &Value) -> BTreeMap<String, Value> {
 /// The versions a function is deployed for, the current first: one, `None`, for a function
 /// that is no app's.
 fn deployed_versions(f: &Function) -> Vec<Option<&'static str>> {
-    match f.app().filter(|_| f.call_path().is_some()) {
-        Some(app) => app_versions(app).iter().map(|v| Some(v.as_str())).collect(),
-        None => vec![None],
+    match f.deployed_versions() {
+        [] => vec![None],
+        versions => versions.iter().map(|v| Some(v.as_str())).collect(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::mattermost::Mattermost;
+use crate::mattermost::{Mattermost, Model};
 use crate::protocol::apps::{Expand, ExpandLevel};
 use crate::protocol::model::{Channel, Post, Team, User};
 
@@ -58,8 +58,53 @@ pub struct Known<'a> {
     pub message: &'a str,
 }
 
-/// Expands what `expand` asks for. An object a summary or more of which cannot be read is
-/// given by id, unless its level was required (`+`): then the error says which.
+/// How one kind of object is read and cut to a level.
+struct Shape {
+    name: &'static str,
+    model: Model,
+    /// What its id level carries.
+    id_fields: &'static [&'static str],
+    summary: &'static [&'static str],
+    /// What even `all` leaves out.
+    never: &'static [&'static str],
+}
+
+const USER: Shape = Shape {
+    name: "user",
+    model: Model::User,
+    id_fields: &["id"],
+    summary: USER_SUMMARY,
+    never: USER_NEVER,
+};
+const ACTING_USER: Shape = Shape {
+    name: "acting_user",
+    ..USER
+};
+const CHANNEL: Shape = Shape {
+    name: "channel",
+    model: Model::Channel,
+    id_fields: &["id", "team_id"],
+    summary: CHANNEL_SUMMARY,
+    never: &[],
+};
+const TEAM: Shape = Shape {
+    name: "team",
+    model: Model::Team,
+    id_fields: &["id"],
+    summary: TEAM_SUMMARY,
+    never: &[],
+};
+const POST: Shape = Shape {
+    name: "post",
+    model: Model::Post,
+    id_fields: &["id"],
+    summary: &[],
+    never: &[],
+};
+
+/// Expands what `expand` asks for, the objects read at once. An object a summary or more of
+/// which cannot be read is given by id, unless its level was required (`+`): then the error
+/// says which.
 pub async fn expand(
     expand: Option<&Expand>,
     known: &Known<'_>,
@@ -67,123 +112,90 @@ pub async fn expand(
 ) -> Result<Expanded, String> {
     let default = Expand::default();
     let e = expand.unwrap_or(&default);
-    Ok(Expanded {
-        acting_user: object(
+    let by_id = |id: &str| Map::from_iter([("id".to_owned(), Value::from(id))]);
+    let mut channel_ids = by_id(known.channel_id);
+    channel_ids.insert("team_id".into(), known.team_id.into());
+    let post_summary = serde_json::json!({"id": known.post_id, "channel_id": known.channel_id,
+        "user_id": known.user_id, "message": known.message});
+    let (acting_user, user, channel, team, post) = futures::try_join!(
+        object(
+            &ACTING_USER,
             &e.acting_user,
-            "acting_user",
-            known.bot_user_id,
-            source,
-            |id| format!("users/{id}"),
-        )
-        .await?
-        .map(|v| user(v, &e.acting_user)),
-        user: object(&e.user, "user", known.user_id, source, |id| {
-            format!("users/{id}")
-        })
-        .await?
-        .map(|v| user(v, &e.user)),
-        channel: object(&e.channel, "channel", known.channel_id, source, |id| {
-            format!("channels/{id}")
-        })
-        .await?
-        .map(|mut v| {
-            // Its id level names the team too.
-            v.entry("team_id").or_insert_with(|| known.team_id.into());
-            pick(v, &e.channel, CHANNEL_SUMMARY, &["id", "team_id"], &[])
-        }),
-        team: object(&e.team, "team", known.team_id, source, |id| {
-            format!("teams/{id}")
-        })
-        .await?
-        .map(|v| pick(v, &e.team, TEAM_SUMMARY, &["id"], &[])),
-        post: post(&e.post, known, source).await?,
+            by_id(known.bot_user_id),
+            None,
+            source
+        ),
+        object(&USER, &e.user, by_id(known.user_id), None, source),
+        object(&CHANNEL, &e.channel, channel_ids, None, source),
+        object(&TEAM, &e.team, by_id(known.team_id), None, source),
+        // A post's summary is what the event carries.
+        object(
+            &POST,
+            &e.post,
+            by_id(known.post_id),
+            post_summary.as_object(),
+            source
+        ),
+    )?;
+    Ok(Expanded {
+        acting_user,
+        user,
+        channel,
+        team,
+        post,
     })
 }
 
-/// The object `id` names at the level `requested`: `None` when not asked for (or no id),
-/// the id alone at `id`, read from Mattermost at a summary or more.
-async fn object(
+/// The object `ids` names at the level `requested`: `None` when not asked for (or without
+/// an id), its ids at `id`, the `summary` given or read from Mattermost at a summary, read at
+/// all; then cut to what the level carries.
+async fn object<T: serde::de::DeserializeOwned + Default>(
+    shape: &Shape,
     requested: &str,
-    name: &str,
-    id: &str,
+    ids: Map<String, Value>,
+    summary: Option<&Map<String, Value>>,
     source: &Source<'_>,
-    path: impl Fn(&str) -> String,
-) -> Result<Option<Map<String, Value>>, String> {
+) -> Result<Option<T>, String> {
     let (level, required) = ExpandLevel::parse(requested).unwrap_or((ExpandLevel::None, false));
+    let id = ids.get("id").and_then(Value::as_str).unwrap_or_default();
     if level == ExpandLevel::None || id.is_empty() {
         return Ok(None);
     }
-    let by_id = || Map::from_iter([("id".to_owned(), Value::from(id))]);
-    if level == ExpandLevel::Id {
-        return Ok(Some(by_id()));
-    }
-    match read(source, &path(id)).await {
-        Ok(Value::Object(found)) => Ok(Some(found)),
-        Ok(_) | Err(_) if !required => {
-            tracing::warn!(object = name, "could not expand; sending its id");
-            Ok(Some(by_id()))
-        }
-        Ok(_) => Err(format!("could not expand {name}: not an object")),
-        Err(e) => Err(format!("could not expand {name}: {e}")),
-    }
+    let (found, keep): (Map<String, Value>, Option<&[&str]>) = match (level, summary) {
+        (ExpandLevel::Id, _) => (ids, Some(shape.id_fields)),
+        (ExpandLevel::Summary, Some(given)) => (given.clone(), None),
+        _ => match read(source, shape.model, id).await {
+            Ok(Value::Object(read)) => {
+                let keep = (level == ExpandLevel::Summary).then_some(shape.summary);
+                (read, keep)
+            }
+            Ok(_) | Err(_) if !required => {
+                tracing::warn!(object = shape.name, "could not expand; sending its ids");
+                (ids, Some(shape.id_fields))
+            }
+            Ok(_) => return Err(format!("could not expand {}: not an object", shape.name)),
+            Err(e) => return Err(format!("could not expand {}: {e}", shape.name)),
+        },
+    };
+    let mut found = found;
+    found.retain(|k, _| {
+        !shape.never.contains(&k.as_str()) && keep.is_none_or(|f| f.contains(&k.as_str()))
+    });
+    Ok(Some(
+        serde_json::from_value(Value::Object(found)).unwrap_or_default(),
+    ))
 }
 
-async fn read(source: &Source<'_>, path: &str) -> Result<Value, String> {
+async fn read(source: &Source<'_>, model: Model, id: &str) -> Result<Value, String> {
     let mm = source
         .mattermost
         .ok_or("this host has no Mattermost client here")?;
     if source.bot_token.is_empty() || source.site_url.is_empty() {
         return Err("the install has no bot token to read Mattermost with".into());
     }
-    mm.get(source.site_url, source.bot_token, path)
+    mm.get(source.site_url, source.bot_token, model, id)
         .await
         .map_err(|e| e.to_string())
-}
-
-fn user(v: Map<String, Value>, requested: &str) -> User {
-    pick(v, requested, USER_SUMMARY, &["id"], USER_NEVER)
-}
-
-/// A post's summary is what the event carries; all of it is read from Mattermost.
-async fn post(
-    requested: &str,
-    known: &Known<'_>,
-    source: &Source<'_>,
-) -> Result<Option<Post>, String> {
-    let (level, _) = ExpandLevel::parse(requested).unwrap_or((ExpandLevel::None, false));
-    if level != ExpandLevel::Summary || known.post_id.is_empty() {
-        return Ok(object(requested, "post", known.post_id, source, |id| {
-            format!("posts/{id}")
-        })
-        .await?
-        .map(|v| pick(v, requested, &[], &["id"], &[])));
-    }
-    Ok(Some(Post {
-        id: known.post_id.into(),
-        channel_id: known.channel_id.into(),
-        user_id: known.user_id.into(),
-        message: known.message.into(),
-        ..Default::default()
-    }))
-}
-
-/// Keeps what `requested` asks for of an object: `id_fields` at `id`, `summary` at a summary,
-/// everything but `never` at all.
-fn pick<T: serde::de::DeserializeOwned + Default>(
-    mut v: Map<String, Value>,
-    requested: &str,
-    summary: &[&str],
-    id_fields: &[&str],
-    never: &[&str],
-) -> T {
-    let (level, _) = ExpandLevel::parse(requested).unwrap_or((ExpandLevel::None, false));
-    let keep: Option<&[&str]> = match level {
-        ExpandLevel::Summary => Some(summary),
-        ExpandLevel::All => None,
-        _ => Some(id_fields),
-    };
-    v.retain(|k, _| !never.contains(&k.as_str()) && keep.is_none_or(|f| f.contains(&k.as_str())));
-    serde_json::from_value(Value::Object(v)).unwrap_or_default()
 }
 
 #[cfg(test)]

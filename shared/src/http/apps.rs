@@ -339,17 +339,22 @@ impl Host {
     /// what a closing dialog cannot say itself. Without a bot token, a channel or a client to
     /// post with, the message is logged as lost rather than failing what already happened.
     async fn tell(&self, ctx: &Ctx<'_>, user_id: &str, channel_id: &str, message: String) {
-        let bot_token = ctx.install.bot_access_token.expose();
-        let (Some(mm), false, false) = (
-            self.mattermost(),
-            bot_token.is_empty(),
-            channel_id.is_empty() || ctx.tenant.site_url.is_empty(),
-        ) else {
+        let lost = |why: &str| {
             tracing::warn!(
                 app = ctx.app_id,
-                "a dialog answer's text was not shown: the install has no bot token to post it with"
+                why,
+                "a dialog answer's text was not shown"
             );
-            return;
+        };
+        let bot_token = ctx.install.bot_access_token.expose();
+        if bot_token.is_empty() {
+            return lost("the install has no bot token to post it with");
+        }
+        if channel_id.is_empty() || ctx.tenant.site_url.is_empty() {
+            return lost("the submission names no channel, or the tenant no site");
+        }
+        let Some(mm) = self.mattermost() else {
+            return lost("this function has no Mattermost client");
         };
         let post = NewPost {
             channel_id: channel_id.to_owned(),
@@ -360,7 +365,7 @@ impl Host {
             .create_ephemeral_post(&ctx.tenant.site_url, bot_token, user_id, &post)
             .await
         {
-            tracing::warn!(error = %e, app = ctx.app_id, "a dialog answer's text was not shown");
+            lost(&e.to_string());
         }
     }
 

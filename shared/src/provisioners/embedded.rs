@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::functions;
 use crate::marketplace::provisioner::{Pinned, ProvisionError, Provisioner, tenant_alias};
 use crate::store::{InstallState, StoreError, Tenant};
 
@@ -54,11 +53,7 @@ impl Provisioner for EmbeddedProvisioner {
     ) -> Result<Vec<Pinned>, ProvisionError> {
         let tenant = tenant.id.as_str();
         // What AWS would have pinned.
-        let functions: Vec<Pinned> = functions::invoked_functions(app, version)
-            .ok_or_else(|| ProvisionError::NotDeployed {
-                app: app.into(),
-                version: version.into(),
-            })?
+        let functions: Vec<Pinned> = super::deployed(app, version)?
             .into_iter()
             .map(|function| Pinned {
                 function,

@@ -14,14 +14,15 @@ pub fn invoke_statement_id(alias: &str) -> String {
     format!("{alias}-mattermost-invoke")
 }
 
-/// How many Lambda control-plane calls an uninstall makes at once.
-const CONCURRENT_REMOVALS: usize = 4;
+/// How many functions a provisioning step works on at once (each is a few Lambda
+/// control-plane calls in a row).
+const CONCURRENT_FUNCTIONS: usize = 4;
 
 /// The AWS adapter: `PublishVersion` of each function of the app's version, then
 /// `CreateAlias`/`UpdateAlias` `t-<tenant>` to it and `AddPermission` on the alias for the
 /// tenant's principal; `RemovePermission` and `DeleteAlias` on removal. The functions are
-/// named as the Apps plugin invokes them ([`functions::Function::deployed_name`]), one set per version
-/// of each built-in app, so the names need no configuration.
+/// named as the Apps plugin invokes them ([`functions::Function::deployed_name`]), one set
+/// per version of each built-in app, so the names need no configuration.
 pub struct LambdaProvisioner {
     client: aws_sdk_lambda::Client,
 }
@@ -29,14 +30,6 @@ pub struct LambdaProvisioner {
 impl LambdaProvisioner {
     pub fn new(client: aws_sdk_lambda::Client) -> Self {
         LambdaProvisioner { client }
-    }
-
-    /// The deployed names of `app`'s functions at `version`.
-    fn deployed(app: &str, version: &str) -> Result<Vec<String>, ProvisionError> {
-        functions::invoked_functions(app, version).ok_or_else(|| ProvisionError::NotDeployed {
-            app: app.into(),
-            version: version.into(),
-        })
     }
 
     /// Pins the tenant's alias of one function at a newly published version.
@@ -108,7 +101,7 @@ impl LambdaProvisioner {
     async fn unpin_all(&self, names: Vec<String>, alias: &str) -> Result<(), ProvisionError> {
         futures::stream::iter(names)
             .map(|name| async move { self.unpin(&name, alias).await })
-            .buffer_unordered(CONCURRENT_REMOVALS)
+            .buffer_unordered(CONCURRENT_FUNCTIONS)
             .try_collect()
             .await
     }
@@ -174,17 +167,6 @@ where
 
 #[async_trait]
 impl Provisioner for LambdaProvisioner {
-    fn check_tenant_id(&self, id: &str) -> Result<(), String> {
-        let longest = functions::longest_tenant_id_on_lambda();
-        if id.len() <= longest {
-            return Ok(());
-        }
-        Err(format!(
-            "tenant id {id:?} is too long for AWS Lambda: use at most {longest} characters. The Apps plugin invokes `<app>_<version>_<function>:t-<tenant>`, and hashes a name over {} characters into one that exists nowhere",
-            functions::MAX_LAMBDA_NAME
-        ))
-    }
-
     async fn provision(
         &self,
         tenant: &Tenant,
@@ -195,15 +177,17 @@ impl Provisioner for LambdaProvisioner {
         let alias = tenant_alias(&tenant.id);
         let description = format!("{app} {version}");
         let principal = tenant.aws_principal.as_deref();
-        let mut pinned = Vec::new();
-        for name in Self::deployed(app, version)? {
-            pinned.push(self.pin(&name, &alias, &description, principal).await?);
-        }
+        let (alias, description) = (&alias, &description);
+        let pinned: Vec<Pinned> = futures::stream::iter(super::deployed(app, version)?)
+            .map(|name| async move { self.pin(&name, alias, description, principal).await })
+            .buffered(CONCURRENT_FUNCTIONS)
+            .try_collect()
+            .await?;
         // The tenant now runs on `version`; what it ran on before is no longer its to invoke.
         // A failure leaves an alias to old code behind, which the uninstall removes.
         if let Some(previous) = previous.filter(|p| *p != version) {
-            let old = Self::deployed(app, previous).unwrap_or_default();
-            if let Err(e) = self.unpin_all(old, &alias).await {
+            let old = super::deployed(app, previous).unwrap_or_default();
+            if let Err(e) = self.unpin_all(old, alias).await {
                 tracing::warn!(error = %e, app, previous, "could not remove the aliases of the previous version");
             }
         }
