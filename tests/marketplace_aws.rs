@@ -256,6 +256,30 @@ async fn send(
     (out.status, serde_json::from_slice(&out.body).unwrap())
 }
 
+/// A marketplace function's settings as the template gives them (no provisioning, the
+/// operator credential `op`) over `table`, and its clients on moto.
+async fn marketplace_function(
+    table: String,
+    public_url: Option<&str>,
+) -> (cloudapps::lambda::Settings, cloudapps::lambda::AwsClients) {
+    let settings = cloudapps::lambda::Settings {
+        table,
+        events_queue_url: None,
+        dead_letter_queue_url: None,
+        public_url: public_url.map(str::to_owned),
+        provisions_lambda: false,
+        operator_token_sha256: Some(cloudapps::auth::hash_token("op")),
+        limits: cloudapps::limits::Limits::default(),
+        private_networks: cloudapps::outbound::PrivateNetworks::Refused,
+    };
+    let aws = cloudapps::lambda::AwsClients {
+        dynamodb: moto_dynamodb().await,
+        sqs: cloudapps_tests::moto_sqs().await,
+        lambda: moto_lambda().await,
+    };
+    (settings, aws)
+}
+
 /// Registers tenant `id` with the operator credential; its admin token.
 async fn register(host: &Host, id: &str, principal: Value) -> String {
     let (status, registered) = send(
@@ -541,21 +565,7 @@ async fn a_cold_start_reads_a_newer_catalog_and_leaves_it_as_it_is() {
         .unwrap();
     let stored = state.catalog_version().await.unwrap();
 
-    let settings = cloudapps::lambda::Settings {
-        table,
-        events_queue_url: None,
-        dead_letter_queue_url: None,
-        public_url: None,
-        provisions_lambda: false,
-        operator_token_sha256: Some(cloudapps::auth::hash_token("op")),
-        limits: cloudapps::limits::Limits::default(),
-        private_networks: cloudapps::outbound::PrivateNetworks::Refused,
-    };
-    let aws = cloudapps::lambda::AwsClients {
-        dynamodb: moto_dynamodb().await,
-        sqs: cloudapps_tests::moto_sqs().await,
-        lambda: moto_lambda().await,
-    };
+    let (settings, aws) = marketplace_function(table, None).await;
     let function = cloudapps::functions::Function::by_name("marketplace-list").unwrap();
     let router = cloudapps::lambda::function_router(function, &settings, &aws)
         .await
@@ -747,21 +757,7 @@ async fn the_apps_plugin_invokes_the_tenants_alias_of_each_call_paths_function()
         .create_table()
         .await
         .unwrap();
-    let settings = cloudapps::lambda::Settings {
-        table,
-        events_queue_url: None,
-        dead_letter_queue_url: None,
-        public_url: Some("https://api.example".into()),
-        provisions_lambda: false,
-        operator_token_sha256: Some(cloudapps::auth::hash_token("op")),
-        limits: cloudapps::limits::Limits::default(),
-        private_networks: cloudapps::outbound::PrivateNetworks::Refused,
-    };
-    let aws = cloudapps::lambda::AwsClients {
-        dynamodb: moto_dynamodb().await,
-        sqs: cloudapps_tests::moto_sqs().await,
-        lambda: moto_lambda().await,
-    };
+    let (settings, aws) = marketplace_function(table, Some("https://api.example")).await;
     let register_fn =
         cloudapps::functions::Function::by_name("marketplace-register-tenant").unwrap();
     let registration = cloudapps::lambda::function_router(register_fn, &settings, &aws)
