@@ -324,5 +324,15 @@ mod tests {
             "a version this deploy does not carry"
         );
         assert_eq!(invoked_functions("jitsi", "v1.0.0"), Some(Vec::new()));
+        // Every function the plugin invokes is named `<app>-…`, so it has a name there.
+        for f in all().iter().filter(|f| f.call_path().is_some()) {
+            assert!(!f.deployed_versions().is_empty(), "{}", f.name);
+            assert_eq!(
+                f.deployed_names().count(),
+                f.deployed_versions().len(),
+                "{} has no name the plugin can invoke",
+                f.name
+            );
+        }
     }
 }
