@@ -972,6 +972,167 @@ async fn subscriptions_are_scoped_by_the_grant_and_listed() {
     assert_eq!(status, 401);
 }
 
+/// An app written for the Apps plugin, calling the plugin's subscription API the way its Go
+/// client does (`apps/appclient/mattermost_client_pp.go` of v1.2.2: `Authorization: Bearer`
+/// with the bot token from the call's context, no content type, the whole subscription as the
+/// unsubscribe body) at the plugin's paths below the app's root, gets the answers the plugin
+/// gives (`server/httpin/subscribe.go`): an empty 200, a bare list, errors as plain text, which
+/// the client returns as its error when the status is 300 or more.
+#[tokio::test]
+async fn an_app_written_for_the_apps_plugin_manages_its_subscriptions_with_the_plugins_shapes() {
+    let w = world().await;
+    let base = format!("/t/{TENANT}/apps/ext-ok/plugins/com.mattermost.apps/api/v1");
+    let bot = format!("Bearer {BOT_TOKEN}");
+    let call = |method: Method, path: &str, headers: Vec<(&'static str, String)>, body: String| {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(k, v.parse().unwrap());
+        }
+        let req = testing::request(method, format!("{base}{path}"), map, RawBytes::from(body));
+        let host = w.host.clone();
+        async move {
+            let out = host.handle(req).await;
+            let content_type = out
+                .headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (
+                out.status,
+                content_type,
+                String::from_utf8(out.body.to_vec()).unwrap(),
+            )
+        }
+    };
+    let channel_created = json!({"subject": "channel_created", "team_id": "000000000000000000000team1",
+                                 "call": {"path": "/on-channel", "expand": {"channel": "all"}}});
+
+    let subscribe = call(
+        Method::POST,
+        "/subscribe",
+        vec![("authorization", bot.clone())],
+        channel_created.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (subscribe.0, subscribe.2.as_str()),
+        (200, ""),
+        "{subscribe:?}"
+    );
+    // Again, with another call: the same subject and scope is replaced, as the plugin does.
+    let mut moved = channel_created.clone();
+    moved["call"]["path"] = json!("/on-channel-2");
+    let again = call(
+        Method::POST,
+        "/subscribe",
+        vec![("authorization", bot.clone())],
+        moved.to_string(),
+    )
+    .await;
+    assert_eq!(again.0, 200, "{again:?}");
+
+    let listed = call(
+        Method::GET,
+        "/subscribe",
+        vec![("authorization", bot.clone())],
+        String::new(),
+    )
+    .await;
+    assert_eq!((listed.0, listed.1.as_str()), (200, "application/json"));
+    let list: Vec<Value> = serde_json::from_str(&listed.2).expect("a bare JSON list");
+    let mine: Vec<&Value> = list
+        .iter()
+        .filter(|s| s["subject"] == "channel_created")
+        .collect();
+    assert_eq!(mine, [&moved], "one, with the latest call: {list:?}");
+    assert!(
+        list.iter().any(|s| s["subject"] == "post_created"),
+        "the subscriptions it took through the host's own API are the same ones: {list:?}"
+    );
+
+    // A JWT signed with the install's secret is accepted too; the unsubscribe body is the
+    // whole subscription, as the plugin's client sends it.
+    let install = w
+        .host
+        .state()
+        .install(TENANT, "ext-ok")
+        .await
+        .unwrap()
+        .unwrap();
+    let jwt = bearer_jwt(install.jwt_secret.expose());
+    let gone = call(
+        Method::POST,
+        "/unsubscribe",
+        vec![("authorization", jwt)],
+        moved.to_string(),
+    )
+    .await;
+    assert_eq!((gone.0, gone.2.as_str()), (200, ""), "{gone:?}");
+    let none = call(
+        Method::POST,
+        "/unsubscribe",
+        vec![("authorization", bot.clone())],
+        moved.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (none.0, none.1.as_str(), none.2.trim()),
+        (
+            404,
+            "text/plain; charset=utf-8",
+            "You are not subscribed to this notification: not found"
+        )
+    );
+
+    for (headers, body, status, why) in [
+        (
+            vec![("authorization", "Bearer not-the-bot-token".to_owned())],
+            channel_created.to_string(),
+            401,
+            "a token that is not the app's",
+        ),
+        (
+            vec![("authorization", "Bearer ".to_owned())],
+            channel_created.to_string(),
+            401,
+            "an empty token",
+        ),
+        (vec![], channel_created.to_string(), 401, "no token"),
+        (
+            vec![
+                ("authorization", bot.clone()),
+                ("content-type", "text/html".to_owned()),
+            ],
+            channel_created.to_string(),
+            415,
+            "not JSON",
+        ),
+        (
+            vec![("authorization", bot.clone())],
+            "{\"subject\": 7".to_owned(),
+            400,
+            "malformed",
+        ),
+        (
+            vec![("authorization", bot.clone())],
+            json!({"subject": "post_created", "call": {"path": "/v1/notify"}}).to_string(),
+            400,
+            "a host route",
+        ),
+    ] {
+        let (got, content_type, text) = call(Method::POST, "/subscribe", headers, body).await;
+        assert_eq!(
+            (got, content_type.as_str()),
+            (status, "text/plain; charset=utf-8"),
+            "{why}: {text}"
+        );
+        assert!(
+            !text.trim().is_empty() && !text.contains(BOT_TOKEN),
+            "{why}: {text}"
+        );
+    }
+}
+
 /// The Lambda consumer's batch handler over SQS on moto: it reports exactly the messages to
 /// retry, hides each for its backoff, and leaves the delivered ones to the event source
 /// mapping to delete.

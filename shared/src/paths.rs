@@ -28,12 +28,18 @@ pub enum Kind {
     Subscribe,
     Unsubscribe,
     Subscriptions,
+    /// The same three in the Apps plugin's shapes, at the plugin's paths below the app's root,
+    /// so an app written for the plugin can use them with its Apps client pointed at that root:
+    /// `POST` and `GET .../plugins/com.mattermost.apps/api/v1/subscribe`, `POST .../unsubscribe`.
+    PluginSubscribe,
+    PluginUnsubscribe,
+    PluginSubscriptions,
 }
 
 impl Kind {
     pub fn method(self) -> &'static str {
         match self {
-            Kind::Manifest | Kind::Subscriptions => "GET",
+            Kind::Manifest | Kind::Subscriptions | Kind::PluginSubscriptions => "GET",
             _ => "POST",
         }
     }
@@ -52,6 +58,10 @@ impl Kind {
             Kind::Subscribe => Some("/v1/subscribe"),
             Kind::Unsubscribe => Some("/v1/unsubscribe"),
             Kind::Subscriptions => Some("/v1/subscriptions"),
+            Kind::PluginSubscribe | Kind::PluginSubscriptions => {
+                Some("/plugins/com.mattermost.apps/api/v1/subscribe")
+            }
+            Kind::PluginUnsubscribe => Some("/plugins/com.mattermost.apps/api/v1/unsubscribe"),
         }
     }
 
@@ -66,7 +76,7 @@ impl Kind {
     }
 
     /// Every kind with a fixed path.
-    pub const FIXED: [Kind; 10] = [
+    pub const FIXED: [Kind; 13] = [
         Kind::Manifest,
         Kind::SlashCommand,
         Kind::PostAction,
@@ -77,6 +87,9 @@ impl Kind {
         Kind::Subscribe,
         Kind::Unsubscribe,
         Kind::Subscriptions,
+        Kind::PluginSubscribe,
+        Kind::PluginUnsubscribe,
+        Kind::PluginSubscriptions,
     ];
 }
 
@@ -239,9 +252,14 @@ impl EventRoute {
                 routes.extend(under_app(&[Kind::Notification, Kind::WebhookEvent]));
                 routes
             }
-            EventRoute::Subscriptions => {
-                under_app(&[Kind::Subscribe, Kind::Unsubscribe, Kind::Subscriptions])
-            }
+            EventRoute::Subscriptions => under_app(&[
+                Kind::Subscribe,
+                Kind::Unsubscribe,
+                Kind::Subscriptions,
+                Kind::PluginSubscribe,
+                Kind::PluginUnsubscribe,
+                Kind::PluginSubscriptions,
+            ]),
             EventRoute::DeadLetters => vec![
                 ("GET", DEAD_LETTERS_PATH.to_owned()),
                 ("POST", REDRIVE_PATH.to_owned()),

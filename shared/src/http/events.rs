@@ -56,6 +56,17 @@ impl Host {
                     .route(
                         &Kind::under_any_app(Kind::Subscriptions),
                         refusing_other_methods(get(subscriptions), vec!["GET"]),
+                    )
+                    .route(
+                        &Kind::under_any_app(Kind::PluginSubscribe),
+                        refusing_other_methods(
+                            get(plugin::subscriptions).post(plugin::subscribe),
+                            vec!["GET", "POST"],
+                        ),
+                    )
+                    .route(
+                        &Kind::under_any_app(Kind::PluginUnsubscribe),
+                        only_post(post(plugin::unsubscribe)),
                     ),
                 EventRoute::DeadLetters => router
                     .route(
@@ -103,7 +114,9 @@ impl FromRequestParts<Arc<Host>> for Installed {
 }
 
 /// An app calling the subscription API: its install, whose secret signed the JWT it sent in
-/// `Mattermost-App-Authorization` or `Authorization`.
+/// `Mattermost-App-Authorization` or `Authorization`, or whose bot access token (which the app
+/// gets in every call's context) it sent as `Authorization: Bearer`, as an app written for the
+/// Apps plugin does.
 struct CallingApp(Install);
 
 impl FromRequestParts<Arc<Host>> for CallingApp {
@@ -112,11 +125,19 @@ impl FromRequestParts<Arc<Host>> for CallingApp {
     async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, Error> {
         let Installed { install, .. } = Installed::from_request_parts(parts, host).await?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        auth::verify_app_jwt(
+        let jwt = auth::verify_app_jwt(
             header(auth::APP_AUTH_HEADER).or_else(|| header("authorization")),
             install.jwt_secret.expose(),
-        )
-        .map_err(|e| Error::Unauthorized(e.to_string()))?;
+        );
+        if let Err(e) = jwt {
+            let bot_token = header("authorization").and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            });
+            let bot = auth::hash_token(install.bot_access_token.expose());
+            auth::verify_command_token(bot_token.map(str::trim), [bot.as_str()])
+                .map_err(|_| Error::Unauthorized(e.to_string()))?;
+        }
         Ok(CallingApp(install))
     }
 }
@@ -173,6 +194,93 @@ async fn subscriptions(
 ) -> Result<Response, Error> {
     let list = host.state().subscriptions_of(&install).await?;
     Ok(json(200, &serde_json::json!({"type": "ok", "data": list})))
+}
+
+/// The subscription API in the Apps plugin's shapes (`server/httpin/subscribe.go` and
+/// `server/appservices/subscriptions.go` of v1.2.2): an empty 200 on success, a bare list of
+/// subscriptions, and errors as `http.Error` writes them (plain text with the status), which
+/// the plugin's Go client turns into the error it returns. Its client sends no content type.
+mod plugin {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    pub(super) async fn subscribe(
+        State(host): State<Arc<Host>>,
+        app: Result<CallingApp, Error>,
+        Incoming(req): Incoming,
+    ) -> Response {
+        let result = async {
+            let CallingApp(install) = app?;
+            let subscription: Subscription = body(&req, "subscription")?;
+            let max = host.marketplace.limits().subscriptions_per_install;
+            host.state().subscribe(&install, subscription, max).await
+        };
+        answer(result.await.map(|_| empty()))
+    }
+
+    /// The body is an `apps.Event` (the plugin's client sends the whole subscription; its
+    /// `call` is ignored). None to remove is the plugin's 404.
+    pub(super) async fn unsubscribe(
+        State(host): State<Arc<Host>>,
+        app: Result<CallingApp, Error>,
+        Incoming(req): Incoming,
+    ) -> Response {
+        let result = async {
+            let CallingApp(install) = app?;
+            let event: Subscription = body(&req, "event")?;
+            match host.state().unsubscribe(&install, &event).await? {
+                true => Ok(empty()),
+                false => Err(Error::NotFound(
+                    "You are not subscribed to this notification: not found".into(),
+                )),
+            }
+        };
+        answer(result.await)
+    }
+
+    pub(super) async fn subscriptions(
+        State(host): State<Arc<Host>>,
+        app: Result<CallingApp, Error>,
+    ) -> Response {
+        let result = async {
+            let CallingApp(install) = app?;
+            let list: Vec<Subscription> = host.state().subscriptions_of(&install).await?;
+            Ok(json(200, &list))
+        };
+        answer(result.await)
+    }
+
+    /// A JSON body, with or without a JSON content type (the plugin's client sends none).
+    fn body<T: serde::de::DeserializeOwned>(req: &Req, what: &str) -> Result<T, Error> {
+        if req.headers().contains_key(http::header::CONTENT_TYPE) {
+            require_content_type(req, "application/json")?;
+        }
+        serde_json::from_slice(req.body())
+            .map_err(|e| Error::BadRequest(format!("the body is not a valid {what}: {e}")))
+    }
+
+    fn empty() -> Response {
+        axum::http::StatusCode::OK.into_response()
+    }
+
+    /// An error as Go's `http.Error` writes it.
+    fn answer(result: Result<Response, Error>) -> Response {
+        result.unwrap_or_else(|e| {
+            super::super::log(&e);
+            let status = axum::http::StatusCode::from_u16(e.status())
+                .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+            (
+                status,
+                [
+                    (http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                format!("{e}\n"),
+            )
+                .into_response()
+        })
+    }
 }
 
 /// `GET /events/dead-letters`: lists them; takes `?max=N` and the operator credential.
