@@ -976,8 +976,8 @@ async fn subscriptions_are_scoped_by_the_grant_and_listed() {
 /// client does (`apps/appclient/mattermost_client_pp.go` of v1.2.2: `Authorization: Bearer`
 /// with the bot token from the call's context, no content type, the whole subscription as the
 /// unsubscribe body) at the plugin's paths below the app's root, gets the answers the plugin
-/// gives (`server/httpin/subscribe.go`): an empty 200, a bare list, errors as plain text, which
-/// the client returns as its error when the status is 300 or more.
+/// gives (`server/httpin/subscribe.go`): an empty 200, a bare list, and refusals with the
+/// plugin's status, whose body the client returns as its error when the status is 300 or more.
 #[tokio::test]
 async fn an_app_written_for_the_apps_plugin_manages_its_subscriptions_with_the_plugins_shapes() {
     let w = world().await;
@@ -1075,12 +1075,13 @@ async fn an_app_written_for_the_apps_plugin_manages_its_subscriptions_with_the_p
         moved.to_string(),
     )
     .await;
+    let error: Value = serde_json::from_str(&none.2).unwrap();
     assert_eq!(
-        (none.0, none.1.as_str(), none.2.trim()),
+        (none.0, none.1.as_str(), error["text"].as_str()),
         (
             404,
-            "text/plain; charset=utf-8",
-            "You are not subscribed to this notification: not found"
+            "application/json",
+            Some("You are not subscribed to this notification: not found")
         )
     );
 
@@ -1121,13 +1122,14 @@ async fn an_app_written_for_the_apps_plugin_manages_its_subscriptions_with_the_p
         ),
     ] {
         let (got, content_type, text) = call(Method::POST, "/subscribe", headers, body).await;
+        let error: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             (got, content_type.as_str()),
-            (status, "text/plain; charset=utf-8"),
+            (status, "application/json"),
             "{why}: {text}"
         );
         assert!(
-            !text.trim().is_empty() && !text.contains(BOT_TOKEN),
+            !error["text"].as_str().unwrap().is_empty() && !text.contains(BOT_TOKEN),
             "{why}: {text}"
         );
     }

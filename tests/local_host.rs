@@ -336,6 +336,33 @@ async fn a_slash_command_opens_a_dialog_in_mattermost_and_its_submission_comes_b
     assert_eq!(opened["trigger_id"], trigger.as_str());
     assert_eq!(opened["dialog"]["elements"][0]["name"], "message");
 
+    // The stand-in is an 11.x server, so the greeting is a dynamic select; Mattermost looks it
+    // up as `app.LookupInteractiveDialog` does: a SubmitDialogRequest of type dialog_lookup,
+    // its URL cleared, to the select's data_source_url, and reads `{"items": [...]}` from a 200.
+    let greeting = &opened["dialog"]["elements"][2];
+    assert_eq!(
+        (
+            &greeting["name"],
+            &greeting["type"],
+            &greeting["data_source"]
+        ),
+        (&json!("greeting"), &json!("select"), &json!("dynamic"))
+    );
+    let lookup = json!({"type": "dialog_lookup", "callback_id": "", "state": opened["dialog"]["state"],
+                        "user_id": "u1", "channel_id": "c1", "team_id": "t1",
+                        "submission": {"query": "hol", "selected_field": "greeting", "message": "", "shout": false},
+                        "cancelled": false});
+    let resp = http
+        .post(greeting["data_source_url"].as_str().unwrap())
+        .json(&lookup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(resp).await,
+        (200, json!({"items": [{"text": "Hola", "value": "Hola"}]}))
+    );
+
     let submission = json!({"type": "dialog_submission", "callback_id": "", "state": opened["dialog"]["state"], "user_id": "u1",
                             "channel_id": "c1", "team_id": "t1", "submission": {"message": "from the dialog", "shout": false}, "cancelled": false});
     let resp = http

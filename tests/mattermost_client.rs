@@ -81,6 +81,34 @@ async fn reports_what_mattermost_refused() {
     assert!(standin.opened.lock().unwrap().is_empty());
 }
 
+/// The version comes from `X-Version-Id` of the unauthenticated ping, and is kept a while
+/// per site: a dialog needs it, and it changes only with an upgrade.
+#[tokio::test]
+async fn reads_a_servers_version_from_its_ping_and_keeps_it() {
+    use cloudapps::mattermost::ServerVersion;
+    let (standin, site) = StandIn::start_as("t", "10.11.2.17200.0a1b2c.false").await;
+    let client = loopback_client();
+    let ten_eleven = ServerVersion {
+        major: 10,
+        minor: 11,
+    };
+    assert_eq!(client.server_version(&site).await, Some(ten_eleven));
+    assert!(!ten_eleven.has_dynamic_dialog_selects());
+    *standin.version.lock().unwrap() = StandIn::VERSION.into();
+    assert_eq!(
+        client.server_version(&format!("{site}/")).await,
+        Some(ten_eleven),
+        "kept, not asked again"
+    );
+    let (_, eleven) = StandIn::start("t").await;
+    let version = client.server_version(&eleven).await.unwrap();
+    assert!(version.has_dynamic_dialog_selects(), "{version:?}");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    assert_eq!(client.server_version(&gone).await, None);
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_an_error_not_a_hang() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -93,6 +93,10 @@ pub struct CallToken {
     pub exp: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<serde_json::Value>,
+    /// A dynamic select's lookup, which only the lookup route takes (and it takes nothing
+    /// else), so a lookup cannot run a submit nor a submission a lookup.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lookup: bool,
 }
 
 static CALL_TOKEN_VALIDATION: LazyLock<Validation> = LazyLock::new(|| {

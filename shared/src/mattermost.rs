@@ -1,6 +1,7 @@
 //! The Mattermost REST API port: what this host asks of a tenant's Mattermost server.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -99,8 +100,38 @@ impl Model {
     }
 }
 
+/// A Mattermost server's version, from the `X-Version-Id` header of its API answers
+/// (`<major>.<minor>.<patch>.<build>.<config hash>.<licensed>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl ServerVersion {
+    pub fn parse(version_id: &str) -> Option<Self> {
+        let mut parts = version_id.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(ServerVersion { major, minor })
+    }
+
+    /// Interactive dialogs' dynamic selects (`data_source: "dynamic"` with a
+    /// `data_source_url`) came in 11.0; older servers refuse to open a dialog that has one.
+    pub fn has_dynamic_dialog_selects(self) -> bool {
+        self >= ServerVersion {
+            major: 11,
+            minor: 0,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Mattermost: Send + Sync + 'static {
+    /// The server's version, from `GET {site}/api/v4/system/ping` (which takes no token);
+    /// `None` when it cannot be told.
+    async fn server_version(&self, site_url: &str) -> Option<ServerVersion>;
+
     /// `POST {site}/api/v4/commands` with an admin's token.
     async fn create_command(
         &self,
@@ -192,7 +223,15 @@ pub trait Mattermost: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct HttpMattermost {
     client: OutboundClient,
+    /// Each site's version as last read, and when: a dialog needs it, and it rarely changes.
+    versions: std::sync::Arc<std::sync::Mutex<HashMap<String, (Instant, Option<ServerVersion>)>>>,
 }
+
+/// How long a site's version is trusted; an unknown one (the ping failed) is asked again sooner.
+const VERSION_TTL: Duration = Duration::from_secs(300);
+const UNKNOWN_VERSION_TTL: Duration = Duration::from_secs(30);
+/// The most sites whose version is kept; past it the memory starts over.
+const MAX_VERSIONS_KEPT: usize = 1024;
 
 impl Default for HttpMattermost {
     /// Public addresses only.
@@ -221,6 +260,7 @@ impl HttpMattermost {
     pub fn new(private_networks: PrivateNetworks) -> Self {
         HttpMattermost {
             client: OutboundClient::new(private_networks, TIMEOUT, MAX_ANSWER_BYTES),
+            versions: Default::default(),
         }
     }
 
@@ -348,6 +388,40 @@ impl From<OutboundError> for MattermostError {
 
 #[async_trait]
 impl Mattermost for HttpMattermost {
+    async fn server_version(&self, site_url: &str) -> Option<ServerVersion> {
+        let site = site_url.trim_end_matches('/').to_owned();
+        let kept = self.versions.lock().ok()?.get(&site).copied();
+        if let Some((read_at, version)) = kept {
+            let ttl = if version.is_some() {
+                VERSION_TTL
+            } else {
+                UNKNOWN_VERSION_TTL
+            };
+            if read_at.elapsed() < ttl {
+                return version;
+            }
+        }
+        let version = match self
+            .client
+            .request(reqwest::Method::GET, &api_url(&site, "system/ping"))
+        {
+            Ok(request) => match self.client.send(request).await {
+                Ok(answer) if answer.status().is_success() => {
+                    answer.header("x-version-id").and_then(ServerVersion::parse)
+                }
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        if let Ok(mut versions) = self.versions.lock() {
+            if versions.len() >= MAX_VERSIONS_KEPT {
+                versions.clear();
+            }
+            versions.insert(site, (Instant::now(), version));
+        }
+        version
+    }
+
     async fn create_command(
         &self,
         site_url: &str,
@@ -480,10 +554,16 @@ pub(crate) mod recording {
         pub(crate) ephemeral: Mutex<Vec<(String, String, String, NewPost)>>,
         /// What `GET {path}` answers with `token`, by (token, path); anything else is a 404.
         pub(crate) objects: Mutex<HashMap<(String, String), Value>>,
+        /// What `server_version` answers.
+        pub(crate) version: Mutex<Option<ServerVersion>>,
     }
 
     #[async_trait]
     impl Mattermost for RecordingMattermost {
+        async fn server_version(&self, _: &str) -> Option<ServerVersion> {
+            *self.version.lock().unwrap()
+        }
+
         async fn create_command(
             &self,
             _: &str,

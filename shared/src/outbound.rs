@@ -337,6 +337,11 @@ impl Answer {
         self.response.status()
     }
 
+    /// A header's value, when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.response.headers().get(name)?.to_str().ok()
+    }
+
     /// Reads the body chunk by chunk, failing as soon as it grows past the client's cap.
     pub async fn body(mut self) -> Result<Bytes, OutboundError> {
         let max = self.max_body;

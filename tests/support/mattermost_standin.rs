@@ -39,11 +39,15 @@ const ELEMENT_KEYS: &[&str] = &[
     "min_length",
     "max_length",
     "data_source",
+    "data_source_url",
     "options",
 ];
 
 #[derive(Clone, Default)]
 pub struct StandIn {
+    /// The server version it says it is (`X-Version-Id` on every answer), by default
+    /// [`StandIn::VERSION`]; dialogs are checked by that version's rules.
+    pub version: Arc<Mutex<String>>,
     /// The bot token it accepts.
     pub token: String,
     /// Every accepted `dialogs/open` body.
@@ -157,13 +161,24 @@ impl StandIn {
         }
     }
 
+    /// The version a stand-in says it is unless told otherwise: one with dynamic selects.
+    pub const VERSION: &str = "11.1.0.17900.5f1ee3c4e3b22f8f5bd1b0c9f3e4a2d1.true";
+
     /// Serves on a free loopback port; returns the site URL.
     pub async fn start(token: &str) -> (StandIn, String) {
+        Self::start_as(token, Self::VERSION).await
+    }
+
+    /// [`StandIn::start`], as a server of `version` (an `X-Version-Id`).
+    pub async fn start_as(token: &str, version: &str) -> (StandIn, String) {
         let standin = StandIn {
             token: token.to_owned(),
+            version: Arc::new(Mutex::new(version.to_owned())),
             ..Default::default()
         };
+        let versioned = standin.clone();
         let app = Router::new()
+            .route("/api/v4/system/ping", axum::routing::get(ping))
             .route("/api/v4/actions/dialogs/open", post(open_dialog))
             .route("/api/v4/commands", creation(|s| &s.commands, check_command))
             .route(
@@ -185,7 +200,18 @@ impl StandIn {
                 "/api/v4/hooks/outgoing/{hook_id}/regen_token",
                 post(regen_outgoing_webhook_token),
             )
-            .with_state(standin.clone());
+            .with_state(standin.clone())
+            .layer(axum::middleware::map_response(
+                move |mut resp: axum::response::Response| {
+                    let version = versioned.version.lock().expect("stand-in lock").clone();
+                    async move {
+                        if let Ok(v) = version.parse() {
+                            resp.headers_mut().insert("x-version-id", v);
+                        }
+                        resp
+                    }
+                },
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the stand-in");
@@ -548,9 +574,10 @@ async fn open_dialog(
         Err(resp) => return *resp,
     };
     let trigger = req["trigger_id"].as_str().unwrap_or_default();
+    let version = s.version.lock().expect("stand-in lock").clone();
     match s
         .verify_trigger_id(trigger)
-        .and_then(|()| check_open_dialog(&req))
+        .and_then(|()| check_open_dialog(&req, &version))
     {
         Ok(()) => {
             s.opened.lock().expect("stand-in lock").push(req);
@@ -564,8 +591,22 @@ async fn open_dialog(
     }
 }
 
-/// `model.OpenDialogRequest` as documented: trigger id, absolute URL, and a valid dialog.
-pub fn check_open_dialog(req: &Value) -> Result<(), String> {
+/// `GET /api/v4/system/ping`, which takes no token; the version is in the answer's header.
+async fn ping() -> axum::response::Response {
+    axum::Json(json!({"status": "OK"})).into_response()
+}
+
+/// `model.OpenDialogRequest` as documented (`model/integration_action.go`): trigger id,
+/// absolute URL, and a dialog valid for a server of `version` (`X-Version-Id`), whose dynamic
+/// selects (from 11.0) need a `data_source_url` that is an HTTP(S) URL or a `/plugins/` path
+/// (`IsValidLookupURL`) and no options.
+pub fn check_open_dialog(req: &Value, version: &str) -> Result<(), String> {
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or(format!("the stand-in's version {version:?} has no major"))?;
+    let dynamic_selects = major >= 11;
     let obj = req.as_object().ok_or("body is not an object")?;
     for key in obj.keys() {
         if !["trigger_id", "url", "dialog"].contains(&key.as_str()) {
@@ -641,9 +682,30 @@ pub fn check_open_dialog(req: &Value) -> Result<(), String> {
                 .get("options")
                 .and_then(Value::as_array)
                 .is_some_and(|o| !o.is_empty());
-            if !has_options && !["users", "channels", "dynamic"].contains(&source) {
+            let sources: &[&str] = if dynamic_selects {
+                &["", "users", "channels", "dynamic"]
+            } else {
+                &["", "users", "channels"]
+            };
+            if !sources.contains(&source) {
+                return Err(format!("element {name}: invalid data source {source:?}"));
+            }
+            if source.is_empty() && !has_options {
                 return Err(format!(
                     "element {name}: a select needs options or a data_source"
+                ));
+            }
+            let url = e
+                .get("data_source_url")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let lookup_url =
+                (url.starts_with("/plugins/") && !url.contains("..") && !url.contains("//"))
+                    || url.starts_with("http://")
+                    || url.starts_with("https://");
+            if source == "dynamic" && (!lookup_url || has_options) {
+                return Err(format!(
+                    "element {name}: a dynamic select needs a valid data_source_url and no options"
                 ));
             }
         }

@@ -17,6 +17,8 @@ pub const VERSION: &str = "v1.1.0";
 pub const SEND_FORM: &str = "/send-form";
 /// The call that takes the form's submission.
 pub const SEND: &str = "/send";
+/// The lookup of the form's greeting select.
+pub const GREETINGS: &str = "/greetings";
 /// The call that returns the configuration form (the marketplace's configure convention).
 pub const CONFIGURE: &str = "/configure";
 /// The call that validates a configuration; its `data` is stored.
@@ -63,6 +65,12 @@ pub fn send_form() -> Form {
                 description: "Say it in capitals".into(),
                 ..Field::new("shout", FieldType::Bool)
             },
+            Field {
+                description: "Greet with this instead of the usual greeting".into(),
+                hint: "greeting".into(),
+                lookup: Some(Call::path(GREETINGS)),
+                ..Field::new("greeting", FieldType::DynamicSelect)
+            },
         ],
         ..Default::default()
     }
@@ -84,6 +92,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Handler::Reply(|_| CallResponse::form(send_form())),
     ),
     Endpoint::call(SEND, "hello-send", Handler::Reply(send)),
+    Endpoint::call(GREETINGS, "hello-greetings", Handler::Reply(greetings)),
     Endpoint::local_call(
         CONFIGURE,
         Handler::Reply(|c| CallResponse::form(configure_form(c))),
@@ -213,12 +222,43 @@ fn send(command: &Command) -> CallResponse {
         Some(u) if !u.username.is_empty() => format!("@{}", u.username),
         _ => "you".to_owned(),
     };
-    let greeting = command
+    let greeting = match command.option("greeting").map(str::trim) {
+        Some(g) if g.chars().count() > MAX_GREETING => {
+            let mut errors = Map::new();
+            errors.insert(
+                "greeting".into(),
+                format!("At most {MAX_GREETING} characters.").into(),
+            );
+            return CallResponse::field_errors("The greeting is too long.", errors);
+        }
+        Some(g) if !g.is_empty() => g,
+        _ => configured_greeting(command),
+    };
+    CallResponse::ok(format!("{greeting}, {who}! You said: {message}"))
+}
+
+fn configured_greeting(command: &Command) -> &str {
+    command
         .config
         .get("greeting")
         .and_then(|g| g.as_str())
-        .unwrap_or(DEFAULT_GREETING);
-    CallResponse::ok(format!("{greeting}, {who}! You said: {message}"))
+        .unwrap_or(DEFAULT_GREETING)
+}
+
+/// Greetings to choose from: the configured one first, then some in other languages; those
+/// containing what the user typed.
+fn greetings(command: &Command) -> CallResponse {
+    const OTHERS: [&str; 9] = [
+        "Hello", "Hi", "Hoi", "Hallo", "Bonjour", "Hola", "Ciao", "Namaste", "Salaam",
+    ];
+    let query = command.query.trim().to_lowercase();
+    let mut seen = std::collections::HashSet::new();
+    let items: Vec<_> = std::iter::once(configured_greeting(command))
+        .chain(OTHERS)
+        .filter(|g| seen.insert(*g) && g.to_lowercase().contains(&query))
+        .map(|g| serde_json::json!({"label": g, "value": g}))
+        .collect();
+    CallResponse::ok_data(serde_json::json!({ "items": items }))
 }
 
 /// The configuration form, filled with the current values.
@@ -328,6 +368,34 @@ mod tests {
         let r = reply(SEND_FORM, json!({})).unwrap();
         assert_eq!(r.form.unwrap().submit.unwrap().path, SEND);
         assert!(Hello.handler("/nope").is_none());
+    }
+
+    #[test]
+    fn the_greeting_is_chosen_from_a_lookup_or_typed() {
+        let mut lookup = command(GREETINGS, json!({}));
+        lookup.query = "HO".into();
+        lookup.config.insert("greeting".into(), "Ahoy".into());
+        let Some(Handler::Reply(greetings)) = Hello.handler(GREETINGS) else {
+            panic!("no handler for {GREETINGS}");
+        };
+        assert_eq!(
+            greetings(&lookup).data.unwrap()["items"],
+            json!([{"label": "Ahoy", "value": "Ahoy"}, {"label": "Hoi", "value": "Hoi"},
+                   {"label": "Hola", "value": "Hola"}])
+        );
+        let chosen = json!({"message": "hi", "greeting": {"label": "Hoi", "value": "Hoi"}});
+        assert_eq!(
+            reply(SEND, chosen).unwrap(),
+            CallResponse::ok("Hoi, @alice! You said: hi")
+        );
+        let typed = json!({"message": "hi", "greeting": "x".repeat(MAX_GREETING + 1)});
+        assert!(
+            reply(SEND, typed)
+                .unwrap()
+                .errors()
+                .unwrap()
+                .contains_key("greeting")
+        );
     }
 
     #[test]

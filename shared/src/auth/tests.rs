@@ -148,6 +148,7 @@ fn call_tokens_round_trip_and_never_pass_as_app_jwts() {
         user_id: "u1".into(),
         exp: Some(now() + 60),
         state: None,
+        lookup: false,
     };
     let signed = sign_call_token(&token, SECRET);
     assert_eq!(verify_call_token(&signed, SECRET).unwrap(), token);

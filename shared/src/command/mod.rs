@@ -150,6 +150,18 @@ impl Command {
         }
     }
 
+    /// A dynamic select's lookup from a dialog: the submission's `selected_field` and `query`
+    /// say what is looked up, the other fields' current values are the values.
+    pub fn from_dialog_lookup(path: &str, state: Option<Value>, req: SubmitDialogRequest) -> Self {
+        let mut command = Command::from_dialog(path, state, req);
+        let mut take = |key: &str| match command.values.remove(key) {
+            Some(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        (command.selected_field, command.query) = (take("selected_field"), take("query"));
+        command
+    }
+
     /// The acting user's id.
     pub fn user_id(&self) -> &str {
         self.context.acting_user_id()

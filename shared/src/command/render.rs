@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use crate::protocol::apps::{CallResponse, Field, FieldType, Form, ResponseType};
+use crate::protocol::apps::{Call, CallResponse, Field, FieldType, Form, ResponseType};
 use crate::protocol::classic::{
-    CommandResponse, Dialog, DialogElement, PostActionIntegrationResponse, PostActionOption,
-    SubmitDialogResponse,
+    CommandResponse, Dialog, DialogElement, LookupDialogResponse, PostActionIntegrationResponse,
+    PostActionOption, SubmitDialogResponse,
 };
 
 /// Mattermost refuses dialog titles and element labels longer than this.
@@ -62,6 +62,34 @@ pub fn dialog(resp: &CallResponse, next: Option<Dialog>) -> SubmitDialogResponse
             SubmitDialogResponse::default()
         }
     }
+}
+
+/// A lookup's answer for a dialog's dynamic select: the items of an ok answer
+/// (`data.items`, each `{label, value}`), shown by label, else by value; none otherwise.
+pub fn lookup(resp: &CallResponse) -> LookupDialogResponse {
+    let items = match resp.kind {
+        ResponseType::Ok => resp
+            .data
+            .as_ref()
+            .and_then(|d| d.get("items"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let text = |key: &str| item.get(key).and_then(Value::as_str).unwrap_or_default();
+                let value = text("value");
+                (!value.is_empty()).then(|| PostActionOption {
+                    text: Some(text("label"))
+                        .filter(|l| !l.is_empty())
+                        .unwrap_or(value)
+                        .to_owned(),
+                    value: value.to_owned(),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    LookupDialogResponse { items }
 }
 
 /// What the user must still be told after a dialog closes, since its answer has no place for
@@ -126,8 +154,13 @@ pub fn form_as_text(form: &Form) -> String {
 }
 
 /// The dialog for a form. `state` is the signed call token that routes the submission back to
-/// the form's `submit` call.
-pub fn form_to_dialog(form: &Form, state: String) -> Dialog {
+/// the form's `submit` call; `lookup_url` gives the `data_source_url` of a dynamic select's
+/// lookup call, `None` where the server has no dynamic selects (the user then types the value).
+pub fn form_to_dialog(
+    form: &Form,
+    state: String,
+    lookup_url: &dyn Fn(&Call) -> Option<String>,
+) -> Dialog {
     let mut intro = form.header.clone();
     let mut elements = Vec::new();
     for field in &form.fields {
@@ -149,7 +182,7 @@ pub fn form_to_dialog(form: &Form, state: String) -> Dialog {
             };
             continue;
         }
-        elements.push(element(field));
+        elements.push(element(field, lookup_url));
     }
     Dialog {
         callback_id: String::new(),
@@ -171,7 +204,7 @@ pub fn form_to_dialog(form: &Form, state: String) -> Dialog {
     }
 }
 
-fn element(field: &Field) -> DialogElement {
+fn element(field: &Field, lookup_url: &dyn Fn(&Call) -> Option<String>) -> DialogElement {
     let label = [&field.modal_label, &field.label, &field.name]
         .into_iter()
         .find(|s| !s.is_empty())
@@ -227,8 +260,14 @@ fn element(field: &Field) -> DialogElement {
         }
         FieldType::User => (e.kind, e.data_source) = ("select".into(), "users".into()),
         FieldType::Channel => (e.kind, e.data_source) = ("select".into(), "channels".into()),
-        // Classic dialogs have no lookup call; the user types the value.
-        FieldType::DynamicSelect => e.kind = "text".into(),
+        FieldType::DynamicSelect => match field.lookup.as_ref().and_then(lookup_url) {
+            Some(url) => {
+                (e.kind, e.data_source, e.data_source_url) =
+                    ("select".into(), "dynamic".into(), url);
+            }
+            // No lookup the server can make: the user types the value.
+            None => e.kind = "text".into(),
+        },
         // Markdown fields become introduction text before this is reached.
         FieldType::Markdown => e.kind = "text".into(),
     }

@@ -296,15 +296,39 @@ fn forms_become_dialogs_with_every_field_type() {
         header: "Intro".into(),
         fields: [
             form.fields,
-            vec![Field {
-                description: "**Note**".into(),
-                ..Field::new("note", FieldType::Markdown)
-            }],
+            vec![
+                Field {
+                    description: "**Note**".into(),
+                    ..Field::new("note", FieldType::Markdown)
+                },
+                Field {
+                    lookup: Some(Call::path("/projects")),
+                    ..Field::new("project", FieldType::DynamicSelect)
+                },
+            ],
         ]
         .concat(),
         ..form
     };
-    let dialog = render::form_to_dialog(&form, "signed".into());
+    // A server with dynamic selects looks the options up where the host says; one without has
+    // the user type the value.
+    let dynamic = render::form_to_dialog(&form, "signed".into(), &|call| {
+        Some(format!("https://host.test/lookup?for={}", call.path))
+    });
+    let project = dynamic.elements.last().unwrap();
+    assert_eq!(
+        (
+            project.kind.as_str(),
+            project.data_source.as_str(),
+            project.data_source_url.as_str()
+        ),
+        (
+            "select",
+            "dynamic",
+            "https://host.test/lookup?for=/projects"
+        )
+    );
+    let dialog = render::form_to_dialog(&form, "signed".into(), &|_| None);
     assert_eq!(dialog.state, "signed");
     assert_eq!(dialog.title.chars().count(), 24);
     assert_eq!(dialog.introduction_text, "Intro\n\n**Note**");
@@ -320,7 +344,8 @@ fn forms_become_dialogs_with_every_field_type() {
             ("priority", "select", ""),
             ("urgent", "bool", ""),
             ("owner", "select", "users"),
-            ("due_date", "text", "")
+            ("due_date", "text", ""),
+            ("project", "text", "")
         ]
     );
     assert!(!dialog.elements[0].optional && dialog.elements[1].optional);

@@ -22,20 +22,23 @@ use crate::command::{Command, render, slash};
 use crate::error::Error;
 use crate::functions;
 use crate::marketplace::provisioner::tenant_alias;
-use crate::mattermost::NewPost;
+use crate::mattermost::{NewPost, ServerVersion};
 use crate::paths::{AppRoute, app_root};
 use crate::protocol::apps::{
-    AwsLambdaDeploy, AwsLambdaFunction, Binding, CallRequest, CallResponse, Form, HttpDeploy,
-    Permission, ResponseType, location,
+    AwsLambdaDeploy, AwsLambdaFunction, Binding, Call, CallRequest, CallResponse, FieldType, Form,
+    HttpDeploy, Permission, ResponseType, location,
 };
 use crate::protocol::classic::{
-    OpenDialogRequest, OutgoingWebhookResponse, PostActionIntegration,
+    DIALOG_LOOKUP, Dialog, OpenDialogRequest, OutgoingWebhookResponse, PostActionIntegration,
     PostActionIntegrationRequest, SlashCommandRequest, SubmitDialogRequest,
 };
 use crate::store::{Install, Tenant};
 
 /// How long a dialog opened for a command may take to be submitted.
 pub(super) const DIALOG_TTL_SECONDS: u64 = 3600;
+
+/// The query parameter of a dynamic select's `data_source_url` that holds its lookup's token.
+const LOOKUP_PARAM: &str = "lookup";
 
 /// The key of the signed call token in a post action's `integration.context`.
 pub const ACTION_TOKEN_KEY: &str = "cloudapps_call";
@@ -301,7 +304,7 @@ impl Host {
         let token = req.context.get(ACTION_TOKEN_KEY).and_then(|v| v.as_str()).ok_or_else(|| {
             Error::Unauthorized(format!("the action's context has no `{ACTION_TOKEN_KEY}` token; create actions with this host's action URL"))
         })?;
-        let call = verify_call(ctx, token, &req.user_id)?;
+        let call = verify_call(ctx, token, &req.user_id, false)?;
         let (user_id, trigger_id) = (req.user_id.clone(), req.trigger_id.clone());
         let answer = self
             .dispatch(ctx, Command::from_post_action(&call.path, call.state, req))
@@ -314,7 +317,10 @@ impl Host {
         require_content_type(ctx.req, "application/json")?;
         let req: SubmitDialogRequest = serde_json::from_slice(ctx.req.body())
             .map_err(|e| Error::BadRequest(format!("the body is not a dialog submission: {e}")))?;
-        let call = verify_call(ctx, &req.state, &req.user_id)?;
+        if req.kind == DIALOG_LOOKUP {
+            return self.dialog_lookup(ctx, req).await;
+        }
+        let call = verify_call(ctx, &req.state, &req.user_id, false)?;
         if req.cancelled {
             return Ok(json(200, &serde_json::json!({})));
         }
@@ -323,16 +329,72 @@ impl Host {
             .dispatch(ctx, Command::from_dialog(&call.path, call.state, req))
             .await?;
         let next = match (&answer.kind, &answer.form) {
-            (ResponseType::Form, Some(form)) => Some(render::form_to_dialog(
-                form,
-                dialog_token(ctx, form, &user_id),
-            )),
+            (ResponseType::Form, Some(form)) => Some(self.form_dialog(ctx, form, &user_id).await),
             _ => None,
         };
         if let Some(notice) = render::dialog_notice(&answer) {
             self.tell(ctx, &user_id, &channel_id, notice).await;
         }
         Ok(json(200, &render::dialog(&answer, next)))
+    }
+
+    /// A dynamic select's lookup (`type: dialog_lookup`), which Mattermost sends to the
+    /// `data_source_url` this host gave the select: the call token in its query names the
+    /// lookup call, for the user the dialog was opened for. The answer is the app's items; one
+    /// that has none (an error included) is an empty list, since Mattermost reads only a 200.
+    async fn dialog_lookup(
+        &self,
+        ctx: &Ctx<'_>,
+        req: SubmitDialogRequest,
+    ) -> Result<Response, Error> {
+        #[derive(serde::Deserialize)]
+        struct Lookup {
+            #[serde(rename = "lookup")]
+            token: String,
+        }
+        let Lookup { token } = serde_html_form::from_str(query(ctx.req)).map_err(|_| {
+            Error::Unauthorized(format!(
+                "a dialog lookup needs the `{LOOKUP_PARAM}` token of the select's data_source_url"
+            ))
+        })?;
+        let call = verify_call(ctx, &token, &req.user_id, true)?;
+        let answer = self
+            .dispatch(
+                ctx,
+                Command::from_dialog_lookup(&call.path, call.state, req),
+            )
+            .await?;
+        if answer.kind != ResponseType::Ok {
+            tracing::info!(app = ctx.app_id, path = %call.path, kind = ?answer.kind, "a lookup answered no items");
+        }
+        Ok(json(200, &render::lookup(&answer)))
+    }
+
+    /// The dialog for `form`, opened for `user_id`, with dynamic selects where the tenant's
+    /// server has them.
+    async fn form_dialog(&self, ctx: &Ctx<'_>, form: &Form, user_id: &str) -> Dialog {
+        let has_lookups = form
+            .fields
+            .iter()
+            .any(|f| f.kind == FieldType::DynamicSelect && f.lookup.is_some());
+        let dynamic = match self.mattermost() {
+            Some(mm) if has_lookups => mm
+                .server_version(&ctx.tenant.site_url)
+                .await
+                .is_some_and(ServerVersion::has_dynamic_dialog_selects),
+            _ => false,
+        };
+        let dialog_url = format!("{}{}", ctx.root_url(self), AppRoute::Dialog.path());
+        let lookup_url = |lookup: &Call| {
+            dynamic.then(|| {
+                format!(
+                    "{dialog_url}?{LOOKUP_PARAM}={}",
+                    call_token(ctx, lookup, user_id, true)
+                )
+            })
+        };
+        let submit = form.submit.clone().unwrap_or_default();
+        render::form_to_dialog(form, call_token(ctx, &submit, user_id, false), &lookup_url)
     }
 
     /// Shows `message` to one user in a channel, as an ephemeral post of the install's bot:
@@ -470,7 +532,7 @@ impl Host {
         let open = OpenDialogRequest {
             trigger_id: trigger_id.to_owned(),
             url: format!("{}{}", ctx.root_url(self), AppRoute::Dialog.path()),
-            dialog: render::form_to_dialog(form, dialog_token(ctx, form, user_id)),
+            dialog: self.form_dialog(ctx, form, user_id).await,
         };
         match mm
             .open_dialog(
@@ -588,10 +650,22 @@ pub(super) fn check_site(path: &str, site: &str, tenant: &Tenant) -> Result<(), 
 }
 
 /// Checks a dialog's or post action's call token and that the right user is submitting it.
-fn verify_call(ctx: &Ctx<'_>, token: &str, user_id: &str) -> Result<CallToken, Error> {
+fn verify_call(
+    ctx: &Ctx<'_>,
+    token: &str,
+    user_id: &str,
+    lookup: bool,
+) -> Result<CallToken, Error> {
     let call = auth::verify_call_token(token, ctx.install.jwt_secret.expose()).map_err(|e| {
         Error::Unauthorized(format!("the call token is not valid for this install: {e}"))
     })?;
+    if call.lookup != lookup {
+        return Err(Error::Unauthorized(if lookup {
+            "the token is not a lookup's; use the select's data_source_url".into()
+        } else {
+            "a lookup's token cannot submit".into()
+        }));
+    }
     if !call.user_id.is_empty() && call.user_id != user_id {
         return Err(Error::Forbidden(
             "this dialog was opened for another user".into(),
@@ -600,13 +674,15 @@ fn verify_call(ctx: &Ctx<'_>, token: &str, user_id: &str) -> Result<CallToken, E
     Ok(call)
 }
 
-fn dialog_token(ctx: &Ctx<'_>, form: &Form, user_id: &str) -> String {
-    let submit = form.submit.clone().unwrap_or_default();
+/// The token that binds what a dialog sends back (its submission, or a select's `lookup`) to
+/// `call`, for `user_id`, while the dialog may be open.
+fn call_token(ctx: &Ctx<'_>, call: &Call, user_id: &str, lookup: bool) -> String {
     let token = CallToken {
-        path: submit.path,
+        path: call.path.clone(),
         user_id: user_id.to_owned(),
         exp: Some(auth::now() + DIALOG_TTL_SECONDS),
-        state: submit.state,
+        state: call.state.clone(),
+        lookup,
     };
     auth::sign_call_token(&token, ctx.install.jwt_secret.expose())
 }

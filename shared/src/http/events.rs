@@ -139,7 +139,11 @@ impl FromRequestParts<Arc<Host>> for CallingApp {
                 .filter(|t| !t.is_empty())
                 .map(auth::hash_token);
             auth::verify_command_token(bot_token.map(str::trim), bot.as_deref())
-                .map_err(|_| Error::Unauthorized(e.to_string()))?;
+                .map_err(|_| {
+                    Error::Unauthorized(format!(
+                        "the subscription API takes a JWT signed with the install's secret, or the install's bot access token as a bearer token: {e}"
+                    ))
+                })?;
         }
         Ok(CallingApp(install))
     }
@@ -200,9 +204,9 @@ async fn subscriptions(
 }
 
 /// The subscription API in the Apps plugin's shapes (`server/httpin/subscribe.go` and
-/// `server/appservices/subscriptions.go` of v1.2.2): an empty 200 on success, a bare list of
-/// subscriptions, and errors as `http.Error` writes them (plain text with the status), which
-/// the plugin's Go client turns into the error it returns. Its client sends no content type.
+/// `server/appservices/subscriptions.go` of v1.2.2): an empty 200 on success and a bare list
+/// of subscriptions. A refusal has the plugin's status with this host's JSON error, whose body
+/// the plugin's Go client returns as its error text. That client sends no content type.
 mod plugin {
     use axum::response::IntoResponse;
 
@@ -210,79 +214,47 @@ mod plugin {
 
     pub(super) async fn subscribe(
         State(host): State<Arc<Host>>,
-        app: Result<CallingApp, Error>,
+        CallingApp(install): CallingApp,
         Incoming(req): Incoming,
-    ) -> Response {
-        let result = async {
-            let CallingApp(install) = app?;
-            let subscription: Subscription = body(&req, "subscription")?;
-            let max = host.marketplace.limits().subscriptions_per_install;
-            host.state().subscribe(&install, subscription, max).await
-        };
-        answer(result.await.map(|_| empty()))
+    ) -> Result<Response, Error> {
+        let subscription: Subscription = body(&req, "subscription")?;
+        let max = host.marketplace.limits().subscriptions_per_install;
+        host.state().subscribe(&install, subscription, max).await?;
+        Ok(http::StatusCode::OK.into_response())
     }
 
     /// The body is an `apps.Event` (the plugin's client sends the whole subscription; its
     /// `call` is ignored). None to remove is the plugin's 404.
     pub(super) async fn unsubscribe(
         State(host): State<Arc<Host>>,
-        app: Result<CallingApp, Error>,
+        CallingApp(install): CallingApp,
         Incoming(req): Incoming,
-    ) -> Response {
-        let result = async {
-            let CallingApp(install) = app?;
-            let event: Subscription = body(&req, "event")?;
-            match host.state().unsubscribe(&install, &event).await? {
-                true => Ok(empty()),
-                false => Err(Error::NotFound(
-                    "You are not subscribed to this notification: not found".into(),
-                )),
-            }
-        };
-        answer(result.await)
+    ) -> Result<Response, Error> {
+        let event: Subscription = body(&req, "event")?;
+        if host.state().unsubscribe(&install, &event).await? {
+            Ok(http::StatusCode::OK.into_response())
+        } else {
+            Err(Error::NotFound(
+                "You are not subscribed to this notification: not found".into(),
+            ))
+        }
     }
 
     pub(super) async fn subscriptions(
         State(host): State<Arc<Host>>,
-        app: Result<CallingApp, Error>,
-    ) -> Response {
-        let result = async {
-            let CallingApp(install) = app?;
-            let list: Vec<Subscription> = host.state().subscriptions_of(&install).await?;
-            Ok(json(200, &list))
-        };
-        answer(result.await)
+        CallingApp(install): CallingApp,
+    ) -> Result<Response, Error> {
+        let list: Vec<Subscription> = host.state().subscriptions_of(&install).await?;
+        Ok(json(200, &list))
     }
 
-    /// A JSON body, with or without a JSON content type (the plugin's client sends none).
+    /// A JSON body, with or without a JSON content type.
     fn body<T: serde::de::DeserializeOwned>(req: &Req, what: &str) -> Result<T, Error> {
         if req.headers().contains_key(http::header::CONTENT_TYPE) {
             require_content_type(req, "application/json")?;
         }
         serde_json::from_slice(req.body())
             .map_err(|e| Error::BadRequest(format!("the body is not a valid {what}: {e}")))
-    }
-
-    fn empty() -> Response {
-        axum::http::StatusCode::OK.into_response()
-    }
-
-    /// An error as Go's `http.Error` writes it.
-    fn answer(result: Result<Response, Error>) -> Response {
-        result.unwrap_or_else(|e| {
-            super::super::log(&e);
-            let status = axum::http::StatusCode::from_u16(e.status())
-                .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
-            (
-                status,
-                [
-                    (http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                    (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                ],
-                format!("{e}\n"),
-            )
-                .into_response()
-        })
     }
 }
 

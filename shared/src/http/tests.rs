@@ -263,6 +263,7 @@ async fn the_manifest_points_mattermost_at_this_tenants_routes() {
             "/bindings",
             "/send-form",
             "/send",
+            "/greetings",
             "/installed",
             "/version-changed",
             "/uninstalling"
@@ -434,6 +435,123 @@ async fn a_form_opens_as_a_dialog_whose_submission_reaches_the_submit_handler() 
     let mut cancelled = submission("u1", "");
     cancelled["cancelled"] = json!(true);
     assert_eq!(send(&f.host, post(cancelled)).await, (200, json!({})));
+}
+
+/// A form's dynamic select becomes a dialog select that Mattermost (11.0 on) looks up through
+/// the dialog route, with the body `app.LookupInteractiveDialog` sends; older servers, or one
+/// whose version cannot be told, get a text field.
+#[tokio::test]
+async fn a_dynamic_select_is_looked_up_where_the_server_can_and_typed_where_it_cannot() {
+    use crate::mattermost::ServerVersion;
+    let f = fixture().await;
+    let mm = Arc::new(RecordingMattermost::default());
+    let host = f.host.clone().with_mattermost(mm.clone());
+    host.state()
+        .modify_install::<crate::store::StoreError>("acme", "hello", |i| {
+            i.bot_access_token = crate::store::Secret::new("bot-token");
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let f = Fixture { host, ..f };
+    let open = |version: Option<&str>| {
+        *mm.version.lock().unwrap() = version.and_then(ServerVersion::parse);
+        let f = &f;
+        let mm = mm.clone();
+        async move {
+            f.slash("send").await;
+            let (_, _, open) = mm.opened.lock().unwrap().pop().expect("a dialog opened");
+            open.dialog
+        }
+    };
+    let greeting = |dialog: &crate::protocol::classic::Dialog| {
+        dialog
+            .elements
+            .iter()
+            .find(|e| e.name == "greeting")
+            .cloned()
+            .expect("the greeting field")
+    };
+    for old in [None, Some("10.11.3.1.abc.false")] {
+        let e = greeting(&open(old).await);
+        assert_eq!(
+            (
+                e.kind.as_str(),
+                e.data_source.as_str(),
+                e.data_source_url.as_str()
+            ),
+            ("text", "", ""),
+            "{old:?}"
+        );
+    }
+    let dialog = open(Some("11.0.0.17000.abc.true")).await;
+    let e = greeting(&dialog);
+    assert_eq!(
+        (e.kind.as_str(), e.data_source.as_str()),
+        ("select", "dynamic")
+    );
+    let url = url::Url::parse(&e.data_source_url).unwrap();
+    assert_eq!(url.path(), "/t/acme/apps/hello/v1/dialog");
+    let path_and_query = format!("{}?{}", url.path(), url.query().unwrap());
+
+    // As the server sends it: a SubmitDialogRequest of type dialog_lookup, its URL cleared.
+    let lookup = |user: &str, query: &str, target: &str| {
+        let body = json!({"type": "dialog_lookup", "callback_id": "", "state": "the dialog's state",
+                          "user_id": user, "channel_id": "c1", "team_id": "t1",
+                          "submission": {"query": query, "selected_field": "greeting", "message": "hi", "shout": false},
+                          "cancelled": false});
+        f.request(
+            Method::POST,
+            target,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+    };
+    let (status, answer) = send(&f.host, lookup("u1", "LL", &path_and_query)).await;
+    assert_eq!(status, 200);
+    let decoded: crate::protocol::classic::LookupDialogResponse =
+        serde_json::from_value(answer).unwrap();
+    let values: Vec<&str> = decoded.items.iter().map(|i| i.value.as_str()).collect();
+    assert_eq!(
+        values,
+        ["Hello", "Hallo"],
+        "those containing what was typed"
+    );
+    assert_eq!(decoded.items[0].text, "Hello");
+
+    // The dialog's own token does not look up, and the lookup's does not submit.
+    let submit_token = format!("/t/acme/apps/hello/v1/dialog?lookup={}", dialog.state);
+    assert_eq!(send(&f.host, lookup("u1", "", &submit_token)).await.0, 401);
+    let lookup_token = url
+        .query_pairs()
+        .find(|(k, _)| k == "lookup")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let submission = json!({"type": "dialog_submission", "state": lookup_token, "user_id": "u1",
+                            "channel_id": "c1", "submission": {"message": "hi"}});
+    let req = f.request(
+        Method::POST,
+        "/t/acme/apps/hello/v1/dialog",
+        &[("content-type", "application/json")],
+        submission.to_string(),
+    );
+    assert_eq!(send(&f.host, req).await.0, 401);
+    let (status, body) = send(&f.host, lookup("u2", "", &path_and_query)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "another user"
+    );
+    for target in [
+        "/t/acme/apps/hello/v1/dialog",
+        "/t/acme/apps/hello/v1/dialog?lookup=forged",
+    ] {
+        assert_eq!(
+            send(&f.host, lookup("u1", "", target)).await.0,
+            401,
+            "{target}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -35,12 +35,14 @@ fn call_token() -> impl Strategy<Value = CallToken> {
         nasty_string(),
         prop::option::of(0u64..1_000_000),
         prop::option::of(json_value(&[]).prop_filter("null is no state", |v| !v.is_null())),
+        any::<bool>(),
     )
-        .prop_map(|(path, user_id, ahead, state)| CallToken {
+        .prop_map(|(path, user_id, ahead, state, lookup)| CallToken {
             path,
             user_id,
             exp: ahead.map(|a| now() + 60 + a),
             state,
+            lookup,
         })
 }
 

@@ -187,6 +187,7 @@ impl Fixture {
                 user_id: "u1".into(),
                 exp: Some(now() + 600),
                 state: None,
+                lookup: false,
             },
             &jwt_secret,
         );

@@ -313,8 +313,12 @@ pub struct DialogElement {
     pub min_length: i64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_length: i64,
+    /// `users`, `channels`, or (servers from 11.0) `dynamic` with [`Self::data_source_url`].
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub data_source: String,
+    /// Where Mattermost POSTs a `dialog_lookup` request as the user types in a dynamic select.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_source_url: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<PostActionOption>,
 }
@@ -353,6 +357,18 @@ pub struct SubmitDialogResponse {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<Dialog>,
+}
+
+/// The `type` of a [`SubmitDialogRequest`] Mattermost sends to a dynamic select's
+/// `data_source_url` (`app.LookupInteractiveDialog`): the submission then holds `query`, the
+/// `selected_field` and the other fields' current values.
+pub const DIALOG_LOOKUP: &str = "dialog_lookup";
+
+/// The answer to a dialog lookup (`model.LookupDialogResponse`), which Mattermost reads only
+/// from a 200.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LookupDialogResponse {
+    pub items: Vec<PostActionOption>,
 }
 
 /// What Mattermost POSTs to an outgoing webhook's callback URL, as JSON or form-encoded.
