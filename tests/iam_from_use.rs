@@ -767,7 +767,7 @@ async fn scenario(stack: Arc<Stack>, standin: &StandIn, site_url: String) {
         )
         .await;
     assert_eq!(status, 200);
-    for path in ["/ping", "/bindings", "/send-form"] {
+    for path in ["/ping", "/bindings", "/send-form", "/greetings"] {
         let (status, body) = c.call("hello", secret, path, json!({})).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
