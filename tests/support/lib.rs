@@ -172,6 +172,7 @@ impl Drop for LocalHost {
     }
 }
 
+pub mod apps_plugin;
 pub mod mattermost_standin;
 pub mod template;
 
