@@ -75,6 +75,16 @@ impl Kind {
         )
     }
 
+    /// The subscription API, in the host's shapes and in the Apps plugin's.
+    pub const SUBSCRIPTION_API: [Kind; 6] = [
+        Kind::Subscribe,
+        Kind::Unsubscribe,
+        Kind::Subscriptions,
+        Kind::PluginSubscribe,
+        Kind::PluginUnsubscribe,
+        Kind::PluginSubscriptions,
+    ];
+
     /// Every kind with a fixed path.
     pub const FIXED: [Kind; 13] = [
         Kind::Manifest,
@@ -252,14 +262,7 @@ impl EventRoute {
                 routes.extend(under_app(&[Kind::Notification, Kind::WebhookEvent]));
                 routes
             }
-            EventRoute::Subscriptions => under_app(&[
-                Kind::Subscribe,
-                Kind::Unsubscribe,
-                Kind::Subscriptions,
-                Kind::PluginSubscribe,
-                Kind::PluginUnsubscribe,
-                Kind::PluginSubscriptions,
-            ]),
+            EventRoute::Subscriptions => under_app(&Kind::SUBSCRIPTION_API),
             EventRoute::DeadLetters => vec![
                 ("GET", DEAD_LETTERS_PATH.to_owned()),
                 ("POST", REDRIVE_PATH.to_owned()),

@@ -75,6 +75,21 @@ async fn fixture() -> Fixture {
     }
 }
 
+/// The fixture with a recording Mattermost, and a bot token for hello to reach it with.
+async fn fixture_with_mattermost() -> (Fixture, Arc<RecordingMattermost>) {
+    let f = fixture().await;
+    let mm = Arc::new(RecordingMattermost::default());
+    let host = f.host.clone().with_mattermost(mm.clone());
+    host.state()
+        .modify_install::<crate::store::StoreError>("acme", "hello", |i| {
+            i.bot_access_token = crate::store::Secret::new("bot-token");
+            Ok(())
+        })
+        .await
+        .unwrap();
+    (Fixture { host, ..f }, mm)
+}
+
 impl Fixture {
     fn jwt(&self, user: &str) -> String {
         let claims = AppClaims {
@@ -354,17 +369,7 @@ async fn the_command_token_also_works_as_an_authorization_header() {
 
 #[tokio::test]
 async fn a_form_opens_as_a_dialog_whose_submission_reaches_the_submit_handler() {
-    let f = fixture().await;
-    let mm = Arc::new(RecordingMattermost::default());
-    let host = f.host.clone().with_mattermost(mm.clone());
-    host.state()
-        .modify_install::<crate::store::StoreError>("acme", "hello", |i| {
-            i.bot_access_token = crate::store::Secret::new("bot-token");
-            Ok(())
-        })
-        .await
-        .unwrap();
-    let f = Fixture { host, ..f };
+    let (f, mm) = fixture_with_mattermost().await;
     let (_, answer) = f.slash("send --shout").await;
     assert_eq!(
         answer,
@@ -443,17 +448,7 @@ async fn a_form_opens_as_a_dialog_whose_submission_reaches_the_submit_handler() 
 #[tokio::test]
 async fn a_dynamic_select_is_looked_up_where_the_server_can_and_typed_where_it_cannot() {
     use crate::mattermost::ServerVersion;
-    let f = fixture().await;
-    let mm = Arc::new(RecordingMattermost::default());
-    let host = f.host.clone().with_mattermost(mm.clone());
-    host.state()
-        .modify_install::<crate::store::StoreError>("acme", "hello", |i| {
-            i.bot_access_token = crate::store::Secret::new("bot-token");
-            Ok(())
-        })
-        .await
-        .unwrap();
-    let f = Fixture { host, ..f };
+    let (f, mm) = fixture_with_mattermost().await;
     let open = |version: Option<&str>| {
         *mm.version.lock().unwrap() = version.and_then(ServerVersion::parse);
         let f = &f;
