@@ -65,14 +65,17 @@ static APP_VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
     v
 });
 
+/// The token of an `Authorization`-style header value `Bearer <token>`; the scheme is
+/// case-insensitive (RFC 7235), so `bearer` and `BEARER` are read too.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// Verifies the `Mattermost-App-Authorization` header value against the install's secret.
 pub fn verify_app_jwt(header: Option<&str>, secret: &str) -> Result<AppClaims, AuthError> {
-    let header = header.ok_or(AuthError::MissingJwt)?.trim();
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or(AuthError::NotBearer)?
-        .trim();
+    let header = header.ok_or(AuthError::MissingJwt)?;
+    let token = bearer_token(header).ok_or(AuthError::NotBearer)?;
     decode(token, secret.as_bytes(), &APP_VALIDATION)
 }
 

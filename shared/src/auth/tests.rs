@@ -34,6 +34,22 @@ fn refuses_missing_or_non_bearer_headers() {
         verify_app_jwt(Some(&format!("Token {token}")), SECRET),
         Err(AuthError::NotBearer)
     );
+    assert_eq!(
+        verify_app_jwt(Some(&format!("Bearer{token}")), SECRET),
+        Err(AuthError::NotBearer)
+    );
+}
+
+#[test]
+fn the_bearer_scheme_is_read_in_any_case() {
+    for header in ["Bearer t0k", "bearer t0k", "BEARER  t0k ", " BeArEr t0k"] {
+        assert_eq!(bearer_token(header), Some("t0k"), "{header:?}");
+    }
+    for header in ["Token t0k", "Bearert0k", "Bearer", ""] {
+        assert_eq!(bearer_token(header), None, "{header:?}");
+    }
+    let token = sign_app_jwt(&valid_claims(), SECRET);
+    assert!(verify_app_jwt(Some(&format!("BEARER {token}")), SECRET).is_ok());
 }
 
 #[test]

@@ -130,15 +130,12 @@ impl FromRequestParts<Arc<Host>> for CallingApp {
             install.jwt_secret.expose(),
         );
         if let Err(e) = jwt {
-            let bot_token = header("authorization").and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            });
+            let bot_token = header("authorization").and_then(auth::bearer_token);
             // An install without a bot token accepts none.
             let bot = Some(install.bot_access_token.expose())
                 .filter(|t| !t.is_empty())
                 .map(auth::hash_token);
-            auth::verify_command_token(bot_token.map(str::trim), bot.as_deref())
+            auth::verify_command_token(bot_token, bot.as_deref())
                 .map_err(|_| {
                     Error::Unauthorized(format!(
                         "the subscription API takes a JWT signed with the install's secret, or the install's bot access token as a bearer token: {e}"

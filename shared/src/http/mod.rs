@@ -444,11 +444,9 @@ fn query(req: &Req) -> &str {
     req.uri().query().unwrap_or_default()
 }
 
-/// `Authorization: Bearer <token>`.
+/// `Authorization: Bearer <token>`, the scheme in any case.
 fn bearer(req: &Req) -> Option<&str> {
-    header_str(req, "authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+    header_str(req, "authorization").and_then(crate::auth::bearer_token)
 }
 
 /// The body of a request, which must be JSON.

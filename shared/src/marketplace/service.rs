@@ -1245,8 +1245,8 @@ impl Marketplace {
             if let Some(refusal) = answer.filter(|a| a.kind == ResponseType::Error) {
                 if !force {
                     return Err(Error::Conflict(format!(
-                        "`{app}` refused to be uninstalled: {}; uninstall with force=true to override",
-                        refusal.text
+                        "`{app}` refused to be uninstalled: {} (uninstall with force=true to override)",
+                        refusal.text.trim_end_matches(['.', ' '])
                     )));
                 }
                 message = format!("forced past the app's refusal: {}", refusal.text);

@@ -862,6 +862,12 @@ async fn disable_enable_rotate_and_uninstall() {
     );
     let (status, refused) = m.send(Method::DELETE, app, Some(&token), None).await;
     assert_eq!((status, refused["code"].as_str()), (409, Some("conflict")));
+    assert_eq!(
+        refused["text"],
+        "`hello` refused to be uninstalled: Hello is locked against removal: unlock it in its \
+         configuration, or force the uninstall (uninstall with force=true to override)",
+        "the app's sentence and the host's hint, each punctuated once"
+    );
     assert!(
         m.state.install("acme", "hello").await.unwrap().is_some(),
         "a refused uninstall leaves the install"
