@@ -230,6 +230,8 @@ pub struct HttpMattermost {
 /// How long a site's version is trusted; an unknown one (the ping failed) is asked again sooner.
 const VERSION_TTL: Duration = Duration::from_secs(300);
 const UNKNOWN_VERSION_TTL: Duration = Duration::from_secs(30);
+/// How long the version ping may take, well within a dialog trigger id's 3 s.
+const VERSION_PING_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most sites whose version is kept; past it the memory starts over.
 const MAX_VERSIONS_KEPT: usize = 1024;
 
@@ -401,18 +403,20 @@ impl Mattermost for HttpMattermost {
                 return version;
             }
         }
-        let version = match self
-            .client
-            .request(reqwest::Method::GET, &api_url(&site, "system/ping"))
-        {
-            Ok(request) => match self.client.send(request).await {
-                Ok(answer) if answer.status().is_success() => {
-                    answer.header("x-version-id").and_then(ServerVersion::parse)
-                }
-                _ => None,
-            },
-            Err(_) => None,
+        let ping = async {
+            let url = api_url(&site, "system/ping");
+            let request = self.client.request(reqwest::Method::GET, &url).ok()?;
+            let answer = self.client.send(request).await.ok()?;
+            if !answer.status().is_success() {
+                return None;
+            }
+            answer.header("x-version-id").and_then(ServerVersion::parse)
         };
+        // A dialog's trigger id lasts 3 s: a slow ping must leave it the time to open.
+        let version = tokio::time::timeout(VERSION_PING_TIMEOUT, ping)
+            .await
+            .ok()
+            .flatten();
         if let Ok(mut versions) = self.versions.lock() {
             if versions.len() >= MAX_VERSIONS_KEPT {
                 versions.clear();

@@ -12,7 +12,7 @@ use axum::routing::{MethodRouter, get, post};
 use http::request::Parts;
 
 use super::{
-    Host, Incoming, PathIds, Req, bearer, header_str, json, json_body, query,
+    Host, Incoming, PathIds, Req, bearer, header_str, json, json_body, parse_json, query,
     refusing_other_methods, require_content_type,
 };
 use crate::auth;
@@ -248,10 +248,10 @@ mod plugin {
     /// A JSON body, with or without a JSON content type.
     fn body<T: serde::de::DeserializeOwned>(req: &Req, what: &str) -> Result<T, Error> {
         if req.headers().contains_key(http::header::CONTENT_TYPE) {
-            require_content_type(req, "application/json")?;
+            json_body(req, what)
+        } else {
+            parse_json(req, what)
         }
-        serde_json::from_slice(req.body())
-            .map_err(|e| Error::BadRequest(format!("the body is not a valid {what}: {e}")))
     }
 }
 

@@ -452,6 +452,11 @@ fn bearer(req: &Req) -> Option<&str> {
 /// The body of a request, which must be JSON.
 fn json_body<T: serde::de::DeserializeOwned>(req: &Req, what: &str) -> Result<T, Error> {
     require_content_type(req, "application/json")?;
+    parse_json(req, what)
+}
+
+/// The body as JSON, whatever its content type says.
+fn parse_json<T: serde::de::DeserializeOwned>(req: &Req, what: &str) -> Result<T, Error> {
     serde_json::from_slice(req.body())
         .map_err(|e| Error::BadRequest(format!("the body is not a valid {what}: {e}")))
 }
